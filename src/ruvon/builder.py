@@ -1,0 +1,272 @@
+"""``WorkflowBuilder``: finds definitions, creates workflows and loads persisted ones."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from ruvon.definition import (
+    DefinitionRegistry,
+    WorkflowDefinition,
+    definition_from_snapshot,
+    discover,
+)
+from ruvon.errors import PersistenceError, WorkflowValidationError
+from ruvon.providers.execution import ExecutionProvider
+from ruvon.providers.expression import ExpressionEvaluator
+from ruvon.providers.observer import EventKind, WorkflowObserver
+from ruvon.providers.persistence import PersistenceProvider, WorkflowRecord
+from ruvon.providers.templating import TemplateEngine
+from ruvon.runtime.status import WorkflowStatus
+from ruvon.workflow import Workflow
+
+
+def _default_store() -> PersistenceProvider:
+    url = os.environ.get("RUVON_DATABASE_URL")
+    if url:
+        from ruvon.implementations.persistence import store_from_url
+
+        return store_from_url(url)
+    from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
+
+    return InMemoryPersistenceProvider()
+
+
+def _default_evaluator_cls() -> type[ExpressionEvaluator]:
+    from ruvon.implementations.expression_evaluator.simple import SimpleExpressionEvaluator
+
+    return SimpleExpressionEvaluator
+
+
+def _default_template_cls() -> type[TemplateEngine]:
+    from ruvon.implementations.templating.jinja2 import Jinja2TemplateEngine
+
+    return Jinja2TemplateEngine  # type: ignore[no-any-return]
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+class WorkflowBuilder:
+    """Entry point of the library. Every argument is optional.
+
+    Definitions are discovered on first use (see :mod:`ruvon.definition.registry`) and all of
+    them are validated then, functions imported and signatures checked.
+    """
+
+    def __init__(
+        self,
+        config_dir: str | os.PathLike[str] | None = None,
+        workflow_registry: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        expression_evaluator_cls: type[ExpressionEvaluator] | None = None,
+        template_engine_cls: type[TemplateEngine] | None = None,
+        persistence_provider: PersistenceProvider | None = None,
+        execution_provider: ExecutionProvider | None = None,
+        workflow_observer: WorkflowObserver | None = None,
+    ) -> None:
+        self.config_dir = config_dir
+        self.workflow_registry = workflow_registry
+        self.expression_evaluator_cls = expression_evaluator_cls
+        self.template_engine_cls = template_engine_cls
+        self.persistence_provider = persistence_provider
+        self.execution_provider = execution_provider
+        self.workflow_observer = workflow_observer
+        self._registry: DefinitionRegistry | None = None
+        self._instances: dict[type, Any] = {}
+
+    # --- definitions ----------------------------------------------------------------------------
+
+    @property
+    def registry(self) -> DefinitionRegistry:
+        """Every definition found, validated on first access."""
+        if self._registry is None:
+            self._registry = discover(self.config_dir, self.workflow_registry)
+        return self._registry
+
+    def get_definition(self, workflow_type: str, version: str | None = None) -> WorkflowDefinition:
+        return self.registry.get(workflow_type, version)
+
+    # --- providers ------------------------------------------------------------------------------
+
+    def _store(self, given: PersistenceProvider | None) -> PersistenceProvider:
+        if given is not None:
+            return given
+        if self.persistence_provider is None:
+            self.persistence_provider = _default_store()
+        return self.persistence_provider
+
+    def _executor(self, given: ExecutionProvider | None) -> ExecutionProvider:
+        if given is not None:
+            return given
+        if self.execution_provider is None:
+            from ruvon.implementations.execution.sync import SyncExecutor
+
+            self.execution_provider = SyncExecutor()
+        return self.execution_provider
+
+    def _observer(self, given: WorkflowObserver | None) -> WorkflowObserver:
+        if given is not None:
+            return given
+        if self.workflow_observer is None:
+            from ruvon.implementations.observability.noop import NoopObserver
+
+            self.workflow_observer = NoopObserver()
+        return self.workflow_observer
+
+    def _instance(self, cls: type[Any]) -> Any:
+        instance = self._instances.get(cls)
+        if instance is None:
+            instance = self._instances[cls] = cls()
+        return instance
+
+    def _bind(
+        self,
+        definition: WorkflowDefinition,
+        record: WorkflowRecord,
+        state: Any,
+        providers: dict[str, Any],
+        **history: Any,
+    ) -> Workflow:
+        return Workflow(
+            id=record.id,
+            definition=definition,
+            state=state,
+            status=record.status,
+            persistence=providers["persistence"],
+            executor=providers["executor"],
+            observer=providers["observer"],
+            builder=providers["builder"],
+            expression_evaluator=self._instance(
+                providers["evaluator_cls"]
+                or self.expression_evaluator_cls
+                or _default_evaluator_cls()
+            ),
+            template_engine=self._instance(
+                providers["template_cls"] or self.template_engine_cls or _default_template_cls()
+            ),
+            current_step=record.current_step,
+            saga_mode=record.saga_mode,
+            error=record.error,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            version=record.version,
+            idempotency_key=record.idempotency_key,
+            owner_id=record.owner_id,
+            parent_id=record.parent_id,
+            metadata=record.metadata,
+            **history,
+        )
+
+    # --- workflows ------------------------------------------------------------------------------
+
+    async def create_workflow(
+        self,
+        workflow_type: str,
+        initial_data: Mapping[str, Any] | None = None,
+        *,
+        persistence_provider: PersistenceProvider | None = None,
+        execution_provider: ExecutionProvider | None = None,
+        workflow_observer: WorkflowObserver | None = None,
+        workflow_builder: WorkflowBuilder | None = None,
+        expression_evaluator_cls: type[ExpressionEvaluator] | None = None,
+        template_engine_cls: type[TemplateEngine] | None = None,
+        idempotency_key: str | None = None,
+        workflow_version: str | None = None,
+        owner_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        parent_id: str | None = None,
+    ) -> Workflow:
+        """Validate ``initial_data``, persist a new ``ACTIVE`` workflow and return it.
+
+        Bad data raises :class:`WorkflowValidationError` and persists nothing. With an
+        ``idempotency_key`` that already exists, the existing workflow is returned untouched.
+        """
+        definition = self.registry.get(workflow_type, workflow_version)
+        try:
+            state = definition.state_model.model_validate(initial_data or {})
+        except ValidationError as exc:
+            raise WorkflowValidationError(
+                f"initial data for workflow '{workflow_type}' does not fit "
+                f"{definition.state_model.__name__}: {_describe_validation(exc)}",
+                errors=[dict(e) for e in exc.errors()],
+            ) from exc
+        providers: dict[str, Any] = {
+            "persistence": self._store(persistence_provider),
+            "executor": self._executor(execution_provider),
+            "observer": self._observer(workflow_observer),
+            "builder": workflow_builder or self,
+            "evaluator_cls": expression_evaluator_cls,
+            "template_cls": template_engine_cls,
+        }
+        now = time.time()
+        record = WorkflowRecord(
+            id=str(uuid.uuid4()),
+            workflow_type=definition.workflow_type,
+            workflow_version=definition.workflow_version,
+            status=WorkflowStatus.ACTIVE,
+            state=type(state).__pydantic_serializer__.to_json(state),
+            current_step=0,
+            saga_mode=definition.spec.saga_mode,
+            definition=definition.snapshot,
+            idempotency_key=idempotency_key,
+            parent_id=parent_id,
+            owner_id=owner_id,
+            metadata=dict(metadata or {}),
+            created_at=now,
+            updated_at=now,
+        )
+        stored = await providers["persistence"].create_workflow(record)
+        if stored.id != record.id:  # idempotency key already used: hand back that workflow
+            return await self._hydrate(stored, providers)
+        wf = self._bind(definition, record, state, providers)
+        if wf.observer.wants(EventKind.WORKFLOW_STARTED):
+            await wf.notify(EventKind.WORKFLOW_STARTED)
+        return wf
+
+    async def load_workflow(
+        self,
+        workflow_id: str,
+        *,
+        persistence_provider: PersistenceProvider | None = None,
+        execution_provider: ExecutionProvider | None = None,
+        workflow_observer: WorkflowObserver | None = None,
+        workflow_builder: WorkflowBuilder | None = None,
+        expression_evaluator_cls: type[ExpressionEvaluator] | None = None,
+        template_engine_cls: type[TemplateEngine] | None = None,
+    ) -> Workflow:
+        """Rehydrate a persisted workflow, pinned to the definition snapshot it started with."""
+        store = self._store(persistence_provider)
+        record = await store.load_workflow(workflow_id)
+        providers: dict[str, Any] = {
+            "persistence": store,
+            "executor": self._executor(execution_provider),
+            "observer": self._observer(workflow_observer),
+            "builder": workflow_builder or self,
+            "evaluator_cls": expression_evaluator_cls,
+            "template_cls": template_engine_cls,
+        }
+        return await self._hydrate(record, providers)
+
+    async def _hydrate(self, record: WorkflowRecord, providers: dict[str, Any]) -> Workflow:
+        definition = definition_from_snapshot(
+            record.definition, source=f"definition snapshot of workflow '{record.id}'"
+        )
+        try:
+            state = definition.state_model.model_validate_json(record.state)
+        except ValidationError as exc:
+            raise PersistenceError(
+                f"workflow '{record.id}': stored state does not fit "
+                f"{definition.state_model.__name__}: {_describe_validation(exc)}"
+            ) from exc
+        store: PersistenceProvider = providers["persistence"]
+        history = await store.step_history(record.id)
+        journal = await store.compensation_journal(record.id)
+        return self._bind(definition, record, state, providers, history=history, journal=journal)

@@ -1,0 +1,130 @@
+"""Turn loaded YAML data into a validated :class:`WorkflowSpec`, or one clear DefinitionError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from ruvon.definition.schema import StepSpec, StepType, WorkflowSpec
+from ruvon.definition.yaml_source import LineIndex
+from ruvon.errors import DefinitionError
+
+
+def _describe(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required key is missing"
+    return str(err["msg"])
+
+
+def _raise_from_pydantic(
+    exc: ValidationError,
+    *,
+    source: str,
+    lines: LineIndex,
+    prefix: tuple[str | int, ...],
+    step: str | None,
+    workflow_type: str | None,
+) -> None:
+    errors = exc.errors()
+    first = errors[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
+    key = ".".join(str(p) for p in loc) or None
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    raise DefinitionError(
+        _describe(first) + more,
+        file=source,
+        step=step,
+        key=key,
+        line=lines.line((*prefix, *loc)),
+        workflow_type=workflow_type,
+    ) from exc
+
+
+def _step_spec_model(stype: StepType) -> type[StepSpec] | None:
+    from ruvon.steps import STEP_HANDLERS  # the registry of implemented step types
+
+    handler = STEP_HANDLERS.get(stype)
+    return handler.spec_model if handler else None
+
+
+def _parse_step(
+    raw: Any, index: int, *, source: str, lines: LineIndex, workflow_type: str | None
+) -> StepSpec:
+    where = ("steps", index)
+    if not isinstance(raw, dict):
+        raise DefinitionError(
+            "each step must be a mapping",
+            file=source,
+            step=f"#{index + 1}",
+            line=lines.line(where),
+            workflow_type=workflow_type,
+        )
+    name = str(raw.get("name") or f"#{index + 1}")
+    raw_type = raw.get("type", StepType.STANDARD.value)
+    try:
+        stype = StepType(raw_type)
+    except ValueError:
+        known = ", ".join(t.value for t in StepType)
+        raise DefinitionError(
+            f"unknown step type {raw_type!r} (known: {known})",
+            file=source,
+            step=name,
+            key="type",
+            line=lines.line((*where, "type")),
+            workflow_type=workflow_type,
+        ) from None
+    model = _step_spec_model(stype)
+    if model is None:
+        raise DefinitionError(
+            f"step type {stype.value} is not supported by this version of Ruvon",
+            file=source,
+            step=name,
+            key="type",
+            line=lines.line((*where, "type")),
+            workflow_type=workflow_type,
+        )
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        _raise_from_pydantic(
+            exc, source=source, lines=lines, prefix=where, step=name, workflow_type=workflow_type
+        )
+        raise  # unreachable; keeps type checkers content
+
+
+def parse_definition(data: Any, *, source: str, lines: LineIndex | None = None) -> WorkflowSpec:
+    """Validate one workflow definition. ``source`` names the file (or registry entry)."""
+    lines = lines or LineIndex()
+    if not isinstance(data, dict):
+        raise DefinitionError("a workflow definition must be a YAML mapping", file=source, line=1)
+    workflow_type = (
+        data.get("workflow_type") if isinstance(data.get("workflow_type"), str) else None
+    )
+    raw_steps = data.get("steps")
+    steps: list[StepSpec] | Any = raw_steps
+    if isinstance(raw_steps, list):
+        steps = []
+        seen: dict[str, int] = {}
+        for i, raw in enumerate(raw_steps):
+            spec = _parse_step(raw, i, source=source, lines=lines, workflow_type=workflow_type)
+            if spec.name in seen:
+                raise DefinitionError(
+                    f"duplicate step name (also step #{seen[spec.name] + 1})",
+                    file=source,
+                    step=spec.name,
+                    key="name",
+                    line=lines.line(("steps", i, "name")),
+                    workflow_type=workflow_type,
+                )
+            seen[spec.name] = i
+            steps.append(spec)
+    try:
+        return WorkflowSpec.model_validate({**data, "steps": steps})
+    except ValidationError as exc:
+        _raise_from_pydantic(
+            exc, source=source, lines=lines, prefix=(), step=None, workflow_type=workflow_type
+        )
+        raise

@@ -1,0 +1,151 @@
+"""Every error Ruvon raises, in one tree under :class:`RuvonError`.
+
+Each error carries the facts a user needs to find the fault (file, step, key, workflow id) as
+attributes, and its message names them. Causes are chained with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RuvonError(Exception):
+    """Root of every error raised by Ruvon."""
+
+
+# --- definitions -------------------------------------------------------------------------------
+
+
+class DefinitionError(RuvonError):
+    """A workflow definition (YAML or registry) is invalid.
+
+    The message names the file, the step and the key at fault, and the line when it is known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        step: str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+        workflow_type: str | None = None,
+    ) -> None:
+        self.file = file
+        self.step = step
+        self.key = key
+        self.line = line
+        self.workflow_type = workflow_type
+        self.detail = message
+        where = []
+        if file:
+            where.append(f"{file}:{line}" if line else file)
+        if workflow_type:
+            where.append(f"workflow '{workflow_type}'")
+        if step:
+            where.append(f"step '{step}'")
+        if key:
+            where.append(f"key '{key}'")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class UnknownWorkflowTypeError(DefinitionError):
+    """No definition is registered for the requested workflow type (or version)."""
+
+
+# --- creating and driving workflows -------------------------------------------------------------
+
+
+class WorkflowValidationError(RuvonError):
+    """Initial data or user input does not fit its model; nothing was persisted."""
+
+    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        self.errors = errors or []
+        super().__init__(message)
+
+
+class IllegalOperationError(RuvonError):
+    """The operation is not allowed in the workflow's current status."""
+
+    def __init__(self, message: str, *, workflow_id: str | None = None, status: str | None = None):
+        self.workflow_id = workflow_id
+        self.status = status
+        super().__init__(message)
+
+
+class WorkflowFinishedError(IllegalOperationError):
+    """The workflow is in a terminal status and can not be advanced."""
+
+
+class IllegalTransitionError(RuvonError):
+    """An internal status change not in the transition table: a bug, never user error."""
+
+    def __init__(self, source: str, target: str, workflow_id: str | None = None) -> None:
+        self.source = source
+        self.target = target
+        self.workflow_id = workflow_id
+        super().__init__(f"illegal status transition {source} -> {target} (workflow {workflow_id})")
+
+
+# --- steps --------------------------------------------------------------------------------------
+
+
+class StepError(RuvonError):
+    """Base of errors the engine attaches to a failing step."""
+
+    def __init__(self, message: str, *, step: str | None = None) -> None:
+        self.step = step
+        super().__init__(message)
+
+
+class StepResultError(StepError):
+    """A step returned something that can not be merged into the state."""
+
+
+class StepTimeoutError(StepError):
+    """An ``async`` step ran longer than its ``timeout_seconds``."""
+
+
+# --- expressions and templates ------------------------------------------------------------------
+
+
+class ExpressionError(RuvonError):
+    """A condition expression is invalid, unsafe, or failed to evaluate."""
+
+    def __init__(self, message: str, *, expression: str | None = None) -> None:
+        self.expression = expression
+        super().__init__(f"{message} in expression {expression!r}" if expression else message)
+
+
+class TemplateError(RuvonError):
+    """A template is invalid, unsafe, or failed to render."""
+
+
+# --- persistence --------------------------------------------------------------------------------
+
+
+class PersistenceError(RuvonError):
+    """The store failed or holds something it can not read."""
+
+
+class WorkflowNotFoundError(PersistenceError):
+    """No workflow with that id exists in the store."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(f"workflow '{workflow_id}' not found")
+
+
+class ConcurrentModificationError(PersistenceError):
+    """Another runner advanced the workflow since it was read (optimistic concurrency)."""
+
+    def __init__(self, workflow_id: str, expected_version: int, actual_version: int | None) -> None:
+        self.workflow_id = workflow_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            f"workflow '{workflow_id}' was modified concurrently: expected version "
+            f"{expected_version}, found {actual_version}"
+        )

@@ -1,0 +1,1 @@
+"""Provider implementations at the import paths of the public API."""

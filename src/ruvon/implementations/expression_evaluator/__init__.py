@@ -1,0 +1,1 @@
+"""Expression evaluators: safe evaluation of step conditions over the workflow state."""

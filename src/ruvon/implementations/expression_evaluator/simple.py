@@ -1,0 +1,527 @@
+"""A safe expression evaluator built on ``simpleeval``.
+
+Expressions are conditions over the workflow state, such as
+``state.amount > 1000 and state.country in ['DE', 'FR']``. They may read names, attributes
+and subscripts, compare, combine with ``and``/``or``/``not``, do arithmetic, build literals and
+bounded comprehensions, and call a few pure built-ins (``len``, ``min``, ``sum`` ...).
+
+Safety comes in two layers:
+
+* every distinct expression is parsed once (``ast.parse`` in ``eval`` mode) and checked
+  statically: only whitelisted syntax, no names or attributes starting with ``_``, no pydantic
+  ``model_*`` internals, calls only of whitelisted functions by name, bounded length and depth;
+* evaluation runs in a hardened ``simpleeval.EvalWithCompoundTypes`` that refuses callable or
+  module values (so no method can be reached, let alone called), bounds the number of
+  evaluation steps, the size of integers, and the total size of the values an expression builds
+  (``'a' * 10**9``, ``[[1] * 1000] * 1000``, big comprehensions), and refuses ``%``-formatting
+  and f-strings, whose width fields allocate unbounded memory.
+
+Every failure, from a syntax error to a missing attribute, is an :class:`ExpressionError`
+naming the expression, with the original exception chained as its cause.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import itertools
+import numbers
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import ModuleType
+from typing import Any
+
+from pydantic import BaseModel
+from simpleeval import (
+    AttributeDoesNotExist,
+    EvalWithCompoundTypes,
+    FeatureNotAvailable,
+    FunctionNotDefined,
+    InvalidExpression,
+    IterableTooLong,
+    NameNotDefined,
+    NumberTooHigh,
+)
+
+from ruvon.errors import ExpressionError
+
+__all__ = ["SimpleExpressionEvaluator"]
+
+# --- limits -------------------------------------------------------------------------------------
+
+#: Longest expression text accepted.
+MAX_EXPRESSION_LENGTH = 2000
+#: Deepest nesting of the syntax tree (``not not not ... x``, ``1+1+...+1``).
+MAX_DEPTH = 64
+#: Most syntax-tree nodes evaluated in one evaluation (bounds comprehensions).
+MAX_STEPS = 100_000
+#: Largest size (about: characters + elements) of one value an expression builds.
+MAX_VALUE_SIZE = 100_000
+#: Largest total size of all values one evaluation builds.
+MAX_BUILT_SIZE = 1_000_000
+#: Largest integer, in bits, that ``**``, ``*`` and ``<<`` may produce.
+MAX_INT_BITS = 10_000
+#: Largest exponent for bases other than ``int``, ``float`` and ``complex``.
+MAX_EXPONENT = 10_000
+#: Most digits ``int()`` converts from text (CPython's default int/str conversion limit).
+MAX_INT_DIGITS = 4300
+#: Largest ``ndigits`` accepted by ``round`` (``round(1, -10**9)`` computes ``10**10**9``).
+MAX_ROUND_DIGITS = 100
+#: Parsed expressions kept per evaluator.
+PARSE_CACHE_SIZE = 1024
+
+# --- what the syntax may contain ---------------------------------------------------------------
+
+_ALLOWED_NODES: frozenset[type[ast.AST]] = frozenset(
+    {
+        ast.Expression,
+        ast.Constant,
+        ast.Name,
+        ast.Load,
+        ast.Store,
+        ast.Attribute,
+        ast.Subscript,
+        ast.Slice,
+        ast.BinOp,
+        ast.UnaryOp,
+        ast.BoolOp,
+        ast.Compare,
+        ast.IfExp,
+        ast.Call,
+        ast.keyword,
+        ast.List,
+        ast.Tuple,
+        ast.Dict,
+        ast.Set,
+        ast.Starred,
+        ast.ListComp,
+        ast.GeneratorExp,
+        ast.DictComp,
+        ast.comprehension,
+        # operators
+        ast.Add,
+        ast.Sub,
+        ast.Mult,
+        ast.Div,
+        ast.FloorDiv,
+        ast.Mod,
+        ast.Pow,
+        ast.LShift,
+        ast.RShift,
+        ast.BitOr,
+        ast.BitXor,
+        ast.BitAnd,
+        ast.And,
+        ast.Or,
+        ast.Not,
+        ast.USub,
+        ast.UAdd,
+        ast.Invert,
+        ast.Eq,
+        ast.NotEq,
+        ast.Lt,
+        ast.LtE,
+        ast.Gt,
+        ast.GtE,
+        ast.Is,
+        ast.IsNot,
+        ast.In,
+        ast.NotIn,
+    }
+)
+
+# Nodes whose result is a value the expression built (and so is charged to its size budget).
+_BUILDING_NODES: frozenset[type[ast.AST]] = frozenset(
+    {
+        ast.BinOp,
+        ast.Call,
+        ast.List,
+        ast.Tuple,
+        ast.Dict,
+        ast.Set,
+        ast.ListComp,
+        ast.GeneratorExp,
+        ast.DictComp,
+    }
+)
+
+# Nodes simpleeval would evaluate that expressions may not use (statements, f-strings: the
+# format spec of ``f"{1:999999999}"`` allocates unbounded memory).
+_REMOVED_NODES: tuple[type[ast.AST], ...] = (
+    ast.Expr,
+    ast.Assign,
+    ast.AugAssign,
+    ast.Import,
+    ast.JoinedStr,
+    ast.FormattedValue,
+)
+
+_FORBIDDEN_ATTRIBUTE_PREFIXES = ("_", "func_")
+_FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
+    {
+        "format",
+        "format_map",
+        "mro",
+        "exec",
+        "eval",
+        "f_back",
+        "f_builtins",
+        "f_code",
+        "f_globals",
+        "f_locals",
+        "tb_frame",
+        "tb_next",
+        "gi_code",
+        "gi_frame",
+        "ag_code",
+        "ag_frame",
+        "cr_code",
+        "cr_frame",
+        "co_code",
+    }
+    | {name for name in dir(BaseModel) if name.startswith("model_")}
+)
+
+# --- bounded operators and functions -----------------------------------------------------------
+
+_SEQUENCES = (str, bytes, list, tuple)
+_DONE = object()
+
+
+def _size(value: Any, limit: int) -> int:
+    """Approximate size of ``value``: characters, elements and big-integer words, recursively.
+
+    Counting stops as soon as the size exceeds ``limit``, so the cost is bounded by ``limit``
+    whatever the value (shared, cyclic or huge structures included).
+    """
+    total = 0
+    pending: list[Iterator[Any]] = [iter((value,))]
+    while pending:
+        item = next(pending[-1], _DONE)
+        if item is _DONE:
+            pending.pop()
+            continue
+        total += 1
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, int):
+            total += item.bit_length() // 64
+        elif isinstance(item, dict):
+            pending.append(itertools.chain.from_iterable(item.items()))
+        elif isinstance(item, list | tuple | set | frozenset):
+            pending.append(iter(item))
+        if total > limit:
+            break
+    return total
+
+
+def _safe_power(base: Any, exponent: Any) -> Any:
+    if isinstance(exponent, int) and not isinstance(base, float | complex):
+        if isinstance(base, int):
+            if exponent > 0 and abs(base) > 1 and base.bit_length() * exponent > MAX_INT_BITS:
+                raise NumberTooHigh(f"{base} ** {exponent} would exceed {MAX_INT_BITS} bits")
+        elif abs(exponent) > MAX_EXPONENT:
+            raise NumberTooHigh(f"exponent {exponent} is larger than {MAX_EXPONENT}")
+    return base**exponent
+
+
+def _safe_mult(left: Any, right: Any) -> Any:
+    if isinstance(left, int) and isinstance(right, int):
+        if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            raise NumberTooHigh(f"the product would exceed {MAX_INT_BITS} bits")
+    else:
+        for sequence, times in ((left, right), (right, left)):
+            if (
+                isinstance(sequence, _SEQUENCES)
+                and isinstance(times, int)
+                and times > 0
+                and _size(sequence, MAX_VALUE_SIZE) * times > MAX_VALUE_SIZE
+            ):
+                raise IterableTooLong(f"repeating a sequence {times} times is too large")
+    return left * right
+
+
+def _safe_add(left: Any, right: Any) -> Any:
+    if (
+        isinstance(left, _SEQUENCES)
+        and isinstance(right, _SEQUENCES)
+        and len(left) + len(right) > MAX_VALUE_SIZE
+    ):
+        raise IterableTooLong("concatenating those sequences is too large")
+    return left + right
+
+
+def _safe_mod(left: Any, right: Any) -> Any:
+    if isinstance(left, str | bytes):
+        raise FeatureNotAvailable("%-formatting of strings is not allowed")
+    return left % right
+
+
+def _safe_lshift(left: Any, right: Any) -> Any:
+    if (
+        isinstance(left, int)
+        and isinstance(right, int)
+        and left.bit_length() + right > MAX_INT_BITS
+    ):
+        raise NumberTooHigh(f"{left} << {right} would exceed {MAX_INT_BITS} bits")
+    return left << right
+
+
+_OPERATORS: dict[type[ast.AST], Callable[..., Any]] = {
+    ast.Add: _safe_add,
+    ast.Sub: operator.sub,
+    ast.Mult: _safe_mult,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: _safe_mod,
+    ast.Pow: _safe_power,
+    ast.LShift: _safe_lshift,
+    ast.RShift: operator.rshift,
+    ast.BitOr: operator.or_,
+    ast.BitXor: operator.xor,
+    ast.BitAnd: operator.and_,
+    ast.Not: operator.not_,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+    ast.Invert: operator.invert,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+    ast.In: lambda left, right: left in right,
+    ast.NotIn: lambda left, right: left not in right,
+}
+
+
+def _safe_round(number: Any, ndigits: Any = None) -> Any:
+    if ndigits is None:
+        return round(number)
+    if not isinstance(ndigits, int) or abs(ndigits) > MAX_ROUND_DIGITS:
+        raise NumberTooHigh(f"round() ndigits must be an integer within +-{MAX_ROUND_DIGITS}")
+    return round(number, ndigits)
+
+
+def _safe_int(*args: Any) -> int:
+    if args and isinstance(args[0], str | bytes | bytearray) and len(args[0]) > MAX_INT_DIGITS:
+        raise NumberTooHigh(f"int() of text longer than {MAX_INT_DIGITS} characters")
+    return int(*args)
+
+
+def _safe_sum(values: Iterable[Any], start: Any = 0, /) -> Any:
+    # Only numbers: ``sum(lists, [])`` would concatenate quadratically.
+    if not isinstance(start, numbers.Number):
+        raise FeatureNotAvailable("sum() only adds numbers")
+    total: Any = start
+    return sum(values, total)
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "len": len,
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "round": _safe_round,
+    "int": _safe_int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "sum": _safe_sum,
+    "any": any,
+    "all": all,
+}
+
+# --- static checks -----------------------------------------------------------------------------
+
+
+def _check_attribute_name(name: str) -> None:
+    if name.startswith(_FORBIDDEN_ATTRIBUTE_PREFIXES) or name in _FORBIDDEN_ATTRIBUTES:
+        raise FeatureNotAvailable(f"access to attribute {name!r} is not allowed")
+
+
+def _check_key(key: Any) -> None:
+    if isinstance(key, str) and key.startswith("_"):
+        raise FeatureNotAvailable(f"access to key {key!r} is not allowed")
+
+
+def _check_node(node: ast.AST) -> None:
+    if type(node) not in _ALLOWED_NODES:
+        raise FeatureNotAvailable(f"{type(node).__name__} is not allowed")
+    if isinstance(node, ast.Attribute):
+        _check_attribute_name(node.attr)
+    elif isinstance(node, ast.Name):
+        if node.id.startswith("__"):
+            raise FeatureNotAvailable(f"name {node.id!r} is not allowed")
+    elif isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name):
+            raise FeatureNotAvailable(
+                "only calls of " + ", ".join(_FUNCTIONS) + " are allowed, not method calls"
+            )
+        if node.func.id not in _FUNCTIONS:
+            raise FeatureNotAvailable(f"function {node.func.id!r} is not allowed")
+    elif isinstance(node, ast.Subscript):
+        if isinstance(node.slice, ast.Constant):
+            _check_key(node.slice.value)
+    elif isinstance(node, ast.comprehension) and node.is_async:
+        raise FeatureNotAvailable("async comprehensions are not allowed")
+
+
+def _parse(expression: str) -> ast.expr:
+    """Parse and statically check one expression; the result is cached by the caller."""
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(
+            f"expression is {len(expression)} characters long, longer than the "
+            f"{MAX_EXPRESSION_LENGTH} allowed",
+            expression=expression[:80] + "...",
+        )
+    if not expression.strip():
+        raise ExpressionError("expression is empty", expression=expression)
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise ExpressionError(f"invalid syntax: {exc}", expression=expression) from exc
+    pending: list[tuple[ast.AST, int]] = [(tree, 0)]
+    try:
+        while pending:
+            node, depth = pending.pop()
+            if depth > MAX_DEPTH:
+                raise FeatureNotAvailable(f"expression is nested deeper than {MAX_DEPTH} levels")
+            _check_node(node)
+            pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    except InvalidExpression as exc:
+        raise ExpressionError(str(exc), expression=expression) from exc
+    return tree.body
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+class _GuardedEval(EvalWithCompoundTypes):  # type: ignore[misc]  # simpleeval is untyped
+    """``EvalWithCompoundTypes`` with data-only values and bounded work, for one evaluation."""
+
+    def __init__(self, names: Mapping[str, Any]) -> None:
+        super().__init__(operators=_OPERATORS, functions=dict(_FUNCTIONS), names=names)
+        # EvalWithCompoundTypes adds list/tuple/dict/set as functions: keep the whitelist only.
+        self.functions = dict(_FUNCTIONS)
+        for node_type in _REMOVED_NODES:
+            self.nodes.pop(node_type, None)
+        self._steps = 0
+        self._budget = MAX_BUILT_SIZE
+
+    def _eval(self, node: ast.AST) -> Any:
+        self._steps += 1
+        if self._steps > MAX_STEPS:
+            raise IterableTooLong(f"evaluation takes more than {MAX_STEPS} steps")
+        handler = self.nodes.get(type(node))
+        if handler is None:
+            raise FeatureNotAvailable(f"{type(node).__name__} is not allowed")
+        result = handler(node)
+        if callable(result) or isinstance(result, ModuleType):
+            raise FeatureNotAvailable(
+                f"{type(result).__name__} values are not allowed: expressions work on data"
+            )
+        if type(node) in _BUILDING_NODES or (
+            isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice)
+        ):
+            self._charge(result)
+        return result
+
+    def _charge(self, value: Any) -> None:
+        limit = min(MAX_VALUE_SIZE, self._budget)
+        size = _size(value, limit)
+        if size > limit:
+            raise IterableTooLong(
+                "the expression builds values that are too large "
+                f"(more than {MAX_VALUE_SIZE} per value or {MAX_BUILT_SIZE} in total)"
+            )
+        self._budget -= size
+
+    def _eval_name(self, node: ast.Name) -> Any:
+        if node.id.startswith("__"):
+            raise FeatureNotAvailable(f"name {node.id!r} is not allowed")
+        try:
+            return self.names[node.id]
+        except KeyError:
+            raise NameNotDefined(node.id, self.expr) from None
+
+    def _eval_call(self, node: ast.Call) -> Any:
+        if not isinstance(node.func, ast.Name) or node.func.id not in self.functions:
+            name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+            raise FunctionNotDefined(name, self.expr)
+        return super()._eval_call(node)
+
+    def _eval_attribute(self, node: ast.Attribute) -> Any:
+        name = node.attr
+        _check_attribute_name(name)
+        obj = self._eval(node.value)
+        # Dicts in the state read like objects: ``state.customer.country``. ``in`` first, so a
+        # defaultdict does not grow.
+        if isinstance(obj, Mapping) and name in obj:
+            return obj[name]
+        try:
+            return getattr(obj, name)
+        except AttributeError:
+            raise AttributeDoesNotExist(name, self.expr) from None
+
+    def _eval_subscript(self, node: ast.Subscript) -> Any:
+        container = self._eval(node.value)
+        key = self._eval(node.slice)
+        _check_key(key)
+        return container[key]
+
+
+def _describe(exc: InvalidExpression) -> str:
+    """The message of a simpleeval error, without simpleeval's copy of the expression."""
+    if isinstance(exc, NameNotDefined):
+        return f"name {exc.name!r} is not defined"
+    if isinstance(exc, AttributeDoesNotExist):
+        return f"attribute {exc.attr!r} does not exist"
+    if isinstance(exc, FunctionNotDefined):
+        return f"function {exc.func_name!r} is not allowed"
+    return str(exc)
+
+
+class SimpleExpressionEvaluator:
+    """Evaluates condition expressions safely with ``simpleeval``.
+
+    Allowed: names from ``names``, attribute access (also on dicts), subscripts, comparisons
+    (chained too), ``and``/``or``/``not``, ``in``/``not in``, arithmetic, conditional
+    expressions, literals (numbers, strings, ``True``/``False``/``None``, lists, tuples, dicts,
+    sets), bounded comprehensions and the functions ``len abs min max round int float str bool
+    sum any all``.
+
+    Refused with :class:`ExpressionError`: names, attributes and string keys starting with
+    ``_``; pydantic ``model_*`` internals; any call except of those functions (so no methods,
+    no ``__import__``, ``open``, ``eval``, ``getattr``); callable values; lambdas, f-strings,
+    ``%``-formatting, walrus and statements; expressions longer than
+    :data:`MAX_EXPRESSION_LENGTH` characters or deeper than :data:`MAX_DEPTH`; integers above
+    :data:`MAX_INT_BITS` bits; built values above :data:`MAX_VALUE_SIZE` (or
+    :data:`MAX_BUILT_SIZE` in total); more than :data:`MAX_STEPS` evaluation steps.
+
+    Each distinct expression text is parsed and checked once, then served from an LRU cache.
+    The evaluator is safe to share between threads and tasks.
+    """
+
+    def __init__(self) -> None:
+        self._parse: Callable[[str], ast.expr] = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(
+            _parse
+        )
+
+    def evaluate(self, expression: str, names: Mapping[str, Any]) -> Any:
+        """Evaluate ``expression`` with ``names`` (e.g. ``{"state": state}``) in scope."""
+        if not isinstance(expression, str):
+            raise ExpressionError(
+                f"an expression must be a string, not {type(expression).__name__}"
+            )
+        body = self._parse(expression)
+        try:
+            return _GuardedEval(names).eval(expression, previously_parsed=body)
+        except InvalidExpression as exc:
+            raise ExpressionError(_describe(exc), expression=expression) from exc
+        except Exception as exc:
+            raise ExpressionError(
+                f"evaluation failed with {type(exc).__name__}: {exc}", expression=expression
+            ) from exc

@@ -1,0 +1,58 @@
+"""An observer that writes events through the standard :mod:`logging` module."""
+
+from __future__ import annotations
+
+import logging
+
+from ruvon.providers.observer import EventKind, WorkflowEvent
+
+# A step failure is logged once, at ERROR, by its step_failed event; the workflow-level
+# events that follow it are INFO so the same failure is not reported twice.
+_FAILURES = frozenset({EventKind.STEP_FAILED, EventKind.COMPENSATION_FAILED})
+_WARNINGS = frozenset(
+    {EventKind.STEP_RETRIED, EventKind.WORKFLOW_ROLLED_BACK, EventKind.COMPENSATION_STARTED}
+)
+
+
+_LEVELS: dict[EventKind, int] = {
+    kind: logging.ERROR
+    if kind in _FAILURES
+    else logging.WARNING
+    if kind in _WARNINGS
+    else logging.DEBUG
+    if kind in (EventKind.STEP_STARTED, EventKind.STEP_COMPLETED, EventKind.STATUS_CHANGED)
+    else logging.INFO
+    for kind in EventKind
+}
+
+
+def level_of(kind: EventKind) -> int:
+    """The logging level events of ``kind`` are written at."""
+    return _LEVELS[kind]
+
+
+class LoggingObserver:
+    """Logs each event on ``logger`` (default ``ruvon.workflow``) at a level that fits it.
+
+    Nothing reaches stdout: Ruvon's package logger has a ``NullHandler``, so events show only
+    where the application configured logging.
+    """
+
+    def __init__(self, logger: logging.Logger | str = "ruvon.workflow") -> None:
+        self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+
+    def wants(self, kind: EventKind) -> bool:
+        return self.logger.isEnabledFor(_LEVELS[kind])
+
+    async def on_event(self, event: WorkflowEvent) -> None:
+        parts = [f"{event.kind.value} workflow={event.workflow_id} type={event.workflow_type}"]
+        if event.step_name is not None:
+            parts.append(f"step={event.step_name}")
+        if event.attempt is not None:
+            parts.append(f"attempt={event.attempt}")
+        parts.append(f"status={event.status}")
+        if event.duration_ms is not None:
+            parts.append(f"duration_ms={event.duration_ms:.2f}")
+        if event.error is not None:
+            parts.append(f"error={event.error.type}: {event.error.message}")
+        self.logger.log(level_of(event.kind), " ".join(parts))

@@ -1,0 +1,161 @@
+"""A store in process memory: for tests, the tutorial, and embedded runs that need no durability.
+
+It keeps the same records a SQL store keeps (state as JSON bytes, step attempts, compensation
+journal, logs, audit), checks versions the same way, and needs no ``initialize()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import fields, replace
+from typing import Any
+
+from ruvon.errors import ConcurrentModificationError, WorkflowNotFoundError
+from ruvon.models import CompensationRecord, StepRecord
+from ruvon.providers.persistence import Transition, WorkflowRecord
+from ruvon.runtime.status import WorkflowStatus
+
+_ROW_FIELDS = tuple(f.name for f in fields(WorkflowRecord))
+
+
+def _clone(row: WorkflowRecord) -> WorkflowRecord:
+    """A shallow copy (``dataclasses.replace`` is several times slower on this hot path)."""
+    return WorkflowRecord(*[getattr(row, name) for name in _ROW_FIELDS])
+
+
+class InMemoryPersistenceProvider:
+    """Workflows in dictionaries. Safe for one event loop; not shared between processes."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, WorkflowRecord] = {}
+        self._by_key: dict[str, str] = {}
+        self._steps: dict[str, dict[int, StepRecord]] = {}
+        self._journal: dict[str, dict[int, CompensationRecord]] = {}
+        self._logs: dict[str, list[dict[str, Any]]] = {}
+        self._audit: dict[str, list[dict[str, Any]]] = {}
+        self.commits = 0
+
+    async def initialize(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def create_workflow(self, record: WorkflowRecord) -> WorkflowRecord:
+        if record.idempotency_key is not None:
+            existing = self._by_key.get(record.idempotency_key)
+            if existing is not None:
+                return _clone(self._rows[existing])
+            self._by_key[record.idempotency_key] = record.id
+        stored = _clone(record)
+        stored.metadata = copy.deepcopy(record.metadata)
+        self._rows[record.id] = stored
+        self._steps[record.id] = {}
+        self._journal[record.id] = {}
+        self._audit[record.id] = [
+            {
+                "from_status": None,
+                "to_status": record.status.value,
+                "at": record.created_at,
+                "reason": "created",
+            }
+        ]
+        self.commits += 1
+        return _clone(stored)
+
+    def _row(self, workflow_id: str) -> WorkflowRecord:
+        try:
+            return self._rows[workflow_id]
+        except KeyError:
+            raise WorkflowNotFoundError(workflow_id) from None
+
+    async def commit(self, transition: Transition) -> None:
+        row = self._row(transition.workflow_id)
+        if row.version != transition.expected_version:
+            raise ConcurrentModificationError(
+                transition.workflow_id, transition.expected_version, row.version
+            )
+        row.status = transition.status
+        row.state = transition.state
+        row.current_step = transition.current_step
+        row.saga_mode = transition.saga_mode
+        row.error = transition.error
+        row.updated_at = transition.updated_at
+        row.version += 1
+        if transition.steps:
+            steps = self._steps[row.id]
+            for s in transition.steps:
+                steps[s.seq] = s  # step records are never changed once written
+        if transition.compensations:
+            journal = self._journal[row.id]
+            for c in transition.compensations:
+                journal[c.sequence] = replace(c)
+        if transition.status is not transition.previous_status:
+            self._audit[row.id].append(
+                {
+                    "from_status": transition.previous_status.value,
+                    "to_status": transition.status.value,
+                    "at": transition.updated_at,
+                    "reason": transition.reason,
+                }
+            )
+        self.commits += 1
+
+    async def load_workflow(self, workflow_id: str) -> WorkflowRecord:
+        return _clone(self._row(workflow_id))
+
+    async def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRecord]:
+        rows = [
+            _clone(r)
+            for r in self._rows.values()
+            if (status is None or r.status == status)
+            and (workflow_type is None or r.workflow_type == workflow_type)
+        ]
+        rows.sort(key=lambda r: r.created_at, reverse=True)
+        return rows[:limit]
+
+    async def step_history(self, workflow_id: str) -> list[StepRecord]:
+        self._row(workflow_id)
+        return [s for _, s in sorted(self._steps[workflow_id].items())]
+
+    async def compensation_journal(self, workflow_id: str) -> list[CompensationRecord]:
+        self._row(workflow_id)
+        return [replace(c) for _, c in sorted(self._journal[workflow_id].items())]
+
+    async def log_execution(
+        self,
+        workflow_id: str,
+        log_level: str,
+        message: str,
+        step_name: str | None = None,
+        **extra: Any,
+    ) -> None:
+        self._row(workflow_id)
+        self._logs.setdefault(workflow_id, []).append(
+            {
+                "at": time.time(),
+                "log_level": log_level.upper(),
+                "message": message,
+                "step_name": step_name,
+                "extra": extra,
+            }
+        )
+
+    async def execution_logs(self, workflow_id: str) -> list[dict[str, Any]]:
+        self._row(workflow_id)
+        return list(self._logs.get(workflow_id, []))
+
+    async def audit_log(self, workflow_id: str) -> list[dict[str, Any]]:
+        self._row(workflow_id)
+        return list(self._audit[workflow_id])
+
+
+MemoryPersistenceProvider = InMemoryPersistenceProvider  # aliases used by other Ruvon material
+InMemoryPersistence = InMemoryPersistenceProvider

@@ -1,0 +1,1 @@
+"""Template engines: sandboxed rendering of ``{{ state.x }}`` templates."""

@@ -1,0 +1,186 @@
+"""Public data types: the step context, statuses, directives and the records a store keeps."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from ruvon.runtime.status import TRANSITIONS, WorkflowStatus
+
+if TYPE_CHECKING:
+    from ruvon.providers.persistence import PersistenceProvider
+
+__all__ = [
+    "TRANSITIONS",
+    "CompensationRecord",
+    "CompensationStatus",
+    "StartSubWorkflowDirective",
+    "StepContext",
+    "StepRecord",
+    "StepStatus",
+    "WorkflowError",
+    "WorkflowJumpDirective",
+    "WorkflowPauseDirective",
+    "WorkflowStatus",
+]
+
+
+@dataclass(slots=True)
+class StepContext:
+    """What a step (or compensation) function receives besides the state.
+
+    ``idempotency_key`` is the same on every attempt of the step and after crash recovery, so it
+    can be passed to external systems to make their side effects idempotent. A compensation's
+    context also carries the forward step's result (``forward_result``) and the failure that
+    started the unwind (``failure``).
+    """
+
+    workflow_id: str
+    workflow_type: str
+    step_name: str
+    step_index: int
+    attempt: int
+    idempotency_key: str
+    persistence: PersistenceProvider
+    validated_input: Any = None
+    previous_step_result: dict[str, Any] | None = None
+    loop_item: Any = None
+    loop_index: int | None = None
+    forward_result: dict[str, Any] | None = None
+    failure: WorkflowError | None = None
+    is_compensation: bool = False
+
+
+# --- directives: raised by step functions, translated once at the step boundary ----------------
+
+
+class Directive(Exception):
+    """Base of the control-flow signals a step function may raise."""
+
+
+class WorkflowJumpDirective(Directive):
+    """Continue at the named step instead of the next one."""
+
+    def __init__(self, target_step_name: str, result: dict[str, Any] | None = None) -> None:
+        self.target_step_name = target_step_name
+        self.result = result or {}
+        super().__init__(f"jump to {target_step_name}")
+
+
+class WorkflowPauseDirective(Directive):
+    """Merge ``result`` and wait in ``PAUSED`` for ``resume(user_input)``."""
+
+    def __init__(self, result: dict[str, Any] | None = None) -> None:
+        self.result = result or {}
+        super().__init__("pause")
+
+
+class StartSubWorkflowDirective(Directive):
+    """Start a child workflow and wait for it in ``PENDING_SUB_WORKFLOW``."""
+
+    def __init__(self, workflow_type: str, initial_data: dict[str, Any] | None = None) -> None:
+        self.workflow_type = workflow_type
+        self.initial_data = initial_data or {}
+        super().__init__(f"start sub-workflow {workflow_type}")
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowError:
+    """The last failure of a workflow: exception type, message and the step it came from."""
+
+    type: str
+    message: str
+    step: str | None = None
+    traceback: str | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, step: str | None) -> WorkflowError:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
+        return cls(type(exc).__name__, str(exc), step, tb)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "message": self.message,
+            "step": self.step,
+            "traceback": self.traceback,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> WorkflowError | None:
+        if not data:
+            return None
+        return cls(data["type"], data["message"], data.get("step"), data.get("traceback"))
+
+
+class StepStatus(StrEnum):
+    """Outcome of one attempt of a forward step."""
+
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class CompensationStatus(StrEnum):
+    """State of one entry of the compensation journal."""
+
+    STARTED = "STARTED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    REJECTED = "REJECTED"
+
+    @property
+    def is_final(self) -> bool:
+        """The entry will not run again (``FAILED`` entries run again only on ``retry()``)."""
+        return self is not CompensationStatus.STARTED
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One attempt of one forward step. ``seq`` numbers a workflow's attempts from 0."""
+
+    seq: int
+    step_name: str
+    step_index: int
+    attempt: int
+    status: StepStatus
+    started_at: float
+    ended_at: float | None = None
+    result: dict[str, Any] | None = None
+    error: WorkflowError | None = None
+
+    @property
+    def duration_ms(self) -> float | None:
+        return None if self.ended_at is None else (self.ended_at - self.started_at) * 1000.0
+
+
+@dataclass(slots=True)
+class CompensationRecord:
+    """One entry of the compensation journal: which step was undone, in what order, how.
+
+    ``forward_seq`` is the :attr:`StepRecord.seq` of the forward attempt this entry undoes.
+    """
+
+    sequence: int
+    forward_seq: int
+    step_name: str
+    step_index: int
+    function: str | None
+    status: CompensationStatus
+    started_at: float
+    ended_at: float | None = None
+    attempts: int = 0
+    error: WorkflowError | None = None
+    detail: str | None = None
+    decided_by: str | None = None
+    result: dict[str, Any] | None = field(default=None)
+
+    @property
+    def duration_ms(self) -> float | None:
+        return None if self.ended_at is None else (self.ended_at - self.started_at) * 1000.0

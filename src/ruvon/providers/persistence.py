@@ -1,0 +1,109 @@
+"""The persistence contract: a store writes each workflow transition in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ruvon.models import CompensationRecord, StepRecord, WorkflowError
+from ruvon.runtime.status import WorkflowStatus
+
+
+@dataclass(slots=True)
+class WorkflowRecord:
+    """Everything a store keeps on the execution row of one workflow.
+
+    ``state`` is the JSON of the state model; ``definition`` the definition snapshot the instance
+    is pinned to; ``version`` counts committed transitions (optimistic concurrency).
+    """
+
+    id: str
+    workflow_type: str
+    workflow_version: str
+    status: WorkflowStatus
+    state: bytes
+    current_step: int
+    saga_mode: bool
+    definition: dict[str, Any]
+    idempotency_key: str | None = None
+    parent_id: str | None = None
+    owner_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: WorkflowError | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    version: int = 0
+
+
+@dataclass(slots=True)
+class Transition:
+    """One durable step of a workflow's life, written atomically by :meth:`commit`.
+
+    It moves the row from ``expected_version`` to ``expected_version + 1`` and upserts the step
+    attempts and compensation-journal entries it carries (keyed by step index and attempt, and by
+    journal sequence). A change of status is also written to the audit log.
+    """
+
+    workflow_id: str
+    expected_version: int
+    previous_status: WorkflowStatus
+    status: WorkflowStatus
+    state: bytes
+    current_step: int
+    saga_mode: bool
+    error: WorkflowError | None
+    updated_at: float
+    steps: tuple[StepRecord, ...] = ()
+    compensations: tuple[CompensationRecord, ...] = ()
+    reason: str | None = None
+
+
+@runtime_checkable
+class PersistenceProvider(Protocol):
+    """Where workflows live. Every method is safe to call without :meth:`initialize` first."""
+
+    async def initialize(self) -> None:
+        """Open connections and create or migrate the schema (idempotent)."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def create_workflow(self, record: WorkflowRecord) -> WorkflowRecord:
+        """Insert ``record``; if its ``idempotency_key`` exists, return the existing workflow."""
+
+    async def commit(self, transition: Transition) -> None:
+        """Apply ``transition`` atomically, or raise ``ConcurrentModificationError``."""
+
+    async def load_workflow(self, workflow_id: str) -> WorkflowRecord:
+        """The execution row, or ``WorkflowNotFoundError``."""
+
+    async def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first, optionally filtered."""
+
+    async def step_history(self, workflow_id: str) -> list[StepRecord]:
+        """Every recorded step attempt, oldest first."""
+
+    async def compensation_journal(self, workflow_id: str) -> list[CompensationRecord]:
+        """The compensation journal, in unwind order."""
+
+    async def log_execution(
+        self,
+        workflow_id: str,
+        log_level: str,
+        message: str,
+        step_name: str | None = None,
+        **extra: Any,
+    ) -> None:
+        """Append a line to the workflow's execution log."""
+
+    async def execution_logs(self, workflow_id: str) -> list[dict[str, Any]]:
+        """The execution log, oldest first."""
+
+    async def audit_log(self, workflow_id: str) -> list[dict[str, Any]]:
+        """Status changes (from, to, when, reason), oldest first."""

@@ -1,0 +1,210 @@
+"""Failing a workflow and the saga unwind.
+
+When a step fails in saga mode, the completed steps are compensated in reverse order of
+completion. The journal gets one entry per undone step: ``SKIPPED`` (no compensation, or the
+failing step itself without ``compensate_on_failure``), ``STARTED`` then ``COMPLETED``/``FAILED``,
+or ``REJECTED`` by an operator. Each ``STARTED`` entry is committed before its function runs and
+each outcome is committed with the next ``STARTED`` entry, so an unwind of ``n`` compensations
+costs ``n + 1`` commits and a crash never re-runs a compensation the journal shows finished.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ruvon.errors import StepResultError
+from ruvon.models import (
+    CompensationRecord,
+    CompensationStatus,
+    Directive,
+    StepRecord,
+    StepStatus,
+    WorkflowError,
+)
+from ruvon.providers.observer import EventKind
+from ruvon.runtime.attempts import call_with_retries
+from ruvon.runtime.merge import merge_result
+from ruvon.runtime.status import WorkflowStatus as S
+
+if TYPE_CHECKING:
+    from ruvon.definition.compile import CompiledStep
+    from ruvon.workflow import Workflow
+
+CANCELLED_ERROR = "WorkflowCancelled"
+C = CompensationStatus
+
+
+async def fail(wf: Workflow, step: CompiledStep, error: WorkflowError) -> None:
+    """Record a step failure once, then stop (``FAILED``) or unwind (saga mode)."""
+    wf.error = error
+    if wf.observer.wants(EventKind.STEP_FAILED):
+        await wf.notify(
+            EventKind.STEP_FAILED,
+            step_name=step.name,
+            error=error,
+            attempt=wf.history[-1].attempt if wf.history else None,
+        )
+    if not wf.saga_mode:
+        await wf.commit(S.FAILED, reason=f"step '{step.name}' failed")
+        if wf.observer.wants(EventKind.WORKFLOW_FAILED):
+            await wf.notify(EventKind.WORKFLOW_FAILED, step_name=step.name, error=error)
+        return
+    await unwind(wf)
+
+
+def plan(wf: Workflow, *, include_failed: bool = False) -> list[StepRecord]:
+    """Forward attempts still to undo, most recent first.
+
+    An entry that finished (``COMPLETED``, ``SKIPPED``, ``REJECTED``; ``FAILED`` too unless
+    ``include_failed``, which ``retry()`` sets) is never planned again.
+    """
+    settled = {C.COMPLETED, C.SKIPPED, C.REJECTED} | (set() if include_failed else {C.FAILED})
+    done = {e.forward_seq for e in wf.journal if e.status in settled}
+    todo = [r for r in wf.history if r.status is StepStatus.COMPLETED and r.seq not in done]
+    last = wf.history[-1] if wf.history else None
+    failing = (
+        last is not None
+        and last.status is StepStatus.FAILED
+        and wf.error is not None
+        and wf.error.type != CANCELLED_ERROR
+        and last.seq not in done
+    )
+    todo.sort(key=lambda r: r.seq, reverse=True)
+    return ([last] if failing and last is not None else []) + todo
+
+
+def _entry(
+    wf: Workflow,
+    record: StepRecord,
+    step: CompiledStep,
+    status: CompensationStatus,
+    **fields: object,
+) -> CompensationRecord:
+    now = wf.clock()
+    entry = CompensationRecord(
+        sequence=len(wf.journal),
+        forward_seq=record.seq,
+        step_name=step.name,
+        step_index=step.index,
+        function=step.spec.compensate_function,
+        status=status,
+        started_at=now,
+        ended_at=None if status is C.STARTED else now,
+    )
+    for key, value in fields.items():
+        setattr(entry, key, value)
+    wf.journal.append(entry)
+    wf.stage_compensation(entry)
+    return entry
+
+
+async def _skip(wf: Workflow, record: StepRecord, step: CompiledStep, detail: str) -> None:
+    _entry(wf, record, step, C.SKIPPED, detail=detail)
+    if wf.observer.wants(EventKind.COMPENSATION_SKIPPED):
+        await wf.notify(
+            EventKind.COMPENSATION_SKIPPED, step_name=step.name, data={"detail": detail}
+        )
+
+
+async def _compensate(
+    wf: Workflow, record: StepRecord, step: CompiledStep, entry: CompensationRecord
+) -> None:
+    assert step.compensate is not None
+    if wf.observer.wants(EventKind.COMPENSATION_STARTED):
+        await wf.notify(EventKind.COMPENSATION_STARTED, step_name=step.name)
+    error: BaseException | None
+    try:
+        call = await call_with_retries(
+            wf,
+            step,
+            function=step.compensate,
+            is_async=step.compensate_is_async,
+            user_input={},
+            compensation_of=record.result or {},
+        )
+        entry.attempts, entry.ended_at, error = call.attempt, call.ended_at, call.error
+        if error is None:
+            wf.state = merge_result(wf.state, call.value, f"{step.name} (compensation)")
+            entry.result = call.value if isinstance(call.value, dict) else None
+    except (Directive, StepResultError) as exc:
+        entry.attempts, entry.ended_at, error = max(entry.attempts, 1), wf.clock(), exc
+    if error is None:
+        entry.status = C.COMPLETED
+        kind = EventKind.COMPENSATION_COMPLETED
+    else:
+        entry.status = C.FAILED
+        entry.error = WorkflowError.from_exception(error, step.name)
+        kind = EventKind.COMPENSATION_FAILED
+    wf.stage_compensation(entry)
+    if wf.observer.wants(kind):
+        await wf.notify(
+            kind,
+            step_name=step.name,
+            error=entry.error,
+            duration_ms=entry.duration_ms,
+            attempt=entry.attempts,
+        )
+
+
+def _final_status(wf: Workflow) -> S:
+    latest: dict[int, CompensationStatus] = {}
+    for e in wf.journal:
+        latest[e.forward_seq] = e.status
+    if any(s is C.FAILED for s in latest.values()):
+        return S.COMPENSATION_FAILED
+    if wf.error is not None and wf.error.type == CANCELLED_ERROR:
+        return S.CANCELLED
+    return S.FAILED_ROLLED_BACK
+
+
+async def unwind(
+    wf: Workflow, *, include_failed: bool = False, decision: tuple[bool, str | None] | None = None
+) -> None:
+    """Run the pending compensations, then settle the final status.
+
+    ``decision`` (approve?, who) answers the first step that requires approval; without one,
+    the unwind stops in ``WAITING_COMPENSATION_APPROVAL`` before that step.
+    """
+    for record in plan(wf, include_failed=include_failed):
+        step = wf.definition.steps[record.step_index]
+        if step.compensate is None:
+            await _skip(wf, record, step, "no compensate_function")
+            continue
+        if record.status is StepStatus.FAILED and not step.spec.compensate_on_failure:
+            await _skip(wf, record, step, "the step failed; compensate_on_failure is not set")
+            continue
+        decided_by = None
+        if step.spec.compensation_requires_approval:
+            if decision is None:
+                if wf.status is not S.COMPENSATING:
+                    await wf.commit(S.COMPENSATING, reason="unwinding")
+                await wf.commit(
+                    S.WAITING_COMPENSATION_APPROVAL,
+                    reason=f"compensation of '{step.name}' needs approval",
+                )
+                return
+            approved, decided_by = decision
+            decision = None
+            if not approved:
+                _entry(
+                    wf,
+                    record,
+                    step,
+                    C.REJECTED,
+                    decided_by=decided_by,
+                    detail="compensation rejected by an operator",
+                )
+                continue
+        entry = _entry(wf, record, step, C.STARTED, decided_by=decided_by)
+        await wf.commit(S.COMPENSATING, reason="unwinding")
+        await _compensate(wf, record, step, entry)
+    if wf.status is not S.COMPENSATING:
+        await wf.commit(S.COMPENSATING, reason="unwinding")
+    final = _final_status(wf)
+    await wf.commit(final, reason="unwind finished")
+    kind = {
+        S.CANCELLED: EventKind.WORKFLOW_CANCELLED,
+        S.FAILED_ROLLED_BACK: EventKind.WORKFLOW_ROLLED_BACK,
+    }.get(final, EventKind.WORKFLOW_FAILED)
+    if wf.observer.wants(kind):
+        await wf.notify(kind, error=wf.error)

@@ -1,0 +1,332 @@
+"""A running workflow instance: its state and status, and the operations on it.
+
+``Workflow`` holds what is known about one instance and delegates the work: advancing to
+:mod:`ruvon.runtime.runner`, failure and unwinding to :mod:`ruvon.runtime.saga`, durability to the
+persistence provider (one :class:`~ruvon.providers.persistence.Transition` per commit).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from ruvon.errors import IllegalOperationError
+from ruvon.models import CompensationRecord, StepRecord, WorkflowError
+from ruvon.providers.observer import EventKind, WorkflowEvent
+from ruvon.providers.persistence import Transition
+from ruvon.runtime import runner, saga
+from ruvon.runtime.status import WorkflowStatus, check_transition
+
+if TYPE_CHECKING:
+    from ruvon.builder import WorkflowBuilder
+    from ruvon.definition.compile import WorkflowDefinition
+    from ruvon.providers.execution import ExecutionProvider
+    from ruvon.providers.expression import ExpressionEvaluator
+    from ruvon.providers.observer import WorkflowObserver
+    from ruvon.providers.persistence import PersistenceProvider
+    from ruvon.providers.templating import TemplateEngine
+
+S = WorkflowStatus
+
+
+class _Done:
+    """Returned by :meth:`Workflow.enable_saga_mode`: ignorable, or awaited to persist at once."""
+
+    def __init__(self, wf: Workflow) -> None:
+        self._wf = wf
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._wf.commit(self._wf.status, reason="saga mode enabled").__await__()
+
+
+class Workflow:
+    """One workflow instance. Create it with ``WorkflowBuilder.create_workflow``."""
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        definition: WorkflowDefinition,
+        state: BaseModel,
+        status: WorkflowStatus,
+        persistence: PersistenceProvider,
+        executor: ExecutionProvider,
+        observer: WorkflowObserver,
+        builder: WorkflowBuilder | None = None,
+        expression_evaluator: ExpressionEvaluator | None = None,
+        template_engine: TemplateEngine | None = None,
+        current_step: int = 0,
+        saga_mode: bool = False,
+        error: WorkflowError | None = None,
+        created_at: float | None = None,
+        updated_at: float | None = None,
+        version: int = 0,
+        idempotency_key: str | None = None,
+        owner_id: str | None = None,
+        parent_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        history: list[StepRecord] | None = None,
+        journal: list[CompensationRecord] | None = None,
+    ) -> None:
+        self.id = id
+        self.definition = definition
+        self.workflow_type = definition.workflow_type
+        self.workflow_version = definition.workflow_version
+        self.state = state
+        self.status = status
+        self.current_step = current_step
+        self.saga_mode = saga_mode
+        self.error = error
+        self.persistence = persistence
+        self.executor = executor
+        self.observer = observer
+        self.builder = builder
+        self.expression_evaluator = expression_evaluator
+        self.template_engine = template_engine
+        self.idempotency_key = idempotency_key
+        self.owner_id = owner_id
+        self.parent_id = parent_id
+        self.metadata = metadata or {}
+        now = time.time()
+        self._created_at = created_at or now
+        self._updated_at = updated_at or self._created_at
+        self.version = version
+        self.history: list[StepRecord] = history or []
+        self.journal: list[CompensationRecord] = journal or []
+        completed = [r for r in self.history if r.result is not None]
+        self.last_result: dict[str, Any] | None = completed[-1].result if completed else None
+        self._staged_steps: list[StepRecord] = []
+        self._staged_comps: list[CompensationRecord] = []
+        self._busy = False
+
+    # --- attributes -----------------------------------------------------------------------------
+
+    @property
+    def current_step_name(self) -> str | None:
+        """Name of the step the cursor is on; ``None`` once past the last step."""
+        steps = self.definition.steps
+        return steps[self.current_step].name if self.current_step < len(steps) else None
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromtimestamp(self._created_at, UTC)
+
+    @property
+    def updated_at(self) -> datetime:
+        return datetime.fromtimestamp(self._updated_at, UTC)
+
+    @property
+    def compensation_journal(self) -> list[CompensationRecord]:
+        """The compensation journal, in unwind order (also readable from the store)."""
+        return list(self.journal)
+
+    # --- operations -----------------------------------------------------------------------------
+
+    def enable_saga_mode(self) -> _Done:
+        """Turn on compensation. A plain call; ``await`` it to persist the flag immediately."""
+        if self.status.is_terminal:
+            raise IllegalOperationError(
+                f"workflow '{self.id}' is {self.status.value}; saga mode can not change now",
+                workflow_id=self.id,
+                status=self.status.value,
+            )
+        self.saga_mode = True
+        return _Done(self)
+
+    async def next_step(self, user_input: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Run the current step (and the automated ones after it); return the last result.
+
+        A failing step does not raise: see :attr:`status` and :attr:`error`.
+        """
+        with self._exclusive():
+            return await runner.advance(self, user_input)
+
+    async def run(self) -> WorkflowStatus:
+        """Advance until the workflow finishes or waits; return the status."""
+        while self.status is S.ACTIVE or self.status is S.COMPENSATING:
+            await self.next_step()
+        return self.status
+
+    async def resume(self, user_input: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Continue a ``PAUSED`` workflow with the human's input."""
+        if self.status is not S.PAUSED:
+            raise IllegalOperationError(
+                f"workflow '{self.id}' is {self.status.value}, not PAUSED; nothing to resume",
+                workflow_id=self.id,
+                status=self.status.value,
+            )
+        return await self.next_step(user_input)
+
+    async def cancel(self, reason: str | None = None) -> WorkflowStatus:
+        """Stop the workflow. In saga mode its completed steps are compensated first."""
+        with self._exclusive():
+            if self.status.is_terminal or self.status in (
+                S.COMPENSATING,
+                S.WAITING_COMPENSATION_APPROVAL,
+            ):
+                raise IllegalOperationError(
+                    f"workflow '{self.id}' is {self.status.value} and can not be cancelled",
+                    workflow_id=self.id,
+                    status=self.status.value,
+                )
+            message = reason or "cancelled"
+            if self.saga_mode and saga.plan(self):
+                self.error = WorkflowError(saga.CANCELLED_ERROR, message, self.current_step_name)
+                await saga.unwind(self)
+            else:
+                await self.commit(S.CANCELLED, reason=message)
+                if self.observer.wants(EventKind.WORKFLOW_CANCELLED):
+                    await self.notify(EventKind.WORKFLOW_CANCELLED, data={"reason": message})
+            return self.status
+
+    async def retry(self) -> WorkflowStatus:
+        """Run a failed workflow again: the failed step (``FAILED``) or the failed compensations
+        (``COMPENSATION_FAILED``) only. Returns the new status."""
+        if self.status in (S.FAILED, S.FAILED_CHILD_WORKFLOW):
+            with self._exclusive():
+                self.error = None
+                await self.commit(S.ACTIVE, reason="retry")
+            return await self.run()
+        if self.status is S.COMPENSATION_FAILED:
+            with self._exclusive():
+                await saga.unwind(self, include_failed=True)
+            return self.status
+        raise IllegalOperationError(
+            f"workflow '{self.id}' is {self.status.value}; only FAILED, FAILED_CHILD_WORKFLOW and "
+            "COMPENSATION_FAILED workflows can be retried",
+            workflow_id=self.id,
+            status=self.status.value,
+        )
+
+    async def approve_compensation(self, decided_by: str | None = None) -> WorkflowStatus:
+        """Let the unwind undo the step it waits on, then continue."""
+        return await self._decide(True, decided_by)
+
+    async def reject_compensation(self, decided_by: str | None = None) -> WorkflowStatus:
+        """Leave the step it waits on as it is (recorded with who decided), then continue."""
+        return await self._decide(False, decided_by)
+
+    async def _decide(self, approved: bool, decided_by: str | None) -> WorkflowStatus:
+        if self.status is not S.WAITING_COMPENSATION_APPROVAL:
+            raise IllegalOperationError(
+                f"workflow '{self.id}' is {self.status.value}; no compensation awaits approval",
+                workflow_id=self.id,
+                status=self.status.value,
+            )
+        with self._exclusive():
+            await saga.unwind(self, decision=(approved, decided_by))
+        return self.status
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary of the workflow."""
+        return {
+            "id": self.id,
+            "workflow_type": self.workflow_type,
+            "workflow_version": self.workflow_version,
+            "status": self.status.value,
+            "state": self.state.model_dump(mode="json"),
+            "current_step": self.current_step,
+            "current_step_name": self.current_step_name,
+            "saga_mode": self.saga_mode,
+            "error": self.error.to_dict() if self.error else None,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "idempotency_key": self.idempotency_key,
+            "owner_id": self.owner_id,
+            "parent_id": self.parent_id,
+            "metadata": self.metadata,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<Workflow {self.workflow_type} {self.id} {self.status.value} "
+            f"step={self.current_step_name}>"
+        )
+
+    # --- engine-facing helpers (used by the runtime) --------------------------------------------
+
+    clock = staticmethod(time.time)
+
+    def _exclusive(self) -> _Exclusive:
+        return _Exclusive(self)
+
+    def next_seq(self) -> int:
+        return len(self.history)
+
+    def record_step(self, record: StepRecord) -> None:
+        self.history.append(record)
+        self._staged_steps.append(record)
+
+    def stage_compensation(self, entry: CompensationRecord) -> None:
+        self._staged_comps.append(entry)
+
+    def last_step_duration_ms(self) -> float | None:
+        return self.history[-1].duration_ms if self.history else None
+
+    def dump_state(self) -> bytes:
+        return type(self.state).__pydantic_serializer__.to_json(self.state)
+
+    async def commit(self, status: WorkflowStatus, reason: str | None = None) -> None:
+        """Persist the workflow as it is now, moving to ``status``, in one transaction."""
+        previous = self.status
+        if status is not previous:
+            check_transition(previous, status, self.id)
+        now = time.time()
+        await self.persistence.commit(
+            Transition(
+                self.id,
+                self.version,
+                previous,
+                status,
+                self.dump_state(),
+                self.current_step,
+                self.saga_mode,
+                self.error,
+                now,
+                tuple(self._staged_steps),
+                tuple(self._staged_comps),
+                reason,
+            )
+        )
+        self.version += 1
+        self.status = status
+        self._updated_at = now
+        self._staged_steps.clear()
+        self._staged_comps.clear()
+        if status is not previous and self.observer.wants(EventKind.STATUS_CHANGED):
+            await self.notify(EventKind.STATUS_CHANGED, previous_status=previous.value)
+
+    async def notify(self, kind: EventKind, **fields: Any) -> None:
+        """Send one event to the observer; an observer's exception never fails the workflow."""
+        event = WorkflowEvent(kind, self.id, self.workflow_type, self.status.value, **fields)
+        try:
+            await self.observer.on_event(event)
+        except Exception:  # an observer bug must not change the workflow's fate
+            import logging
+
+            logging.getLogger("ruvon").exception("observer failed on %s", kind.value)
+
+
+class _Exclusive:
+    """Refuses a second concurrent operation on the same in-memory workflow object."""
+
+    __slots__ = ("_wf",)
+
+    def __init__(self, wf: Workflow) -> None:
+        self._wf = wf
+
+    def __enter__(self) -> None:
+        if self._wf._busy:
+            raise IllegalOperationError(
+                f"workflow '{self._wf.id}' is already being advanced by another task",
+                workflow_id=self._wf.id,
+                status=self._wf.status.value,
+            )
+        self._wf._busy = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._wf._busy = False
