@@ -14,9 +14,17 @@ COPY = ROOT / "tests" / "fixtures" / "saga_tutorial.txt"
 
 # file -> (line that introduces it, first line of the code, line after its last line)
 _FILES = {
-    "payment_processor/models.py": ("Create payment_processor/models.py:", "from pydantic", "Step 2:"),
+    "payment_processor/models.py": (
+        "Create payment_processor/models.py:",
+        "from pydantic",
+        "Step 2:",
+    ),
     "payment_processor/steps.py": ("Create payment_processor/steps.py:", '"""', "Key Points:"),
-    "config/workflow.yaml": ("Create config/workflow.yaml:", "workflow_type:", "YAML Configuration:"),
+    "config/workflow.yaml": (
+        "Create config/workflow.yaml:",
+        "workflow_type:",
+        "YAML Configuration:",
+    ),
     "main.py": ("Create main.py:", '"""', "Critical Step:"),
 }
 

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import ast
 import functools
-import itertools
 import numbers
 import operator
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -58,7 +58,7 @@ MAX_STEPS = 100_000
 #: Largest size (about: characters + elements) of one value an expression builds.
 MAX_VALUE_SIZE = 100_000
 #: Largest total size of all values one evaluation builds.
-MAX_BUILT_SIZE = 1_000_000
+MAX_BUILT_SIZE = 500_000
 #: Largest integer, in bits, that ``**``, ``*`` and ``<<`` may produce.
 MAX_INT_BITS = 10_000
 #: Largest exponent for bases other than ``int``, ``float`` and ``complex``.
@@ -185,33 +185,41 @@ _FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
 # --- bounded operators and functions -----------------------------------------------------------
 
 _SEQUENCES = (str, bytes, list, tuple)
-_DONE = object()
 
 
 def _size(value: Any, limit: int) -> int:
-    """Approximate size of ``value``: characters, elements and big-integer words, recursively.
+    """Approximate size of ``value``: elements, characters and big-integer words, recursively.
 
     Counting stops as soon as the size exceeds ``limit``, so the cost is bounded by ``limit``
     whatever the value (shared, cyclic or huge structures included).
     """
     total = 0
-    pending: list[Iterator[Any]] = [iter((value,))]
+    pending: list[Iterable[Any]] = [(value,)]
     while pending:
-        item = next(pending[-1], _DONE)
-        if item is _DONE:
-            pending.pop()
-            continue
-        total += 1
-        if isinstance(item, str | bytes):
-            total += len(item)
-        elif isinstance(item, int):
-            total += item.bit_length() // 64
-        elif isinstance(item, dict):
-            pending.append(itertools.chain.from_iterable(item.items()))
-        elif isinstance(item, list | tuple | set | frozenset):
-            pending.append(iter(item))
-        if total > limit:
-            break
+        for item in pending.pop():
+            total += 1
+            kind = type(item)
+            # Exact types first: this is the hot loop.
+            if kind is int:
+                total += item.bit_length() >> 6
+            elif kind is str or kind is bytes:
+                total += len(item)
+            elif kind is list or kind is tuple or kind is set or kind is frozenset:
+                pending.append(item)
+            elif kind is dict:
+                pending.append(item.keys())
+                pending.append(item.values())
+            elif isinstance(item, str | bytes):
+                total += len(item)
+            elif isinstance(item, int):
+                total += item.bit_length() >> 6
+            elif isinstance(item, list | tuple | set | frozenset):
+                pending.append(item)
+            elif isinstance(item, dict):
+                pending.append(item.keys())
+                pending.append(item.values())
+            if total > limit:
+                return total
     return total
 
 
@@ -305,10 +313,10 @@ def _safe_round(number: Any, ndigits: Any = None) -> Any:
     return round(number, ndigits)
 
 
-def _safe_int(*args: Any) -> int:
+def _safe_int(*args: Any, **kwargs: Any) -> int:
     if args and isinstance(args[0], str | bytes | bytearray) and len(args[0]) > MAX_INT_DIGITS:
         raise NumberTooHigh(f"int() of text longer than {MAX_INT_DIGITS} characters")
-    return int(*args)
+    return int(*args, **kwargs)
 
 
 def _safe_sum(values: Iterable[Any], start: Any = 0, /) -> Any:
@@ -411,6 +419,11 @@ class _GuardedEval(EvalWithCompoundTypes):  # type: ignore[misc]  # simpleeval i
         self._steps = 0
         self._budget = MAX_BUILT_SIZE
 
+    def eval(self, expr: str, previously_parsed: ast.expr | None = None) -> Any:
+        self._steps = 0
+        self._budget = MAX_BUILT_SIZE
+        return super().eval(expr, previously_parsed)
+
     def _eval(self, node: ast.AST) -> Any:
         self._steps += 1
         if self._steps > MAX_STEPS:
@@ -421,7 +434,8 @@ class _GuardedEval(EvalWithCompoundTypes):  # type: ignore[misc]  # simpleeval i
         result = handler(node)
         if callable(result) or isinstance(result, ModuleType):
             raise FeatureNotAvailable(
-                f"{type(result).__name__} values are not allowed: expressions work on data"
+                f"a {type(result).__name__} is not allowed as a value: expressions read data, "
+                "they can not reach functions, methods, classes or modules"
             )
         if type(node) in _BUILDING_NODES or (
             isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice)
@@ -509,6 +523,9 @@ class SimpleExpressionEvaluator:
         self._parse: Callable[[str], ast.expr] = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(
             _parse
         )
+        # One simpleeval instance per thread, reused: building one costs more than evaluating
+        # a typical condition.
+        self._local = threading.local()
 
     def evaluate(self, expression: str, names: Mapping[str, Any]) -> Any:
         """Evaluate ``expression`` with ``names`` (e.g. ``{"state": state}``) in scope."""
@@ -517,11 +534,22 @@ class SimpleExpressionEvaluator:
                 f"an expression must be a string, not {type(expression).__name__}"
             )
         body = self._parse(expression)
+        evaluator: _GuardedEval | None = getattr(self._local, "evaluator", None)
+        if evaluator is None:
+            evaluator = _GuardedEval({})
+        else:
+            # Taken while in use; a nested evaluate (say, from a property of the state) gets
+            # its own instance.
+            self._local.evaluator = None
+        evaluator.names = names
         try:
-            return _GuardedEval(names).eval(expression, previously_parsed=body)
+            return evaluator.eval(expression, previously_parsed=body)
         except InvalidExpression as exc:
             raise ExpressionError(_describe(exc), expression=expression) from exc
         except Exception as exc:
             raise ExpressionError(
                 f"evaluation failed with {type(exc).__name__}: {exc}", expression=expression
             ) from exc
+        finally:
+            evaluator.names = {}
+            self._local.evaluator = evaluator

@@ -1,0 +1,118 @@
+"""WorkflowBuilder: creating, idempotency, bad initial data, loading pinned to the snapshot."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine_support import builder, definition, st
+from ruvon.builder import WorkflowBuilder
+from ruvon.errors import UnknownWorkflowTypeError, WorkflowNotFoundError, WorkflowValidationError
+from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
+from ruvon.models import WorkflowStatus
+
+
+async def test_create_workflow_defaults() -> None:
+    wf = await WorkflowBuilder(workflow_registry={"T": definition(st("A"))}).create_workflow("T")
+    assert wf.status == "ACTIVE" and wf.current_step == 0 and wf.current_step_name == "A"
+    assert len(wf.id) == 36 and wf.workflow_version == "1"
+    assert type(wf.persistence).__name__ == "InMemoryPersistenceProvider"
+    assert type(wf.executor).__name__ == "SyncExecutor"
+    assert type(wf.observer).__name__ == "NoopObserver"
+    assert wf.created_at.tzinfo is not None
+
+
+async def test_bad_initial_data_names_fields_and_persists_nothing() -> None:
+    store = InMemoryPersistenceProvider()
+    b = builder(st("A"), persistence_provider=store)
+    with pytest.raises(WorkflowValidationError, match=r"'T'.*amount") as info:
+        await b.create_workflow("T", {"amount": -1, "n": "not a number"})
+    assert {e["loc"][0] for e in info.value.errors} == {"amount", "n"}
+    assert await store.list_workflows() == []
+
+
+async def test_unknown_workflow_type() -> None:
+    with pytest.raises(UnknownWorkflowTypeError, match="known: T"):
+        await builder(st("A")).create_workflow("Nope")
+
+
+async def test_idempotency_key_returns_the_existing_workflow_untouched() -> None:
+    b = builder(st("A", automate_next=False), st("B"))
+    first = await b.create_workflow("T", {"n": 5}, idempotency_key="order-1")
+    await first.next_step()
+    again = await b.create_workflow("T", {"n": 99}, idempotency_key="order-1")
+    assert again.id == first.id
+    assert again.state.n == 6 and again.current_step_name == "B"
+    assert len(await b.persistence_provider.list_workflows()) == 1  # type: ignore[union-attr]
+
+
+async def test_load_workflow_is_pinned_to_its_definition_snapshot() -> None:
+    store = InMemoryPersistenceProvider()
+    old = WorkflowBuilder(
+        workflow_registry={"T": definition(st("A", automate_next=False), st("B"))},
+        persistence_provider=store,
+    )
+    wf = await old.create_workflow("T")
+    await wf.next_step()
+    # the YAML changes: a new step appears; the running instance must not see it
+    new = WorkflowBuilder(
+        workflow_registry={"T": definition(st("A"), st("X"), st("B"), version="2")},
+        persistence_provider=store,
+    )
+    loaded = await new.load_workflow(wf.id)
+    assert loaded.workflow_version == "1"
+    assert [s.name for s in loaded.definition.steps] == ["A", "B"]
+    await loaded.next_step()
+    assert loaded.status is WorkflowStatus.COMPLETED and loaded.state.log == ["A", "B"]
+
+
+async def test_load_unknown_id() -> None:
+    with pytest.raises(WorkflowNotFoundError, match="nope"):
+        await builder(st("A")).load_workflow("nope")
+
+
+async def test_owner_metadata_and_explicit_version_are_kept() -> None:
+    b = WorkflowBuilder(workflow_registry={"T": definition(st("A"))})
+    wf = await b.create_workflow("T", owner_id="team-a", metadata={"k": 1}, workflow_version="1")
+    loaded = await b.load_workflow(wf.id)
+    assert (loaded.owner_id, loaded.metadata) == ("team-a", {"k": 1})
+
+
+def test_public_import_paths_and_aliases() -> None:
+    import ruvon
+    from ruvon.implementations.execution.sync import SyncExecutionProvider, SyncExecutor
+    from ruvon.implementations.observability.noop import NoopObserver, NoopWorkflowObserver
+    from ruvon.implementations.persistence.memory import (
+        InMemoryPersistence,
+        MemoryPersistenceProvider,
+    )
+    from ruvon.models import StepContext, WorkflowStatus
+    from ruvon.workflow import Workflow
+
+    assert ruvon.WorkflowBuilder is WorkflowBuilder and ruvon.Workflow is Workflow
+    assert ruvon.StepContext is StepContext and ruvon.WorkflowStatus is WorkflowStatus
+    assert MemoryPersistenceProvider is InMemoryPersistence is InMemoryPersistenceProvider
+    assert SyncExecutionProvider is SyncExecutor and NoopWorkflowObserver is NoopObserver
+
+
+def test_providers_satisfy_their_protocols() -> None:
+    from ruvon.implementations.execution.sync import SyncExecutor
+    from ruvon.implementations.observability.logging import LoggingObserver
+    from ruvon.implementations.observability.noop import NoopObserver
+    from ruvon.providers import ExecutionProvider, PersistenceProvider, WorkflowObserver
+
+    assert isinstance(InMemoryPersistenceProvider(), PersistenceProvider)
+    assert isinstance(SyncExecutor(), ExecutionProvider)
+    assert isinstance(LoggingObserver(), WorkflowObserver)
+    assert isinstance(NoopObserver(), WorkflowObserver)
+
+
+async def test_logging_observer_writes_through_logging(caplog: pytest.LogCaptureFixture) -> None:
+    from ruvon.implementations.observability.logging import LoggingObserver
+
+    b = builder(st("A"), st("B"), saga=True, workflow_observer=LoggingObserver())
+    with caplog.at_level("DEBUG", logger="ruvon"):
+        wf = await b.create_workflow("T", {"fail_at": ["B"]})
+        await wf.next_step()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "step_failed" in errors[0].getMessage()
+    assert any("compensation_completed" in r.getMessage() for r in caplog.records)
