@@ -47,9 +47,9 @@ class Approval(BaseModel):
 def _maybe_fail(state: S, context: StepContext) -> None:
     ATTEMPTS[(context.workflow_id, context.step_name)] += 1
     CONTEXTS.append(context)
-    if context.step_name in state.flaky:
-        if ATTEMPTS[(context.workflow_id, context.step_name)] <= state.flaky[context.step_name]:
-            raise (Fatal("fatal") if state.fatal else Flaky(f"flaky {context.step_name}"))
+    budget = state.flaky.get(context.step_name, 0)
+    if ATTEMPTS[(context.workflow_id, context.step_name)] <= budget:
+        raise (Fatal("fatal") if state.fatal else Flaky(f"flaky {context.step_name}"))
     if context.step_name in state.fail_at:
         raise RuntimeError(f"{context.step_name} failed")
 

@@ -1,4 +1,4 @@
-"""Saga mode: reverse unwind, merge, statuses, skips, retries, journal, retry(), cancel, approval."""
+"""Saga mode: reverse unwind, statuses, skips, retries, journal, retry, cancel, approval."""
 
 from __future__ import annotations
 
