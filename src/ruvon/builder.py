@@ -23,7 +23,7 @@ from ruvon.providers.observer import EventKind, WorkflowObserver
 from ruvon.providers.persistence import PersistenceProvider, WorkflowRecord
 from ruvon.providers.templating import TemplateEngine
 from ruvon.runtime.status import WorkflowStatus
-from ruvon.workflow import Workflow
+from ruvon.workflow import DEFAULT_LEASE_SECONDS, Workflow, new_runner_id
 
 
 def _default_store() -> PersistenceProvider:
@@ -46,7 +46,7 @@ def _default_evaluator_cls() -> type[ExpressionEvaluator]:
 def _default_template_cls() -> type[TemplateEngine]:
     from ruvon.implementations.templating.jinja2 import Jinja2TemplateEngine
 
-    return Jinja2TemplateEngine  # type: ignore[no-any-return]
+    return Jinja2TemplateEngine
 
 
 def _describe_validation(exc: ValidationError) -> str:
@@ -71,7 +71,9 @@ class WorkflowBuilder:
         persistence_provider: PersistenceProvider | None = None,
         execution_provider: ExecutionProvider | None = None,
         workflow_observer: WorkflowObserver | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
+        self.lease_seconds = lease_seconds
         self.config_dir = config_dir
         self.workflow_registry = workflow_registry
         self.expression_evaluator_cls = expression_evaluator_cls
@@ -162,6 +164,7 @@ class WorkflowBuilder:
             owner_id=record.owner_id,
             parent_id=record.parent_id,
             metadata=record.metadata,
+            lease_seconds=self.lease_seconds,
             **history,
         )
 
@@ -207,6 +210,7 @@ class WorkflowBuilder:
             "template_cls": template_engine_cls,
         }
         now = time.time()
+        runner_id = new_runner_id()
         record = WorkflowRecord(
             id=str(uuid.uuid4()),
             workflow_type=definition.workflow_type,
@@ -222,11 +226,20 @@ class WorkflowBuilder:
             metadata=dict(metadata or {}),
             created_at=now,
             updated_at=now,
+            lease_owner=runner_id,
+            lease_expires_at=now + self.lease_seconds,
         )
         stored = await providers["persistence"].create_workflow(record)
         if stored.id != record.id:  # idempotency key already used: hand back that workflow
             return await self._hydrate(stored, providers)
-        wf = self._bind(definition, record, state, providers)
+        wf = self._bind(
+            definition,
+            record,
+            state,
+            providers,
+            runner_id=runner_id,
+            lease_expires_at=record.lease_expires_at,
+        )
         if wf.observer.wants(EventKind.WORKFLOW_STARTED):
             await wf.notify(EventKind.WORKFLOW_STARTED)
         return wf

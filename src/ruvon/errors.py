@@ -139,13 +139,27 @@ class WorkflowNotFoundError(PersistenceError):
 
 
 class ConcurrentModificationError(PersistenceError):
-    """Another runner advanced the workflow since it was read (optimistic concurrency)."""
+    """Another runner advanced the workflow since it was read (optimistic concurrency).
 
-    def __init__(self, workflow_id: str, expected_version: int, actual_version: int | None) -> None:
+    Also raised when another runner holds the workflow's lease (``lease_owner`` says who).
+    """
+
+    def __init__(
+        self,
+        workflow_id: str,
+        expected_version: int,
+        actual_version: int | None,
+        lease_owner: str | None = None,
+    ) -> None:
         self.workflow_id = workflow_id
         self.expected_version = expected_version
         self.actual_version = actual_version
-        super().__init__(
-            f"workflow '{workflow_id}' was modified concurrently: expected version "
-            f"{expected_version}, found {actual_version}"
-        )
+        self.lease_owner = lease_owner
+        if lease_owner is not None and actual_version == expected_version:
+            message = f"workflow '{workflow_id}' is being advanced by runner '{lease_owner}'"
+        else:
+            message = (
+                f"workflow '{workflow_id}' was modified concurrently: expected version "
+                f"{expected_version}, found {actual_version}"
+            )
+        super().__init__(message)

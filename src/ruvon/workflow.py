@@ -7,6 +7,10 @@ persistence provider (one :class:`~ruvon.providers.persistence.Transition` per c
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import os
+import socket
 import time
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -31,6 +35,21 @@ if TYPE_CHECKING:
     from ruvon.providers.templating import TemplateEngine
 
 S = WorkflowStatus
+_RUNNING = (S.ACTIVE, S.COMPENSATING)
+_RUNNER_IDS = itertools.count(1)
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+_HOST: dict[int, str] = {}
+
+
+def new_runner_id() -> str:
+    """A name for one runner (one Workflow object): host, process and a counter."""
+    pid = os.getpid()
+    prefix = _HOST.get(pid)
+    if prefix is None:
+        prefix = _HOST[pid] = f"{socket.gethostname()}:{pid}"
+    return f"{prefix}:{next(_RUNNER_IDS)}"
 
 
 class _Done:
@@ -71,6 +90,9 @@ class Workflow:
         metadata: dict[str, Any] | None = None,
         history: list[StepRecord] | None = None,
         journal: list[CompensationRecord] | None = None,
+        runner_id: str | None = None,
+        lease_expires_at: float | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.id = id
         self.definition = definition
@@ -102,6 +124,12 @@ class Workflow:
         self._staged_steps: list[StepRecord] = []
         self._staged_comps: list[CompensationRecord] = []
         self._busy = False
+        self.runner_id = runner_id or new_runner_id()
+        self.lease_seconds = lease_seconds
+        # set while this object holds the lease: when it runs out (renewed by every commit)
+        self._lease_expires = lease_expires_at
+        self._renewal: asyncio.TimerHandle | None = None
+        self._renew_task: asyncio.Future[None] | None = None
 
     # --- attributes -----------------------------------------------------------------------------
 
@@ -174,6 +202,7 @@ class Workflow:
                     status=self.status.value,
                 )
             message = reason or "cancelled"
+            await self.acquire()
             if self.saga_mode and saga.plan(self):
                 self.error = WorkflowError(saga.CANCELLED_ERROR, message, self.current_step_name)
                 await saga.unwind(self)
@@ -188,11 +217,13 @@ class Workflow:
         (``COMPENSATION_FAILED``) only. Returns the new status."""
         if self.status in (S.FAILED, S.FAILED_CHILD_WORKFLOW):
             with self._exclusive():
+                await self.acquire()
                 self.error = None
                 await self.commit(S.ACTIVE, reason="retry")
             return await self.run()
         if self.status is S.COMPENSATION_FAILED:
             with self._exclusive():
+                await self.acquire()
                 await saga.unwind(self, include_failed=True)
             return self.status
         raise IllegalOperationError(
@@ -218,6 +249,7 @@ class Workflow:
                 status=self.status.value,
             )
         with self._exclusive():
+            await self.acquire()
             await saga.unwind(self, decision=(approved, decided_by))
         return self.status
 
@@ -270,12 +302,65 @@ class Workflow:
     def dump_state(self) -> bytes:
         return type(self.state).__pydantic_serializer__.to_json(self.state)
 
-    async def commit(self, status: WorkflowStatus, reason: str | None = None) -> None:
-        """Persist the workflow as it is now, moving to ``status``, in one transaction."""
+    async def acquire(self) -> None:
+        """Take the workflow's lease unless this object already holds it (one commit)."""
+        now = time.time()
+        if self._lease_expires is not None and self._lease_expires > now + 1.0:
+            return
+        expires = now + self.lease_seconds
+        await self.persistence.claim(self.id, self.version, self.runner_id, expires, now)
+        self.version += 1
+        self._lease_expires = expires
+
+    def keep_lease_alive(self) -> None:
+        """Renew the lease in the background while a long step runs (until ``stop_renewal``)."""
+        self._renewal = asyncio.get_running_loop().call_later(
+            self.lease_seconds / 3, self._renew_tick
+        )
+
+    def stop_renewal(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            self._renewal = None
+
+    def _renew_tick(self) -> None:
+        if self._lease_expires is None:
+            return
+        self._renew_task = asyncio.ensure_future(self._renew())
+        self.keep_lease_alive()
+
+    async def _renew(self) -> None:
+        expires = time.time() + self.lease_seconds
+        try:
+            if await self.persistence.renew_lease(self.id, self.runner_id, expires):
+                self._lease_expires = expires
+        except Exception:  # the next commit reports a lost lease as a version conflict
+            import logging
+
+            logging.getLogger("ruvon").warning("could not renew the lease of %s", self.id)
+
+    def _metrics(self, status: WorkflowStatus, now: float) -> tuple[tuple[str, float], ...]:
+        if not status.is_terminal:
+            return ()
+        return (
+            ("workflow_duration_ms", (now - self._created_at) * 1000.0),
+            ("step_attempts", float(len(self.history))),
+        )
+
+    async def commit(
+        self, status: WorkflowStatus, reason: str | None = None, *, release: bool = False
+    ) -> None:
+        """Persist the workflow as it is now, moving to ``status``, in one transaction.
+
+        The lease is kept (and extended) while the workflow is running and this object holds
+        it; ``release`` or a status that is not running gives it up in the same commit.
+        """
         previous = self.status
         if status is not previous:
             check_transition(previous, status, self.id)
         now = time.time()
+        keep = not release and self._lease_expires is not None and status in _RUNNING
+        expires = now + self.lease_seconds if keep else None
         await self.persistence.commit(
             Transition(
                 self.id,
@@ -290,8 +375,12 @@ class Workflow:
                 tuple(self._staged_steps),
                 tuple(self._staged_comps),
                 reason,
+                self.runner_id if keep else None,
+                expires,
+                self._metrics(status, now),
             )
         )
+        self._lease_expires = expires
         self.version += 1
         self.status = status
         self._updated_at = now

@@ -33,15 +33,18 @@ class WorkflowRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     version: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
 
 
 @dataclass(slots=True)
 class Transition:
     """One durable step of a workflow's life, written atomically by :meth:`commit`.
 
-    It moves the row from ``expected_version`` to ``expected_version + 1`` and upserts the step
-    attempts and compensation-journal entries it carries (keyed by step index and attempt, and by
-    journal sequence). A change of status is also written to the audit log.
+    It moves the row from ``expected_version`` to ``expected_version + 1``, sets the lease
+    (``lease_owner`` ``None`` releases it), and upserts the step attempts and
+    compensation-journal entries it carries (keyed by ``seq`` and by journal ``sequence``).
+    A change of status is also written to the audit log, and ``metrics`` to the metrics table.
     """
 
     workflow_id: str
@@ -56,6 +59,9 @@ class Transition:
     steps: tuple[StepRecord, ...] = ()
     compensations: tuple[CompensationRecord, ...] = ()
     reason: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    metrics: tuple[tuple[str, float], ...] = ()
 
 
 @runtime_checkable
@@ -73,6 +79,21 @@ class PersistenceProvider(Protocol):
 
     async def commit(self, transition: Transition) -> None:
         """Apply ``transition`` atomically, or raise ``ConcurrentModificationError``."""
+
+    async def claim(
+        self, workflow_id: str, expected_version: int, owner: str, expires_at: float, now: float
+    ) -> None:
+        """Take the lease (bumping the version) if it is free, ours, or expired.
+
+        Raises ``ConcurrentModificationError`` if the version moved or another runner holds an
+        unexpired lease.
+        """
+
+    async def renew_lease(self, workflow_id: str, owner: str, expires_at: float) -> bool:
+        """Extend a lease we hold (no version change); ``False`` if it is no longer ours."""
+
+    async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
+        """Ids of ``ACTIVE``/``COMPENSATING`` workflows whose lease expired before ``now``."""
 
     async def load_workflow(self, workflow_id: str) -> WorkflowRecord:
         """The execution row, or ``WorkflowNotFoundError``."""
@@ -101,6 +122,9 @@ class PersistenceProvider(Protocol):
         **extra: Any,
     ) -> None:
         """Append a line to the workflow's execution log."""
+
+    async def metrics(self, workflow_id: str) -> list[tuple[str, float]]:
+        """Metrics recorded for the workflow, as ``(name, value)``, oldest first."""
 
     async def execution_logs(self, workflow_id: str) -> list[dict[str, Any]]:
         """The execution log, oldest first."""

@@ -44,6 +44,15 @@ def check_can_advance(wf: Workflow) -> None:
 async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, Any] | None:
     """Run steps from the cursor until one without ``automate_next`` completes or it stops."""
     check_can_advance(wf)
+    await wf.acquire()
+    wf.keep_lease_alive()
+    try:
+        return await _advance(wf, user_input)
+    finally:
+        wf.stop_renewal()
+
+
+async def _advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, Any] | None:
     if wf.status is S.COMPENSATING:
         await saga.unwind(wf)
         return None
@@ -84,6 +93,7 @@ async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, 
             if wf.observer.wants(EventKind.PAUSED):
                 await wf.notify(EventKind.PAUSED, step_name=step.name)
             return outcome.result
-        await wf.commit(S.ACTIVE)
         if not step.spec.automate_next:
+            await wf.commit(S.ACTIVE, release=True)
             return outcome.result
+        await wf.commit(S.ACTIVE)

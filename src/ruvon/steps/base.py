@@ -79,8 +79,13 @@ def _record(
     return record
 
 
-def _record_only(wf: Workflow, step: CompiledStep, call: CallResult, status: StepStatus,
-                 error: WorkflowError | None = None) -> None:
+def _record_only(
+    wf: Workflow,
+    step: CompiledStep,
+    call: CallResult,
+    status: StepStatus,
+    error: WorkflowError | None = None,
+) -> None:
     _record(wf, step, call, status, error=error)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 import numbers
 import operator
 import threading
@@ -184,8 +185,6 @@ _FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
 
 # --- bounded operators and functions -----------------------------------------------------------
 
-_SEQUENCES = (str, bytes, list, tuple)
-
 
 def _size(value: Any, limit: int) -> int:
     """Approximate size of ``value``: elements, characters and big-integer words, recursively.
@@ -226,7 +225,7 @@ def _size(value: Any, limit: int) -> int:
 def _safe_power(base: Any, exponent: Any) -> Any:
     if isinstance(exponent, int) and not isinstance(base, float | complex):
         if isinstance(base, int):
-            if exponent > 0 and abs(base) > 1 and base.bit_length() * exponent > MAX_INT_BITS:
+            if exponent > 0 and abs(base) > 1 and exponent * math.log2(abs(base)) > MAX_INT_BITS:
                 raise NumberTooHigh(f"{base} ** {exponent} would exceed {MAX_INT_BITS} bits")
         elif abs(exponent) > MAX_EXPONENT:
             raise NumberTooHigh(f"exponent {exponent} is larger than {MAX_EXPONENT}")
@@ -237,22 +236,24 @@ def _safe_mult(left: Any, right: Any) -> Any:
     if isinstance(left, int) and isinstance(right, int):
         if left.bit_length() + right.bit_length() > MAX_INT_BITS:
             raise NumberTooHigh(f"the product would exceed {MAX_INT_BITS} bits")
-    else:
-        for sequence, times in ((left, right), (right, left)):
-            if (
-                isinstance(sequence, _SEQUENCES)
-                and isinstance(times, int)
-                and times > 0
-                and _size(sequence, MAX_VALUE_SIZE) * times > MAX_VALUE_SIZE
-            ):
+        return left * right
+    for sequence, times in ((left, right), (right, left)):
+        if isinstance(times, int) and times > 0:
+            if isinstance(sequence, str | bytes):
+                size = len(sequence) * times
+            elif isinstance(sequence, list | tuple):
+                size = _size(sequence, MAX_VALUE_SIZE) * times
+            else:
+                continue
+            if size > MAX_VALUE_SIZE:
                 raise IterableTooLong(f"repeating a sequence {times} times is too large")
     return left * right
 
 
 def _safe_add(left: Any, right: Any) -> Any:
     if (
-        isinstance(left, _SEQUENCES)
-        and isinstance(right, _SEQUENCES)
+        isinstance(left, str | bytes | list | tuple)
+        and isinstance(right, str | bytes | list | tuple)
         and len(left) + len(right) > MAX_VALUE_SIZE
     ):
         raise IterableTooLong("concatenating those sequences is too large")
@@ -408,7 +409,11 @@ def _parse(expression: str) -> ast.expr:
 
 
 class _GuardedEval(EvalWithCompoundTypes):  # type: ignore[misc]  # simpleeval is untyped
-    """``EvalWithCompoundTypes`` with data-only values and bounded work, for one evaluation."""
+    """``EvalWithCompoundTypes`` with data-only values and bounded work.
+
+    One instance serves one evaluation at a time; :meth:`eval` resets the step and size budgets,
+    so an instance can be reused by the thread that owns it.
+    """
 
     def __init__(self, names: Mapping[str, Any]) -> None:
         super().__init__(operators=_OPERATORS, functions=dict(_FUNCTIONS), names=names)

@@ -34,6 +34,7 @@ class InMemoryPersistenceProvider:
         self._journal: dict[str, dict[int, CompensationRecord]] = {}
         self._logs: dict[str, list[dict[str, Any]]] = {}
         self._audit: dict[str, list[dict[str, Any]]] = {}
+        self._metrics: dict[str, list[tuple[str, float]]] = {}
         self.commits = 0
 
     async def initialize(self) -> None:
@@ -82,7 +83,11 @@ class InMemoryPersistenceProvider:
         row.saga_mode = transition.saga_mode
         row.error = transition.error
         row.updated_at = transition.updated_at
+        row.lease_owner = transition.lease_owner
+        row.lease_expires_at = transition.lease_expires_at
         row.version += 1
+        if transition.metrics:
+            self._metrics.setdefault(row.id, []).extend(transition.metrics)
         if transition.steps:
             steps = self._steps[row.id]
             for s in transition.steps:
@@ -101,6 +106,41 @@ class InMemoryPersistenceProvider:
                 }
             )
         self.commits += 1
+
+    async def claim(
+        self, workflow_id: str, expected_version: int, owner: str, expires_at: float, now: float
+    ) -> None:
+        row = self._row(workflow_id)
+        free = row.lease_owner in (None, owner) or (row.lease_expires_at or 0.0) < now
+        if row.version != expected_version or not free:
+            raise ConcurrentModificationError(
+                workflow_id, expected_version, row.version, row.lease_owner
+            )
+        row.lease_owner, row.lease_expires_at = owner, expires_at
+        row.version += 1
+        self.commits += 1
+
+    async def renew_lease(self, workflow_id: str, owner: str, expires_at: float) -> bool:
+        row = self._row(workflow_id)
+        if row.lease_owner != owner:
+            return False
+        row.lease_expires_at = expires_at
+        return True
+
+    async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
+        running = (WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING)
+        return [
+            r.id
+            for r in self._rows.values()
+            if r.status in running
+            and r.lease_owner is not None
+            and (r.lease_expires_at or 0.0) < now
+        ][:limit]
+
+    async def metrics(self, workflow_id: str) -> list[tuple[str, float]]:
+        """Metrics recorded for the workflow (name, value)."""
+        self._row(workflow_id)
+        return list(self._metrics.get(workflow_id, []))
 
     async def load_workflow(self, workflow_id: str) -> WorkflowRecord:
         return _clone(self._row(workflow_id))

@@ -14,6 +14,7 @@ exception chained as its cause.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -61,7 +62,7 @@ def _check_power(base: Any, exponent: Any) -> None:
         and isinstance(exponent, int)
         and exponent > 0
         and abs(base) > 1
-        and base.bit_length() * exponent > MAX_INT_BITS
+        and exponent * math.log2(abs(base)) > MAX_INT_BITS
     ):
         raise SecurityError(f"{base} ** {exponent} is too large")
 

@@ -1,0 +1,337 @@
+"""SimpleExpressionEvaluator: legitimate conditions evaluate, escapes and bombs are refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from ruvon.errors import ExpressionError
+from ruvon.implementations.expression_evaluator.simple import SimpleExpressionEvaluator
+from ruvon.providers.expression import ExpressionEvaluator
+
+
+class Customer(BaseModel):
+    country: str
+    vip: bool = False
+    tags: list[str] = []
+
+
+class LineItem(BaseModel):
+    sku: str
+    qty: int
+    price: float
+
+
+class State(BaseModel):
+    amount: float
+    country: str
+    customer: Customer
+    items: list[LineItem]
+    scores: list[int]
+    data: dict[str, Any]
+    note: str | None = None
+    _token: str = "secret"
+
+
+@pytest.fixture
+def state() -> State:
+    return State(
+        amount=1500.0,
+        country="DE",
+        customer=Customer(country="FR", vip=True, tags=["gold", "eu"]),
+        items=[
+            LineItem(sku="A", qty=2, price=10.0),
+            LineItem(sku="B", qty=5, price=2.5),
+        ],
+        scores=[3, 1, 4, 1, 5],
+        data={"limits": {"max": 2000}, "region": "EU", "_internal": 1, "flags": [True, False]},
+    )
+
+
+@pytest.fixture(scope="module")
+def evaluator() -> SimpleExpressionEvaluator:
+    return SimpleExpressionEvaluator()
+
+
+def test_satisfies_the_provider_protocol(evaluator: SimpleExpressionEvaluator) -> None:
+    assert isinstance(evaluator, ExpressionEvaluator)
+
+
+LEGITIMATE: list[tuple[str, Any]] = [
+    ("state.amount > 1000 and state.country in ['DE','FR']", True),
+    ("state.amount > 1000 and state.country in ['US']", False),
+    ("state.amount", 1500.0),
+    ("state.customer.country", "FR"),
+    ("state.customer.vip", True),
+    ("not state.customer.vip", False),
+    ("state.customer.country == 'FR' or state.amount < 10", True),
+    ("'gold' in state.customer.tags", True),
+    ("'silver' not in state.customer.tags", True),
+    ("state.data['limits']['max']", 2000),
+    ("state.data.limits.max", 2000),
+    ("state.data['region'] == 'EU'", True),
+    ("state.data['flags'][1]", False),
+    ("1000 < state.amount <= 2000", True),
+    ("0 < state.amount < 1000", False),
+    ("state.amount * 2 - 500", 2500.0),
+    ("state.amount / 4", 375.0),
+    ("state.amount // 7", 214.0),
+    ("state.amount % 7", 2.0),
+    ("2 ** 10", 1024),
+    ("-state.amount", -1500.0),
+    ("state.note is None", True),
+    ("state.note is not None", False),
+    ("state.items[0].sku", "A"),
+    ("state.items[-1].qty", 5),
+    ("state.scores[1:3]", [1, 4]),
+    ("len(state.items)", 2),
+    ("len(state.customer.tags) == 2", True),
+    ("abs(-3)", 3),
+    ("min(state.scores)", 1),
+    ("max(state.scores)", 5),
+    ("max(3, 9, 4)", 9),
+    ("max([], default=0)", 0),
+    ("round(2.567, 2)", 2.57),
+    ("round(state.amount / 7)", 214),
+    ("int('42') + 1", 43),
+    ("float('1.5') * 2", 3.0),
+    ("str(state.amount)", "1500.0"),
+    ("bool(state.note)", False),
+    ("sum(state.scores)", 14),
+    ("sum(state.scores, 10)", 24),
+    ("any(item.qty > 4 for item in state.items)", True),
+    ("all(item.price > 5 for item in state.items)", False),
+    ("sum([item.qty * item.price for item in state.items])", 32.5),
+    ("[s * 2 for s in state.scores if s > 2]", [6, 8, 10]),
+    ("{k: v for k, v in [('a', 1), ('b', 2)]}", {"a": 1, "b": 2}),
+    ("(1, 'x', None, True, 2.5)", (1, "x", None, True, 2.5)),
+    ("{'a': [1, 2], 'b': {'c': 3}}['b']['c']", 3),
+    ("{1, 2} == {2, 1}", True),
+    ("'high' if state.amount > 1000 else 'low'", "high"),
+    ("'ab' * 3", "ababab"),
+    ("[0] * 3", [0, 0, 0]),
+    ("'DE' + '-' + state.country", "DE-DE"),
+    ("state.country == 'DE'", True),
+    ("10 ** 20", 10**20),
+    ("len(str(10 ** 3000))", 3001),
+    ("1 << 10", 1024),
+    ("7 & 3 | 8 ^ 1", 7 & 3 | 8 ^ 1),
+    ("'%' in 'x%y'", True),
+    ("  state.amount > 0  ", True),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), LEGITIMATE)
+def test_legitimate_expressions(
+    evaluator: SimpleExpressionEvaluator, state: State, expression: str, expected: Any
+) -> None:
+    result = evaluator.evaluate(expression, {"state": state})
+    assert result == expected
+    assert type(result) is type(expected)
+
+
+def test_dict_names_in_scope(evaluator: SimpleExpressionEvaluator) -> None:
+    names = {"state": {"amount": 5, "customer": {"country": "DE"}}, "limit": 3}
+    assert evaluator.evaluate("state.amount > limit", names) is True
+    assert evaluator.evaluate("state['customer'].country", names) == "DE"
+
+
+def test_parsed_expressions_are_cached(
+    evaluator: SimpleExpressionEvaluator, state: State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ast
+
+    fresh = SimpleExpressionEvaluator()
+    calls = 0
+    real_parse = ast.parse
+
+    def counting_parse(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", counting_parse)
+    for amount in (1, 2000, 5000):
+        state.amount = amount
+        fresh.evaluate("state.amount > 1000", {"state": state})
+    assert calls == 1
+
+
+def test_repeated_evaluation_is_not_limited_by_earlier_ones(
+    evaluator: SimpleExpressionEvaluator, state: State
+) -> None:
+    # Step and size budgets are per evaluation, not per evaluator: four of these take more
+    # steps together than one evaluation may.
+    for _ in range(4):
+        assert evaluator.evaluate("len([s + s for s in [1] * 9000 if s])", {"state": state}) == 9000
+
+
+HOSTILE: list[str] = [
+    # attribute escapes
+    "().__class__.__bases__",
+    "().__class__.__bases__[0].__subclasses__()",
+    "state.__dict__",
+    "state.__class__",
+    "state._token",
+    "state.__private_attributes__",
+    '"".__class__',
+    "''.__class__.__mro__[1].__subclasses__()",
+    "state.customer.__class__.__init__.__globals__",
+    "[x.__class__ for x in [1]]",
+    "state.data['_internal']",
+    "state.data['__class__']",
+    # pydantic internals
+    "state.model_config",
+    "state.model_fields",
+    "state.customer.model_fields_set",
+    "state.model_dump",
+    "state.model_dump()",
+    "state.model_copy(update={'amount': 0})",
+    "state.model_validate({})",
+    # method calls and callable values
+    '"x".format(1)',
+    "'{0.__class__}'.format(state)",
+    "''.join(['a', 'b'])",
+    "state.scores.append(1)",
+    "state.scores.clear()",
+    "state.data.update({'a': 1})",
+    "state.data.items",
+    "{}.get",
+    "state.country.upper()",
+    "state.dict()",
+    "max([1, 2], key=len)",
+    "len",
+    # forbidden functions, imports, statements, other syntax
+    "__import__('os')",
+    "__import__('os').system('echo pwned')",
+    "open('/etc/passwd')",
+    "eval('1 + 1')",
+    "exec('x = 1')",
+    "getattr(state, 'amount')",
+    "globals()",
+    "type(state)",
+    "list(state.scores)",
+    "lambda: 1",
+    "(lambda: 1)()",
+    "(x := 1)",
+    "import os",
+    "x = 1",
+    "1; 2",
+    "f'{state}'",
+    "f'{1:999999999}'",
+    "'%999999999s' % 1",
+    "[x async for x in state.scores]",
+    "{x for x in [1]}",
+    # bombs: time and memory
+    "9**9**9",
+    "2**100000",
+    "4000000 ** 4000000",
+    "(2 ** 6000) * (2 ** 6000)",
+    "(1 << 10000) << 10000",
+    "'a' * 10**9",
+    "[1] * 10**9",
+    "10**9 * 'a'",
+    "[[1] * 1000] * 1000",
+    "str([[1] * 1000] * 1000)",
+    "sum([[1] * 1000] * 1000, [])",
+    "[x for x in [1] * 10000 for y in [1] * 10000]",
+    "[[1] * 50000 for x in [1] * 10000]",
+    "[[y for y in [1] * 9000] for x in [1] * 9000]",
+    "round(1, -10**9)",
+    "int('9' * 5000)",
+    "'a' * 60000 + 'b' * 60000",
+    "x" * 2001,
+    "1+" * 900 + "1",
+    "not " * 400 + "True",
+    "-" * 1000 + "1",
+    "[" * 300 + "]" * 300,
+    # plain failures
+    "",
+    "   ",
+    "missing_name",
+    "state.no_such_field",
+    "state.customer.no_such_field",
+    "state['amount']",
+    "state.scores[99]",
+    "1 / 0",
+    "state.amount +",
+    "'a' < 1",
+]
+
+
+@pytest.mark.parametrize("expression", HOSTILE)
+def test_hostile_expressions_are_refused(
+    evaluator: SimpleExpressionEvaluator, state: State, expression: str
+) -> None:
+    before = state.model_dump()
+    with pytest.raises(ExpressionError) as info:
+        evaluator.evaluate(expression, {"state": state})
+    assert info.value.expression is not None
+    assert state.model_dump() == before
+
+
+def test_error_names_the_expression_and_chains_the_cause(
+    evaluator: SimpleExpressionEvaluator, state: State
+) -> None:
+    with pytest.raises(ExpressionError) as info:
+        evaluator.evaluate("state.amount / 0", {"state": state})
+    assert info.value.expression == "state.amount / 0"
+    assert "state.amount / 0" in str(info.value)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+def test_undefined_name_message(evaluator: SimpleExpressionEvaluator, state: State) -> None:
+    with pytest.raises(ExpressionError, match="name 'stat' is not defined"):
+        evaluator.evaluate("stat.amount > 1", {"state": state})
+
+
+def test_missing_attribute_message(evaluator: SimpleExpressionEvaluator, state: State) -> None:
+    with pytest.raises(ExpressionError, match="attribute 'amout' does not exist"):
+        evaluator.evaluate("state.amout > 1", {"state": state})
+
+
+def test_too_long_expression_is_refused_before_parsing(
+    evaluator: SimpleExpressionEvaluator,
+) -> None:
+    with pytest.raises(ExpressionError, match="longer than the 2000 allowed"):
+        evaluator.evaluate("1 + " * 10_000 + "1", {})
+
+
+def test_non_string_expression_is_refused(evaluator: SimpleExpressionEvaluator) -> None:
+    with pytest.raises(ExpressionError, match="must be a string"):
+        evaluator.evaluate(42, {})  # type: ignore[arg-type]
+
+
+def test_refusal_leaves_the_evaluator_usable(
+    evaluator: SimpleExpressionEvaluator, state: State
+) -> None:
+    with pytest.raises(ExpressionError):
+        evaluator.evaluate("[x for x in [1] * 10000 for y in [1] * 10000]", {"state": state})
+    assert evaluator.evaluate("[s for s in state.scores][0]", {"state": state}) == 3
+
+
+def test_evaluation_steps_are_bounded(evaluator: SimpleExpressionEvaluator) -> None:
+    expression = "len([s + s + s + s + s + s + s + s + s + s + s for s in [1] * 9000 if s])"
+    with pytest.raises(ExpressionError, match="steps"):
+        evaluator.evaluate(expression, {})
+
+
+def test_total_built_size_is_bounded(evaluator: SimpleExpressionEvaluator) -> None:
+    with pytest.raises(ExpressionError, match="too large"):
+        evaluator.evaluate("[[1] * 50000 for x in [1] * 100]", {})
+
+
+def test_nested_evaluation_from_a_property_gets_its_own_evaluator() -> None:
+    evaluator = SimpleExpressionEvaluator()
+
+    class Reentrant(BaseModel):
+        x: int = 2
+
+        @property
+        def doubled(self) -> int:
+            return int(evaluator.evaluate("inner.x * 2", {"inner": self}))
+
+    outer = Reentrant()
+    assert evaluator.evaluate("state.doubled + state.x", {"state": outer}) == 6
