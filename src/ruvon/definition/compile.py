@@ -80,7 +80,8 @@ def _fail(
     step: tuple[int, str] | None,
     key: str,
 ) -> DefinitionError:
-    path: tuple[str | int, ...] = ("steps", step[0], key) if step else (key,)
+    keys = tuple(key.split("."))
+    path: tuple[str | int, ...] = ("steps", step[0], *keys) if step else keys
     return DefinitionError(
         message,
         file=source,
@@ -120,7 +121,7 @@ def _compile_step(
         retry_on = tuple(resolve_exception(n) for n in spec.retry_policy.retry_on)
     except ImportFailure as exc:
         raise _fail(
-            str(exc), spec=wf, source=source, lines=lines, step=where, key="retry_policy"
+            str(exc), spec=wf, source=source, lines=lines, step=where, key="retry_policy.retry_on"
         ) from exc
     func, comp = resolved["function"], resolved["compensate_function"]
     is_async = inspect.iscoroutinefunction(func)
@@ -156,9 +157,10 @@ def compile_definition(
     try:
         state_model = _model_class(spec.initial_state_model)
     except ImportFailure as exc:
-        raise _fail(
-            str(exc), spec=spec, source=source, lines=lines, step=None, key="initial_state_model"
-        ) from exc
+        key = "initial_state_model"
+        if lines.line((key,)) == lines.line(()) and lines.line(("initial_state_model_path",)):
+            key = "initial_state_model_path"
+        raise _fail(str(exc), spec=spec, source=source, lines=lines, step=None, key=key) from exc
     steps = tuple(_compile_step(i, s, spec, source, lines) for i, s in enumerate(spec.steps))
     definition = WorkflowDefinition(
         spec=spec,

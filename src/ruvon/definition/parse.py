@@ -122,7 +122,9 @@ def parse_definition(data: Any, *, source: str, lines: LineIndex | None = None) 
             seen[spec.name] = i
             steps.append(spec)
     try:
-        return WorkflowSpec.model_validate({**data, "steps": steps})
+        return WorkflowSpec.model_validate(
+            {**data, **({"steps": steps} if "steps" in data else {})}
+        )
     except ValidationError as exc:
         _raise_from_pydantic(
             exc, source=source, lines=lines, prefix=(), step=None, workflow_type=workflow_type

@@ -163,8 +163,11 @@ def discover(
         if not isinstance(data, Mapping):
             raise DefinitionError("a workflow registry must be a YAML mapping", file=str(path))
         return _load_registry(data, path.parent, str(path))
-    directory = Path(config_dir or os.environ.get("RUVON_CONFIG_DIR") or "config")
+    explicit = config_dir or os.environ.get("RUVON_CONFIG_DIR")
+    directory = Path(explicit or "config")
     if not directory.is_dir():
+        if explicit:
+            raise DefinitionError("config_dir is not a directory", file=str(directory))
         return DefinitionRegistry()
     registry_file = directory / REGISTRY_FILE
     if registry_file.is_file():

@@ -87,4 +87,11 @@ class WorkflowSpec(_Frozen):
     @field_validator("workflow_version", mode="before")
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int | float) else value
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            # YAML reads 1.10 as the float 1.1: the text is lost, so refuse rather than guess
+            raise ValueError(f'write the version as a quoted string ("{value}" is ambiguous)')
+        return value
