@@ -1,0 +1,131 @@
+"""``PostgresPersistenceProvider``: the store shared by many workers, on asyncpg's pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ruvon.errors import PersistenceError
+from ruvon.implementations.persistence.sql.queries import Dialect, Query
+from ruvon.implementations.persistence.sql.store import Connection, Row, SQLStore
+
+POSTGRES = Dialect(
+    "postgres",
+    {
+        "json": "JSONB",
+        "float": "DOUBLE PRECISION",
+        "bool": "BOOLEAN",
+        "serial_pk": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    },
+    positional=True,
+)
+_MIGRATION_LOCK = 0x52_55_56_4F_4E  # "RUVON": one advisory lock for schema changes
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class _Conn:
+    __slots__ = ("_c",)
+
+    def __init__(self, conn: Any) -> None:
+        self._c = conn
+
+    async def execute(self, query: Query, values: dict[str, Any]) -> int:
+        status: str = await self._c.execute(query.sql, *query.args(values))
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def executemany(self, query: Query, rows: list[dict[str, Any]]) -> None:
+        await self._c.executemany(query.sql, [query.args(r) for r in rows])
+
+    async def fetchone(self, query: Query, values: dict[str, Any]) -> Row | None:
+        row: Row | None = await self._c.fetchrow(query.sql, *query.args(values))
+        return row
+
+    async def fetchall(self, query: Query, values: dict[str, Any]) -> list[Row]:
+        rows: list[Row] = await self._c.fetch(query.sql, *query.args(values))
+        return rows
+
+    async def script(self, statements: list[str]) -> None:
+        for statement in statements:
+            await self._c.execute(statement)
+
+
+class PostgresPersistenceProvider(SQLStore):
+    """Workflows in PostgreSQL, through a pool of ``min_size``..``max_size`` connections."""
+
+    dialect = POSTGRES
+
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10.0
+    ) -> None:
+        self.url = url
+        self.min_size, self.max_size = min_size, max_size
+        self.connect_timeout = connect_timeout
+        self._pool: Any = None
+        super().__init__()
+
+    @property
+    def where(self) -> str:
+        return f"PostgreSQL database '{redact(self.url)}'"
+
+    async def _open(self) -> None:
+        try:
+            import asyncpg
+        except ImportError as exc:  # pragma: no cover - depends on the installed extras
+            raise PersistenceError(
+                "the PostgreSQL store needs asyncpg: pip install 'ruvon[postgres]'"
+            ) from exc
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=self.min_size,
+                max_size=self.max_size,
+                timeout=self.connect_timeout,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise PersistenceError(f"can not connect to {self.where}: {exc}") from exc
+
+    async def _close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _error(self, exc: Exception) -> PersistenceError:
+        return PersistenceError(f"{self.where}: {type(exc).__name__}: {exc}")
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Connection]:
+        import asyncpg
+
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield _Conn(conn)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[Connection]:
+        import asyncpg
+
+        try:
+            async with self._pool.acquire() as conn:
+                yield _Conn(conn)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    async def _has_schema(self, conn: Connection) -> bool:
+        assert isinstance(conn, _Conn)
+        return bool(await conn._c.fetchval("SELECT to_regclass('ruvon_schema') IS NOT NULL"))
+
+    async def _lock_migrations(self, conn: Connection) -> None:
+        assert isinstance(conn, _Conn)
+        await conn._c.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)

@@ -1,0 +1,94 @@
+"""Loading the named queries, the schema and the migrations, rendered for one dialect."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+_PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
+_NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+_MIGRATION = re.compile(r"^(\d{4})_\w+\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between SQL backends: column types and how parameters are written."""
+
+    name: str
+    types: dict[str, str]
+    positional: bool  # True: $1..$n (Postgres); False: :name kept (SQLite)
+
+    def ddl(self, sql: str) -> str:
+        return sql.format(**self.types)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One named query as the driver wants it, plus the parameter order for ``$n`` drivers."""
+
+    name: str
+    sql: str
+    params: tuple[str, ...]
+
+    def args(self, values: dict[str, object]) -> list[object]:
+        return [values[p] for p in self.params]
+
+
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _render(name: str, sql: str, dialect: Dialect) -> Query:
+    if not dialect.positional:
+        return Query(name, sql, tuple(_PARAM.findall(sql)))
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        param = match.group(1)
+        if param not in order:
+            order.append(param)
+        return f"${order.index(param) + 1}"
+
+    return Query(name, _PARAM.sub(number, sql), tuple(order))
+
+
+_RENDERED: dict[str, dict[str, Query]] = {}
+
+
+def queries(dialect: Dialect) -> dict[str, Query]:
+    """Every query of ``queries.sql`` by name, rendered for ``dialect`` (cached)."""
+    rendered = _RENDERED.get(dialect.name)
+    if rendered is None:
+        parts = _NAME.split(_read("queries.sql"))[1:]
+        rendered = _RENDERED[dialect.name] = {
+            name: _render(name, body.strip(), dialect)
+            for name, body in zip(parts[::2], parts[1::2], strict=True)
+        }
+    return rendered
+
+
+def schema(dialect: Dialect) -> str:
+    """The full current schema (fresh installs)."""
+    return dialect.ddl(_read("schema.sql"))
+
+
+def latest_version() -> int:
+    return max(migrations(), default=0)
+
+
+def migrations() -> dict[int, str]:
+    """Migration scripts by the version they bring the schema to (raw, with type tokens)."""
+    folder = resources.files(__package__).joinpath("migrations")
+    found: dict[int, str] = {}
+    for entry in folder.iterdir():
+        match = _MIGRATION.match(entry.name)
+        if match:
+            found[int(match.group(1))] = entry.read_text(encoding="utf-8")
+    return dict(sorted(found.items()))
+
+
+def statements(script: str) -> list[str]:
+    """Split a DDL script on ``;`` at line ends (our scripts hold no semicolons in strings)."""
+    body = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in re.split(r";[ \t]*(?:\n|\Z)", body) if s.strip()]

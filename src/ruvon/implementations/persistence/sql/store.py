@@ -1,0 +1,498 @@
+"""``SQLStore``: the persistence contract over SQL, shared by the SQLite and Postgres stores.
+
+Every query lives in ``queries.sql`` (one copy, both dialects); a subclass only opens
+connections, runs transactions and says how to spot an existing schema. Each workflow
+transition is one transaction: the CAS update of the execution row, the step attempts, the
+compensation-journal entries, the audit row and the metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+import orjson
+
+from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
+from ruvon.implementations.persistence.sql import queries as sqlq
+from ruvon.models import (
+    CompensationRecord,
+    CompensationStatus,
+    StepRecord,
+    StepStatus,
+    WorkflowError,
+)
+from ruvon.providers.persistence import Transition, WorkflowRecord
+from ruvon.runtime.status import WorkflowStatus
+
+Row = Mapping[str, Any]
+
+
+class Connection(Protocol):
+    """What the base class needs from a connection (inside or outside a transaction)."""
+
+    async def execute(self, query: sqlq.Query, values: dict[str, Any]) -> int: ...
+
+    async def executemany(self, query: sqlq.Query, rows: list[dict[str, Any]]) -> None: ...
+
+    async def fetchone(self, query: sqlq.Query, values: dict[str, Any]) -> Row | None: ...
+
+    async def fetchall(self, query: sqlq.Query, values: dict[str, Any]) -> list[Row]: ...
+
+    async def script(self, statements: list[str]) -> None: ...
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _text(state: bytes | str) -> str:
+    return state.decode() if isinstance(state, bytes) else state
+
+
+class SQLStore(ABC):
+    """Base of the SQL persistence providers. Initializes (and migrates) on first use."""
+
+    dialect: sqlq.Dialect
+
+    def __init__(self) -> None:
+        self._ready = False
+        self._q = sqlq.queries(self.dialect)
+        self._digests: dict[int, tuple[object, str]] = {}
+        self._known_definitions: set[str] = set()
+        self.commits = 0
+
+    # --- dialect hooks ----------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def where(self) -> str:
+        """The database named in error messages (file path or URL without password)."""
+
+    @abstractmethod
+    async def _open(self) -> None:
+        """Open the connection(s); raise PersistenceError naming :attr:`where` on failure."""
+
+    @abstractmethod
+    async def _close(self) -> None: ...
+
+    @abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection inside one transaction: committed on exit, rolled back on error."""
+
+    @abstractmethod
+    def _reader(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection for reads outside an explicit transaction."""
+
+    @abstractmethod
+    async def _has_schema(self, conn: Connection) -> bool:
+        """Whether the ``ruvon_schema`` table exists."""
+
+    async def _lock_migrations(self, conn: Connection) -> None:
+        """Serialize concurrent migrations (inside the migration transaction)."""
+        return None  # SQLite: BEGIN IMMEDIATE already serializes writers
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        if self._ready:
+            return
+        await self._open()
+        await self.migrate()
+        self._ready = True
+
+    async def close(self) -> None:
+        if self._ready:
+            await self._close()
+            self._ready = False
+
+    async def migrate(self, *, replay: bool = False) -> int:
+        """Bring the schema to the latest version; return it.
+
+        A fresh database gets ``schema.sql`` (or, with ``replay``, every migration in order).
+        A schema newer than this code is an error.
+        """
+        latest = sqlq.latest_version()
+        async with self._transaction() as conn:
+            await self._lock_migrations(conn)
+            current = 0
+            if await self._has_schema(conn):
+                row = await conn.fetchone(self._q["schema_version"], {})
+                current = int(row["version"]) if row else 0
+            if current > latest:
+                raise PersistenceError(
+                    f"{self.where}: database schema version {current} is newer than this "
+                    f"version of Ruvon understands ({latest}); upgrade Ruvon"
+                )
+            if current == 0 and not replay:
+                await conn.script(sqlq.statements(sqlq.schema(self.dialect)))
+                return latest
+            for version, script in sqlq.migrations().items():
+                if version > current:
+                    await conn.script(sqlq.statements(self.dialect.ddl(script)))
+        return latest
+
+    async def _ensure(self) -> None:
+        if not self._ready:
+            await self.initialize()
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def _digest(self, snapshot: dict[str, Any]) -> str:
+        cached = self._digests.get(id(snapshot))
+        if cached is not None and cached[0] is snapshot:
+            return cached[1]
+        digest = hashlib.sha256(orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        self._digests[id(snapshot)] = (snapshot, digest)
+        return digest
+
+    async def create_workflow(self, record: WorkflowRecord) -> WorkflowRecord:
+        await self._ensure()
+        q = self._q
+        digest = self._digest(record.definition)
+        values = {
+            "id": record.id,
+            "workflow_type": record.workflow_type,
+            "workflow_version": record.workflow_version,
+            "definition_digest": digest,
+            "status": record.status.value,
+            "state": _text(record.state),
+            "current_step": record.current_step,
+            "saga_mode": record.saga_mode,
+            "idempotency_key": record.idempotency_key,
+            "parent_id": record.parent_id,
+            "owner_id": record.owner_id,
+            "metadata": _dump(record.metadata),
+            "error": _dump(record.error.to_dict()) if record.error else None,
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+            "version": record.version,
+            "lease_owner": record.lease_owner,
+            "lease_expires_at": record.lease_expires_at,
+        }
+        async with self._transaction() as conn:
+            if digest not in self._known_definitions:
+                await conn.execute(
+                    q["insert_definition"],
+                    {
+                        "digest": digest,
+                        "workflow_type": record.workflow_type,
+                        "workflow_version": record.workflow_version,
+                        "snapshot": _dump(record.definition),
+                        "created_at": record.created_at,
+                    },
+                )
+            if not await conn.execute(q["insert_workflow"], values):
+                row = await conn.fetchone(
+                    q["select_workflow_by_key"], {"idempotency_key": record.idempotency_key}
+                )
+                if row is None:  # pragma: no cover - the conflicting row vanished
+                    raise PersistenceError(f"{self.where}: idempotency conflict without a row")
+                return self._record(row)
+            await conn.execute(
+                q["insert_audit"],
+                {
+                    "workflow_id": record.id,
+                    "at": record.created_at,
+                    "from_status": None,
+                    "to_status": record.status.value,
+                    "reason": "created",
+                },
+            )
+        self._known_definitions.add(digest)
+        self.commits += 1
+        return record
+
+    async def commit(self, transition: Transition) -> None:
+        await self._ensure()
+        t, q = transition, self._q
+        async with self._transaction() as conn:
+            changed = await conn.execute(
+                q["update_workflow"],
+                {
+                    "id": t.workflow_id,
+                    "expected_version": t.expected_version,
+                    "status": t.status.value,
+                    "state": _text(t.state),
+                    "current_step": t.current_step,
+                    "saga_mode": t.saga_mode,
+                    "error": _dump(t.error.to_dict()) if t.error else None,
+                    "updated_at": t.updated_at,
+                    "lease_owner": t.lease_owner,
+                    "lease_expires_at": t.lease_expires_at,
+                },
+            )
+            if not changed:
+                await self._conflict(conn, t.workflow_id, t.expected_version)
+            if t.steps:
+                await conn.executemany(
+                    q["upsert_step_attempt"], [self._step_values(t.workflow_id, s) for s in t.steps]
+                )
+            if t.compensations:
+                await conn.executemany(
+                    q["upsert_compensation"],
+                    [self._comp_values(t.workflow_id, c) for c in t.compensations],
+                )
+            if t.status is not t.previous_status:
+                await conn.execute(
+                    q["insert_audit"],
+                    {
+                        "workflow_id": t.workflow_id,
+                        "at": t.updated_at,
+                        "from_status": t.previous_status.value,
+                        "to_status": t.status.value,
+                        "reason": t.reason,
+                    },
+                )
+            if t.metrics:
+                await conn.executemany(
+                    q["insert_metric"],
+                    [
+                        {"workflow_id": t.workflow_id, "at": t.updated_at, "name": n, "value": v}
+                        for n, v in t.metrics
+                    ],
+                )
+        self.commits += 1
+
+    async def _conflict(self, conn: Connection, workflow_id: str, expected: int) -> None:
+        row = await conn.fetchone(self._q["select_version"], {"id": workflow_id})
+        if row is None:
+            raise WorkflowNotFoundError(workflow_id)
+        raise ConcurrentModificationError(
+            workflow_id, expected, int(row["version"]), row["lease_owner"]
+        )
+
+    async def claim(
+        self, workflow_id: str, expected_version: int, owner: str, expires_at: float, now: float
+    ) -> None:
+        await self._ensure()
+        async with self._transaction() as conn:
+            claimed = await conn.execute(
+                self._q["claim_workflow"],
+                {
+                    "id": workflow_id,
+                    "expected_version": expected_version,
+                    "owner": owner,
+                    "expires_at": expires_at,
+                    "now": now,
+                },
+            )
+            if not claimed:
+                await self._conflict(conn, workflow_id, expected_version)
+        self.commits += 1
+
+    async def renew_lease(self, workflow_id: str, owner: str, expires_at: float) -> bool:
+        await self._ensure()
+        async with self._transaction() as conn:
+            return bool(
+                await conn.execute(
+                    self._q["renew_lease"],
+                    {"id": workflow_id, "owner": owner, "expires_at": expires_at},
+                )
+            )
+
+    async def log_execution(
+        self,
+        workflow_id: str,
+        log_level: str,
+        message: str,
+        step_name: str | None = None,
+        **extra: Any,
+    ) -> None:
+        await self._ensure()
+        async with self._transaction() as conn:
+            if not await conn.fetchone(self._q["workflow_exists"], {"id": workflow_id}):
+                raise WorkflowNotFoundError(workflow_id)
+            await conn.execute(
+                self._q["insert_log"],
+                {
+                    "workflow_id": workflow_id,
+                    "at": time.time(),
+                    "log_level": log_level.upper(),
+                    "message": message,
+                    "step_name": step_name,
+                    "extra": _dump(extra or None),
+                },
+            )
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def load_workflow(self, workflow_id: str) -> WorkflowRecord:
+        await self._ensure()
+        async with self._reader() as conn:
+            row = await conn.fetchone(self._q["select_workflow"], {"id": workflow_id})
+        if row is None:
+            raise WorkflowNotFoundError(workflow_id)
+        return self._record(row)
+
+    async def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRecord]:
+        await self._ensure()
+        values = {
+            "status": status.value if status else None,
+            "workflow_type": workflow_type,
+            "limit": limit,
+        }
+        async with self._reader() as conn:
+            rows = await conn.fetchall(self._q["list_workflows"], values)
+        return [self._record(r) for r in rows]
+
+    async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
+        await self._ensure()
+        async with self._reader() as conn:
+            rows = await conn.fetchall(self._q["find_recoverable"], {"now": now, "limit": limit})
+        return [r["id"] for r in rows]
+
+    async def _rows(self, name: str, workflow_id: str) -> list[Row]:
+        await self._ensure()
+        async with self._reader() as conn:
+            rows = await conn.fetchall(self._q[name], {"workflow_id": workflow_id})
+            if not rows and not await conn.fetchone(
+                self._q["workflow_exists"], {"id": workflow_id}
+            ):
+                raise WorkflowNotFoundError(workflow_id)
+        return rows
+
+    async def step_history(self, workflow_id: str) -> list[StepRecord]:
+        return [
+            StepRecord(
+                int(r["seq"]),
+                r["step_name"],
+                int(r["step_index"]),
+                int(r["attempt"]),
+                StepStatus(r["status"]),
+                float(r["started_at"]),
+                r["ended_at"],
+                self._json(r["result"], workflow_id),
+                WorkflowError.from_dict(self._json(r["error"], workflow_id)),
+            )
+            for r in await self._rows("select_step_attempts", workflow_id)
+        ]
+
+    async def compensation_journal(self, workflow_id: str) -> list[CompensationRecord]:
+        return [
+            CompensationRecord(
+                sequence=int(r["sequence"]),
+                forward_seq=int(r["forward_seq"]),
+                step_name=r["step_name"],
+                step_index=int(r["step_index"]),
+                function=r["function"],
+                status=CompensationStatus(r["status"]),
+                started_at=float(r["started_at"]),
+                ended_at=r["ended_at"],
+                attempts=int(r["attempts"]),
+                error=WorkflowError.from_dict(self._json(r["error"], workflow_id)),
+                detail=r["detail"],
+                decided_by=r["decided_by"],
+                result=self._json(r["result"], workflow_id),
+            )
+            for r in await self._rows("select_compensations", workflow_id)
+        ]
+
+    async def execution_logs(self, workflow_id: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "at": r["at"],
+                "log_level": r["log_level"],
+                "message": r["message"],
+                "step_name": r["step_name"],
+                "extra": self._json(r["extra"], workflow_id) or {},
+            }
+            for r in await self._rows("select_logs", workflow_id)
+        ]
+
+    async def audit_log(self, workflow_id: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "from_status": r["from_status"],
+                "to_status": r["to_status"],
+                "at": r["at"],
+                "reason": r["reason"],
+            }
+            for r in await self._rows("select_audit", workflow_id)
+        ]
+
+    async def metrics(self, workflow_id: str) -> list[tuple[str, float]]:
+        return [
+            (r["name"], float(r["value"])) for r in await self._rows("select_metrics", workflow_id)
+        ]
+
+    # --- mapping ----------------------------------------------------------------------------
+
+    def _json(self, value: Any, workflow_id: str) -> Any:
+        if value is None or not isinstance(value, str | bytes):
+            return value
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise PersistenceError(
+                f"{self.where}: workflow '{workflow_id}' has a corrupted JSON column: {exc}"
+            ) from exc
+
+    def _record(self, row: Row) -> WorkflowRecord:
+        wid = row["id"]
+        return WorkflowRecord(
+            id=wid,
+            workflow_type=row["workflow_type"],
+            workflow_version=row["workflow_version"],
+            status=WorkflowStatus(row["status"]),
+            state=row["state"],
+            current_step=int(row["current_step"]),
+            saga_mode=bool(row["saga_mode"]),
+            definition=self._json(row["definition"], wid),
+            idempotency_key=row["idempotency_key"],
+            parent_id=row["parent_id"],
+            owner_id=row["owner_id"],
+            metadata=self._json(row["metadata"], wid) or {},
+            error=WorkflowError.from_dict(self._json(row["error"], wid)),
+            created_at=float(row["created_at"]),
+            updated_at=float(row["updated_at"]),
+            version=int(row["version"]),
+            lease_owner=row["lease_owner"],
+            lease_expires_at=row["lease_expires_at"],
+        )
+
+    @staticmethod
+    def _step_values(workflow_id: str, s: StepRecord) -> dict[str, Any]:
+        return {
+            "workflow_id": workflow_id,
+            "seq": s.seq,
+            "step_name": s.step_name,
+            "step_index": s.step_index,
+            "attempt": s.attempt,
+            "status": s.status.value,
+            "started_at": s.started_at,
+            "ended_at": s.ended_at,
+            "duration_ms": s.duration_ms,
+            "result": _dump(s.result),
+            "error": _dump(s.error.to_dict()) if s.error else None,
+        }
+
+    @staticmethod
+    def _comp_values(workflow_id: str, c: CompensationRecord) -> dict[str, Any]:
+        return {
+            "workflow_id": workflow_id,
+            "sequence": c.sequence,
+            "forward_seq": c.forward_seq,
+            "step_name": c.step_name,
+            "step_index": c.step_index,
+            "function": c.function,
+            "status": c.status.value,
+            "started_at": c.started_at,
+            "ended_at": c.ended_at,
+            "duration_ms": c.duration_ms,
+            "attempts": c.attempts,
+            "error": _dump(c.error.to_dict()) if c.error else None,
+            "detail": c.detail,
+            "decided_by": c.decided_by,
+            "result": _dump(c.result),
+        }
