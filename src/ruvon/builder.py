@@ -283,3 +283,11 @@ class WorkflowBuilder:
         history = await store.step_history(record.id)
         journal = await store.compensation_journal(record.id)
         return self._bind(definition, record, state, providers, history=history, journal=journal)
+
+    async def recover(
+        self, persistence_provider: PersistenceProvider | None = None, *, limit: int = 100
+    ) -> list[str]:
+        """Continue workflows whose runner died (expired lease); return the ids continued."""
+        from ruvon.recovery import recover
+
+        return await recover(self, self._store(persistence_provider), limit=limit)
