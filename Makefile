@@ -14,9 +14,14 @@ $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+DEMO_DB := sqlite:///examples/saga_payment/ruvon_demo.db
+
+# The tutorial's saga on the embedded SQLite store: success, then a rollback; then every
+# workflow the demo database holds (earlier runs included).
 demo: $(STAMP)
-	cd examples/saga_payment && ../../$(PY) main.py
-	cd examples/saga_payment && SIMULATE_FAILURE=shipment ../../$(PY) run_with_failure.py
+	cd examples/saga_payment && ../../$(PY) demo.py
+	cd examples/saga_payment && SIMULATE_FAILURE=shipment ../../$(PY) demo.py
+	$(VENV)/bin/ruvon list --db $(DEMO_DB) --limit 20
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -65,8 +65,11 @@ async def ruvon_runs(n: int) -> float:
     start = time.perf_counter()
     for _ in range(n):
         wf = await builder.create_workflow(
-            "PaymentProcessing", INITIAL, persistence_provider=persistence,
-            execution_provider=executor, workflow_observer=observer,
+            "PaymentProcessing",
+            INITIAL,
+            persistence_provider=persistence,
+            execution_provider=executor,
+            workflow_observer=observer,
         )
         wf.enable_saga_mode()
         while wf.status == "ACTIVE":

@@ -104,17 +104,35 @@ def test_tutorial__without_saga_mode_fails_without_compensation(tutorial: Path) 
     assert "  Inventory Reserved: True" in out
 
 
-def test_demo_failure_runner_rolls_back(tmp_path: Path) -> None:
+def _demo(tmp_path: Path, failure: str | None) -> str:
     example = ROOT / "examples" / "saga_payment"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUVON_")}
+    env["RUVON_DEMO_DB"] = f"sqlite:///{tmp_path / 'demo.db'}"
+    if failure:
+        env["SIMULATE_FAILURE"] = failure
     proc = subprocess.run(
-        [sys.executable, "run_with_failure.py"],
+        [sys.executable, "demo.py"],
         cwd=example,
         capture_output=True,
         text=True,
-        env={**env, "SIMULATE_FAILURE": "shipment"},
+        env=env,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "Status: FAILED_ROLLED_BACK" in proc.stdout
-    assert proc.stdout.index("Releasing inventory") < proc.stdout.index("Canceling order")
+    return proc.stdout
+
+
+def test_demo_runs_the_saga_on_sqlite_and_keeps_every_run(tmp_path: Path) -> None:
+    assert "Status: COMPLETED" in _demo(tmp_path, None)
+    out = _demo(tmp_path, "shipment")
+    assert "Status: FAILED_ROLLED_BACK" in out
+    assert out.index("Releasing inventory") < out.index("Canceling order")
+    listing = subprocess.run(
+        [sys.executable, "-m", "ruvon.cli", "list", "--db", f"sqlite:///{tmp_path / 'demo.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "COMPLETED" in listing.stdout and "FAILED_ROLLED_BACK" in listing.stdout
+    assert "2 workflow(s)" in listing.stdout

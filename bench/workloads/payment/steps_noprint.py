@@ -53,7 +53,11 @@ def create_shipment(state, context, **kwargs):
     if FAIL_AT["shipment"]:
         raise Exception("Carrier API unavailable")
     tracking_number = f"TRACK-{uuid.uuid4().hex[:10].upper()}"
-    return {"shipment_created": True, "tracking_number": tracking_number, "workflow_status": "completed"}
+    return {
+        "shipment_created": True,
+        "tracking_number": tracking_number,
+        "workflow_status": "completed",
+    }
 
 
 def cancel_shipment(state, context, **kwargs):

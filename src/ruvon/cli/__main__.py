@@ -1,0 +1,5 @@
+"""``python -m ruvon.cli``."""
+
+from ruvon.cli import main
+
+main()
