@@ -18,6 +18,7 @@ POSTGRES = Dialect(
         "float": "DOUBLE PRECISION",
         "bool": "BOOLEAN",
         "serial_pk": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "without_rowid": "",
     },
     positional=True,
 )

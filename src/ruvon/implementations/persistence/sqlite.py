@@ -25,7 +25,13 @@ from ruvon.implementations.persistence.sql.store import Connection, Row, SQLStor
 
 SQLITE = Dialect(
     "sqlite",
-    {"json": "TEXT", "float": "REAL", "bool": "INTEGER", "serial_pk": "INTEGER PRIMARY KEY"},
+    {
+        "json": "TEXT",
+        "float": "REAL",
+        "bool": "INTEGER",
+        "serial_pk": "INTEGER PRIMARY KEY",
+        "without_rowid": " WITHOUT ROWID",
+    },
     positional=False,
 )
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")

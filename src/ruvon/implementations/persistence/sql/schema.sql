@@ -1,6 +1,6 @@
 -- The current Ruvon schema, used for fresh installs. Existing databases reach the same schema
 -- through migrations/ (a test checks that both paths agree). Tokens in braces are dialect
--- types: {json} {float} {bool} {serial_pk}.
+-- types: {json} {float} {bool} {serial_pk} {without_rowid}.
 
 CREATE TABLE ruvon_schema (version INTEGER NOT NULL);
 
@@ -33,8 +33,8 @@ CREATE TABLE ruvon_workflows (
     lease_expires_at {float}
 );
 CREATE INDEX ruvon_workflows_created ON ruvon_workflows (created_at);
-CREATE INDEX ruvon_workflows_type ON ruvon_workflows (workflow_type, status);
-CREATE INDEX ruvon_workflows_lease ON ruvon_workflows (status, lease_expires_at);
+CREATE INDEX ruvon_workflows_type ON ruvon_workflows (workflow_type);
+CREATE INDEX ruvon_workflows_status ON ruvon_workflows (status);
 
 CREATE TABLE ruvon_step_attempts (
     workflow_id TEXT NOT NULL REFERENCES ruvon_workflows (id) ON DELETE CASCADE,
@@ -49,7 +49,7 @@ CREATE TABLE ruvon_step_attempts (
     result {json},
     error {json},
     PRIMARY KEY (workflow_id, seq)
-);
+){without_rowid};
 
 CREATE TABLE ruvon_compensations (
     workflow_id TEXT NOT NULL REFERENCES ruvon_workflows (id) ON DELETE CASCADE,
@@ -68,7 +68,7 @@ CREATE TABLE ruvon_compensations (
     decided_by TEXT,
     result {json},
     PRIMARY KEY (workflow_id, sequence)
-);
+){without_rowid};
 
 CREATE TABLE ruvon_logs (
     id {serial_pk},

@@ -28,7 +28,8 @@ CREATE TABLE ruvon_workflows (
     version INTEGER NOT NULL
 );
 CREATE INDEX ruvon_workflows_created ON ruvon_workflows (created_at);
-CREATE INDEX ruvon_workflows_type ON ruvon_workflows (workflow_type, status);
+CREATE INDEX ruvon_workflows_type ON ruvon_workflows (workflow_type);
+CREATE INDEX ruvon_workflows_status ON ruvon_workflows (status);
 
 CREATE TABLE ruvon_step_attempts (
     workflow_id TEXT NOT NULL REFERENCES ruvon_workflows (id) ON DELETE CASCADE,
@@ -43,7 +44,7 @@ CREATE TABLE ruvon_step_attempts (
     result {json},
     error {json},
     PRIMARY KEY (workflow_id, seq)
-);
+){without_rowid};
 
 CREATE TABLE ruvon_compensations (
     workflow_id TEXT NOT NULL REFERENCES ruvon_workflows (id) ON DELETE CASCADE,
@@ -62,7 +63,7 @@ CREATE TABLE ruvon_compensations (
     decided_by TEXT,
     result {json},
     PRIMARY KEY (workflow_id, sequence)
-);
+){without_rowid};
 
 CREATE TABLE ruvon_logs (
     id {serial_pk},

@@ -1,7 +1,6 @@
 -- Version 2: runner leases for crash recovery, and per-workflow metrics.
 ALTER TABLE ruvon_workflows ADD COLUMN lease_owner TEXT;
 ALTER TABLE ruvon_workflows ADD COLUMN lease_expires_at {float};
-CREATE INDEX ruvon_workflows_lease ON ruvon_workflows (status, lease_expires_at);
 
 CREATE TABLE ruvon_metrics (
     id {serial_pk},
