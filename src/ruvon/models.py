@@ -89,6 +89,19 @@ class StartSubWorkflowDirective(Directive):
 # --- records ------------------------------------------------------------------------------------
 
 
+def _format_traceback(exc: BaseException, limit: int = 8) -> str:
+    """The last ``limit`` frames, plainly. ``traceback.format_exception`` on 3.11 parses each
+    source line to draw carets, which costs more than the rest of a failed step together."""
+    frames = traceback.extract_tb(exc.__traceback__, limit=-limit)
+    lines = ["Traceback (most recent call last):\n"]
+    for fs in frames:
+        lines.append(f'  File "{fs.filename}", line {fs.lineno}, in {fs.name}\n')
+        if fs.line:
+            lines.append(f"    {fs.line}\n")
+    lines.append(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}\n")
+    return "".join(lines)
+
+
 @dataclass(frozen=True, slots=True)
 class WorkflowError:
     """The last failure of a workflow: exception type, message and the step it came from."""
@@ -100,8 +113,7 @@ class WorkflowError:
 
     @classmethod
     def from_exception(cls, exc: BaseException, step: str | None) -> WorkflowError:
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
-        return cls(type(exc).__name__, str(exc), step, tb)
+        return cls(type(exc).__name__, str(exc), step, _format_traceback(exc))
 
     def to_dict(self) -> dict[str, Any]:
         return {

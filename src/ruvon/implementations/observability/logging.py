@@ -9,9 +9,7 @@ from ruvon.providers.observer import EventKind, WorkflowEvent
 # A step failure is logged once, at ERROR, by its step_failed event; the workflow-level
 # events that follow it are INFO so the same failure is not reported twice.
 _FAILURES = frozenset({EventKind.STEP_FAILED, EventKind.COMPENSATION_FAILED})
-_WARNINGS = frozenset(
-    {EventKind.STEP_RETRIED, EventKind.WORKFLOW_ROLLED_BACK, EventKind.COMPENSATION_STARTED}
-)
+_WARNINGS = frozenset({EventKind.STEP_RETRIED, EventKind.WORKFLOW_ROLLED_BACK})
 
 
 _LEVELS: dict[EventKind, int] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 from typing import Any
 
 from ruvon.errors import ConcurrentModificationError, WorkflowNotFoundError
@@ -22,6 +22,13 @@ _ROW_FIELDS = tuple(f.name for f in fields(WorkflowRecord))
 def _clone(row: WorkflowRecord) -> WorkflowRecord:
     """A shallow copy (``dataclasses.replace`` is several times slower on this hot path)."""
     return WorkflowRecord(*[getattr(row, name) for name in _ROW_FIELDS])
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(CompensationRecord))
+
+
+def _clone_entry(entry: CompensationRecord) -> CompensationRecord:
+    return CompensationRecord(*[getattr(entry, name) for name in _ENTRY_FIELDS])
 
 
 class InMemoryPersistenceProvider:
@@ -50,7 +57,7 @@ class InMemoryPersistenceProvider:
                 return _clone(self._rows[existing])
             self._by_key[record.idempotency_key] = record.id
         stored = _clone(record)
-        stored.metadata = copy.deepcopy(record.metadata)
+        stored.metadata = copy.deepcopy(record.metadata) if record.metadata else {}
         self._rows[record.id] = stored
         self._steps[record.id] = {}
         self._journal[record.id] = {}
@@ -95,7 +102,7 @@ class InMemoryPersistenceProvider:
         if transition.compensations:
             journal = self._journal[row.id]
             for c in transition.compensations:
-                journal[c.sequence] = replace(c)
+                journal[c.sequence] = _clone_entry(c)
         if transition.status is not transition.previous_status:
             self._audit[row.id].append(
                 {
@@ -167,7 +174,7 @@ class InMemoryPersistenceProvider:
 
     async def compensation_journal(self, workflow_id: str) -> list[CompensationRecord]:
         self._row(workflow_id)
-        return [replace(c) for _, c in sorted(self._journal[workflow_id].items())]
+        return [_clone_entry(c) for _, c in sorted(self._journal[workflow_id].items())]
 
     async def log_execution(
         self,
