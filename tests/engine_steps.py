@@ -113,3 +113,8 @@ async def logs(state: S, context: StepContext) -> dict[str, Any]:
         step_name=context.step_name,
     )
     return {}
+
+
+def mutate_then_fail(state: S, context: StepContext) -> dict[str, Any]:
+    state.log.append(f"half-done {context.attempt}")
+    raise RuntimeError("failed after changing the state in place")

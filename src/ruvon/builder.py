@@ -165,6 +165,7 @@ class WorkflowBuilder:
             parent_id=record.parent_id,
             metadata=record.metadata,
             lease_seconds=self.lease_seconds,
+            committed_state=record.state,
             **history,
         )
 

@@ -78,7 +78,11 @@ class WorkflowPauseDirective(Directive):
 
 
 class StartSubWorkflowDirective(Directive):
-    """Start a child workflow and wait for it in ``PENDING_SUB_WORKFLOW``."""
+    """Start a child workflow and wait for it in ``PENDING_SUB_WORKFLOW``.
+
+    Sub-workflows are not supported by this version yet: raising it fails the step with a
+    message that says so.
+    """
 
     def __init__(self, workflow_type: str, initial_data: dict[str, Any] | None = None) -> None:
         self.workflow_type = workflow_type

@@ -93,6 +93,7 @@ class Workflow:
         runner_id: str | None = None,
         lease_expires_at: float | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        committed_state: bytes | str | None = None,
     ) -> None:
         self.id = id
         self.definition = definition
@@ -130,6 +131,8 @@ class Workflow:
         self._lease_expires = lease_expires_at
         self._renewal: asyncio.TimerHandle | None = None
         self._renew_task: asyncio.Future[None] | None = None
+        # the state as last committed: a failed attempt's in-place changes are rolled back to it
+        self._committed_state: bytes | str | None = committed_state
 
     # --- attributes -----------------------------------------------------------------------------
 
@@ -299,6 +302,11 @@ class Workflow:
     def last_step_duration_ms(self) -> float | None:
         return self.history[-1].duration_ms if self.history else None
 
+    def restore_state(self) -> None:
+        """Drop in-place changes made since the last commit (after a failed attempt)."""
+        if self._committed_state is not None:
+            self.state = type(self.state).model_validate_json(self._committed_state)
+
     def dump_state(self) -> bytes:
         return type(self.state).__pydantic_serializer__.to_json(self.state)
 
@@ -361,13 +369,14 @@ class Workflow:
         now = time.time()
         keep = not release and self._lease_expires is not None and status in _RUNNING
         expires = now + self.lease_seconds if keep else None
+        state = self.dump_state()
         await self.persistence.commit(
             Transition(
                 self.id,
                 self.version,
                 previous,
                 status,
-                self.dump_state(),
+                state,
                 self.current_step,
                 self.saga_mode,
                 self.error,
@@ -381,6 +390,7 @@ class Workflow:
             )
         )
         self._lease_expires = expires
+        self._committed_state = state
         self.version += 1
         self.status = status
         self._updated_at = now

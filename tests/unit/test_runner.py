@@ -302,3 +302,49 @@ async def test_to_dict_is_json_ready() -> None:
     data = wf.to_dict()
     json.dumps(data)
     assert data["status"] == "COMPLETED" and data["state"]["n"] == 1
+
+
+async def test_bad_input_on_resume_writes_nothing() -> None:
+    b = builder(
+        st("A", fn="engine_steps.pause"),
+        st("B", fn="engine_steps.with_input", input_model="engine_steps.Approval"),
+    )
+    wf = await b.create_workflow("T")
+    await wf.next_step()
+    version = wf.version
+    with pytest.raises(WorkflowValidationError, match="approved"):
+        await wf.resume({"by": "ann"})
+    assert wf.status is S.PAUSED and wf.version == version
+    await wf.resume({"by": "ann", "approved": False})
+    assert wf.status is S.COMPLETED and wf.state.note == "ann:False"
+
+
+async def test_pause_on_the_last_step_waits_then_completes() -> None:
+    wf = await builder(st("A"), st("Z", fn="engine_steps.pause")).create_workflow("T")
+    await wf.next_step()
+    assert wf.status is S.PAUSED
+    await wf.resume({})
+    assert wf.status is S.COMPLETED
+
+
+async def test_automated_chain_stops_before_a_step_that_needs_input() -> None:
+    b = builder(
+        st("A"),
+        st("B", fn="engine_steps.with_input", input_model="engine_steps.Approval"),
+    )
+    wf = await b.create_workflow("T")
+    await wf.next_step()
+    assert (wf.status, wf.current_step_name) == (S.ACTIVE, "B")
+    await wf.next_step({"by": "bo", "approved": True})
+    assert wf.status is S.COMPLETED
+
+
+async def test_failed_attempt_leaves_no_in_place_changes() -> None:
+    policy = {"max_attempts": 2, "initial_delay": 0}
+    wf = await builder(
+        st("A"), st("B", fn="engine_steps.mutate_then_fail", retry_policy=policy), saga=True
+    ).create_workflow("T")
+    await wf.next_step()
+    assert wf.status is S.FAILED_ROLLED_BACK
+    # each attempt appended then raised; neither append survives, the undo of A does
+    assert wf.state.log == ["A", "undo:A"]

@@ -197,7 +197,8 @@ async def test_rejected_compensation_leaves_the_step_and_records_who() -> None:
     b = builder(st("A", compensation_requires_approval=True), st("B"), saga=True)
     wf = await b.create_workflow("T", {"fail_at": ["B"]})
     await wf.next_step()
-    assert await wf.reject_compensation("ann") is S.FAILED_ROLLED_BACK
+    # the step stays done, so the workflow is not reported rolled back
+    assert await wf.reject_compensation("ann") is S.COMPENSATION_FAILED
     last = wf.compensation_journal[-1]
     assert (last.step_name, last.status, last.decided_by) == ("A", C.REJECTED, "ann")
     assert "undo:A" not in wf.state.log

@@ -88,6 +88,7 @@ async def call_with_retries(
                 return failed
             if on_failed_attempt is not None:
                 on_failed_attempt(failed)
+            wf.restore_state()  # the next attempt starts from the committed state
             if wf.observer.wants(EventKind.STEP_RETRIED):
                 await wf.notify(
                     EventKind.STEP_RETRIED,

@@ -35,8 +35,13 @@ C = CompensationStatus
 
 
 async def fail(wf: Workflow, step: CompiledStep, error: WorkflowError) -> None:
-    """Record a step failure once, then stop (``FAILED``) or unwind (saga mode)."""
+    """Record a step failure once, then stop (``FAILED``) or unwind (saga mode).
+
+    In-place changes the failed step made to the state are dropped first: the state is the one
+    last committed, as it would be after a crash.
+    """
     wf.error = error
+    wf.restore_state()
     if wf.observer.wants(EventKind.STEP_FAILED):
         await wf.notify(
             EventKind.STEP_FAILED,
@@ -98,6 +103,17 @@ def _entry(
     return entry
 
 
+def _restart(wf: Workflow, record: StepRecord) -> CompensationRecord | None:
+    """The ``STARTED`` entry of a compensation that was running when its process died."""
+    for entry in wf.journal:
+        if entry.forward_seq == record.seq and entry.status is C.STARTED:
+            entry.started_at = wf.clock()
+            entry.detail = "run again after recovery"
+            wf.stage_compensation(entry)
+            return entry
+    return None
+
+
 async def _skip(wf: Workflow, record: StepRecord, step: CompiledStep, detail: str) -> None:
     _entry(wf, record, step, C.SKIPPED, detail=detail)
     if wf.observer.wants(EventKind.COMPENSATION_SKIPPED):
@@ -150,7 +166,8 @@ def _final_status(wf: Workflow) -> S:
     latest: dict[int, CompensationStatus] = {}
     for e in wf.journal:
         latest[e.forward_seq] = e.status
-    if any(s is C.FAILED for s in latest.values()):
+    # a rejected compensation leaves its step done: the workflow was not rolled back
+    if any(s is C.FAILED or s is C.REJECTED for s in latest.values()):
         return S.COMPENSATION_FAILED
     if wf.error is not None and wf.error.type == CANCELLED_ERROR:
         return S.CANCELLED
@@ -195,7 +212,7 @@ async def unwind(
                     detail="compensation rejected by an operator",
                 )
                 continue
-        entry = _entry(wf, record, step, C.STARTED, decided_by=decided_by)
+        entry = _restart(wf, record) or _entry(wf, record, step, C.STARTED, decided_by=decided_by)
         await wf.commit(S.COMPENSATING, reason="unwinding")
         await _compensate(wf, record, step, entry)
     if wf.status is not S.COMPENSATING:
