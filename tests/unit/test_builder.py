@@ -116,3 +116,17 @@ async def test_logging_observer_writes_through_logging(caplog: pytest.LogCapture
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "step_failed" in errors[0].getMessage()
     assert any("compensation_completed" in r.getMessage() for r in caplog.records)
+
+
+def test_latest_version_follows_pep_440() -> None:
+    defs = {
+        f"v{i}": definition(st("A"), version=v)
+        for i, v in enumerate(["1.0.0rc1", "1.0.0", "1.9", "1.10"])
+    }
+    from ruvon.definition import DefinitionRegistry, load_definition
+
+    reg = DefinitionRegistry()
+    for name, data in defs.items():
+        reg.add(load_definition(data, source=name))
+    assert reg.get("T").workflow_version == "1.10"
+    assert reg.get("T", "1.0.0rc1").workflow_version == "1.0.0rc1"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from packaging.version import InvalidVersion, Version
 
 from ruvon.definition.compile import WorkflowDefinition, compile_definition
 from ruvon.definition.parse import parse_definition
@@ -33,8 +34,18 @@ from ruvon.errors import DefinitionError, UnknownWorkflowTypeError
 REGISTRY_FILE = "workflow_registry.yaml"
 
 
-def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-+]", version))
+def _version_key(version: str) -> tuple[int, Any]:
+    """Order versions as PEP 440 does (``1.0.0rc1`` < ``1.0.0`` < ``v2`` == ``2``);
+    versions it can not parse sort before the ones it can, by their numeric parts."""
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (
+            0,
+            tuple(
+                (0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version)
+            ),
+        )
 
 
 def load_definition(
