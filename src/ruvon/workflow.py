@@ -7,7 +7,6 @@ persistence provider (one :class:`~ruvon.providers.persistence.Transition` per c
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import socket
@@ -23,7 +22,7 @@ from ruvon.models import CompensationRecord, StepRecord, WorkflowError
 from ruvon.providers.observer import EventKind, WorkflowEvent
 from ruvon.providers.persistence import Transition
 from ruvon.runtime import runner, saga
-from ruvon.runtime.status import WorkflowStatus, check_transition
+from ruvon.runtime.status import TERMINAL, WorkflowStatus, check_transition
 
 if TYPE_CHECKING:
     from ruvon.builder import WorkflowBuilder
@@ -120,8 +119,9 @@ class Workflow:
         self.version = version
         self.history: list[StepRecord] = history or []
         self.journal: list[CompensationRecord] = journal or []
-        completed = [r for r in self.history if r.result is not None]
-        self.last_result: dict[str, Any] | None = completed[-1].result if completed else None
+        self.last_result: dict[str, Any] | None = next(
+            (r.result for r in reversed(self.history) if r.result is not None), None
+        )
         self._staged_steps: list[StepRecord] = []
         self._staged_comps: list[CompensationRecord] = []
         self._busy = False
@@ -129,8 +129,6 @@ class Workflow:
         self.lease_seconds = lease_seconds
         # set while this object holds the lease: when it runs out (renewed by every commit)
         self._lease_expires = lease_expires_at
-        self._renewal: asyncio.TimerHandle | None = None
-        self._renew_task: asyncio.Future[None] | None = None
         # the state as last committed: a failed attempt's in-place changes are rolled back to it
         self._committed_state: bytes | str | None = committed_state
 
@@ -320,24 +318,13 @@ class Workflow:
         self.version += 1
         self._lease_expires = expires
 
-    def keep_lease_alive(self) -> None:
-        """Renew the lease in the background while a long step runs (until ``stop_renewal``)."""
-        self._renewal = asyncio.get_running_loop().call_later(
-            self.lease_seconds / 3, self._renew_tick
-        )
+    @property
+    def lease_expires_at(self) -> float | None:
+        """When this object's lease runs out (``None``: it holds none)."""
+        return self._lease_expires
 
-    def stop_renewal(self) -> None:
-        if self._renewal is not None:
-            self._renewal.cancel()
-            self._renewal = None
-
-    def _renew_tick(self) -> None:
-        if self._lease_expires is None:
-            return
-        self._renew_task = asyncio.ensure_future(self._renew())
-        self.keep_lease_alive()
-
-    async def _renew(self) -> None:
+    async def renew_lease(self) -> None:
+        """Extend the lease this object holds (used while a long step runs)."""
         expires = time.time() + self.lease_seconds
         try:
             if await self.persistence.renew_lease(self.id, self.runner_id, expires):
@@ -348,8 +335,6 @@ class Workflow:
             logging.getLogger("ruvon").warning("could not renew the lease of %s", self.id)
 
     def _metrics(self, status: WorkflowStatus, now: float) -> tuple[tuple[str, float], ...]:
-        if not status.is_terminal:
-            return ()
         return (
             ("workflow_duration_ms", (now - self._created_at) * 1000.0),
             ("step_attempts", float(len(self.history))),
@@ -386,7 +371,7 @@ class Workflow:
                 reason,
                 self.runner_id if keep else None,
                 expires,
-                self._metrics(status, now),
+                self._metrics(status, now) if status in TERMINAL else (),
             )
         )
         self._lease_expires = expires

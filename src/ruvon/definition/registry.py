@@ -67,6 +67,7 @@ class DefinitionRegistry:
 
     def __init__(self) -> None:
         self._defs: dict[str, dict[str, WorkflowDefinition]] = {}
+        self._latest: dict[str, WorkflowDefinition] = {}
 
     def add(self, definition: WorkflowDefinition) -> None:
         versions = self._defs.setdefault(definition.workflow_type, {})
@@ -79,9 +80,14 @@ class DefinitionRegistry:
                 file=definition.source,
             )
         versions[definition.workflow_version] = definition
+        self._latest[definition.workflow_type] = versions[max(versions, key=_version_key)]
 
     def get(self, workflow_type: str, version: str | None = None) -> WorkflowDefinition:
         """The definition of ``workflow_type`` at ``version`` (default: the highest version)."""
+        if version is None:
+            latest = self._latest.get(workflow_type)
+            if latest is not None:
+                return latest
         versions = self._defs.get(workflow_type)
         if not versions:
             known = ", ".join(sorted(self._defs)) or "none"

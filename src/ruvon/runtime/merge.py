@@ -32,7 +32,7 @@ def merge_result(state: BaseModel, result: Any, step_name: str) -> BaseModel:
     if not result:
         return state
     cls = type(state)
-    fields = cls.model_fields
+    fields = cls.__pydantic_fields__  # the class's dict itself; ``model_fields`` builds a copy
     unknown = [k for k in result if k not in fields]
     extra = state.__pydantic_extra__
     if unknown and extra is None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ruvon.errors import IllegalOperationError, WorkflowFinishedError
 from ruvon.providers.observer import EventKind
 from ruvon.runtime import saga
+from ruvon.runtime.leases import keeper
 from ruvon.runtime.outcome import OutcomeKind
 from ruvon.runtime.status import WorkflowStatus as S
 from ruvon.steps.base import validate_input
@@ -51,11 +52,12 @@ async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, 
     if wf.current_step < len(steps) and wf.status is not S.COMPENSATING:
         validate_input(steps[wf.current_step], user_input or {})  # bad input writes nothing
     await wf.acquire()
-    wf.keep_lease_alive()
+    leases = keeper()
+    leases.hold(wf)
     try:
         return await _advance(wf, user_input)
     finally:
-        wf.stop_renewal()
+        leases.drop(wf)
 
 
 async def _resume(wf: Workflow) -> bool:

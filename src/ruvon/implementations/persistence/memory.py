@@ -70,7 +70,7 @@ class InMemoryPersistenceProvider:
             }
         ]
         self.commits += 1
-        return _clone(stored)
+        return record  # the caller's own object; the store keeps its copy
 
     def _row(self, workflow_id: str) -> WorkflowRecord:
         try:
