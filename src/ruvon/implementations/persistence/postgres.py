@@ -7,9 +7,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
+
 from ruvon.errors import PersistenceError
 from ruvon.implementations.persistence.sql.queries import Dialect, Query
 from ruvon.implementations.persistence.sql.store import Connection, Row, SQLStore
+from ruvon.providers.persistence import Transition
+
+
+def _same(value: Any) -> Any:
+    return value
+
 
 POSTGRES = Dialect(
     "postgres",
@@ -60,6 +68,12 @@ class _Conn:
             await self._c.execute(statement)
 
 
+async def _keep_session(conn: Any) -> None:
+    """Pool reset hook. The default resets the session with an extra round trip on every
+    release; the store leaves no session state behind (transactions are closed by their
+    context, advisory locks are transaction-scoped), so there is nothing to reset."""
+
+
 class PostgresPersistenceProvider(SQLStore):
     """Workflows in PostgreSQL, through a pool of ``min_size``..``max_size`` connections."""
 
@@ -91,6 +105,7 @@ class PostgresPersistenceProvider(SQLStore):
                 min_size=self.min_size,
                 max_size=self.max_size,
                 timeout=self.connect_timeout,
+                reset=_keep_session,
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise PersistenceError(f"can not connect to {self.where}: {exc}") from exc
@@ -122,6 +137,31 @@ class PostgresPersistenceProvider(SQLStore):
                 yield _Conn(conn)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise self._error(exc) from exc
+
+    # One round trip per write: the statements a transition needs run as one data-modifying CTE
+    # (atomic on its own), instead of BEGIN, UPDATE, INSERTs and COMMIT, each waiting for the
+    # server.
+
+    async def _insert_workflow(self, values: dict[str, Any]) -> bool:
+        async with self._reader() as conn:
+            row = await conn.fetchone(self._q["pg_create_workflow"], values)
+        return bool(row and row["changed"])
+
+    async def _apply_transition(self, t: Transition, values: dict[str, Any]) -> bool:
+        rows = {
+            "steps": [self._step_values(t.workflow_id, s, _same) for s in t.steps],
+            "compensations": [self._comp_values(t.workflow_id, c, _same) for c in t.compensations],
+            "metrics": [{"name": n, "value": v} for n, v in t.metrics],
+        }
+        values = {
+            **values,
+            **{k: orjson.dumps(v).decode() for k, v in rows.items()},
+            "from_status": t.previous_status.value,
+            "reason": t.reason,
+        }
+        async with self._reader() as conn:
+            row = await conn.fetchone(self._q["pg_commit_transition"], values)
+        return bool(row and row["changed"])
 
     async def _has_schema(self, conn: Connection) -> bool:
         assert isinstance(conn, _Conn)

@@ -122,3 +122,79 @@ SELECT name, value FROM ruvon_metrics WHERE workflow_id = :workflow_id ORDER BY 
 
 -- name: workflow_exists
 SELECT 1 AS found FROM ruvon_workflows WHERE id = :id
+
+-- Postgres only: one round trip per transition. Each statement is atomic on its own, and every
+-- insert selects FROM moved, so nothing is written when the version check fails. (SQLite, which
+-- has no data-modifying CTEs, runs the statements above in one local transaction instead.)
+
+-- name: pg_create_workflow
+WITH created AS (
+    INSERT INTO ruvon_workflows (
+        id, workflow_type, workflow_version, definition_digest, status, state, current_step,
+        saga_mode, idempotency_key, parent_id, owner_id, metadata, error, created_at,
+        updated_at, version, lease_owner, lease_expires_at
+    ) VALUES (
+        :id, :workflow_type, :workflow_version, :definition_digest, :status, :state,
+        :current_step, :saga_mode, :idempotency_key, :parent_id, :owner_id, :metadata, :error,
+        :created_at, :updated_at, :version, :lease_owner, :lease_expires_at
+    )
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+), audit AS (
+    INSERT INTO ruvon_audit (workflow_id, at, from_status, to_status, reason)
+    SELECT id, :created_at, NULL, :status, 'created' FROM created
+)
+SELECT count(*) AS changed FROM created
+
+-- name: pg_commit_transition
+WITH moved AS (
+    UPDATE ruvon_workflows
+    SET status = :status, state = :state, current_step = :current_step, saga_mode = :saga_mode,
+        error = :error, updated_at = :updated_at, version = version + 1,
+        lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
+    WHERE id = :id AND version = :expected_version
+    RETURNING id
+), steps AS (
+    INSERT INTO ruvon_step_attempts (
+        workflow_id, seq, step_name, step_index, attempt, status, started_at, ended_at,
+        duration_ms, result, error
+    )
+    SELECT moved.id, s.seq, s.step_name, s.step_index, s.attempt, s.status, s.started_at,
+           s.ended_at, s.duration_ms, s.result, s.error
+    FROM moved, jsonb_to_recordset(CAST(:steps AS JSONB)) AS s(
+        seq INTEGER, step_name TEXT, step_index INTEGER, attempt INTEGER, status TEXT,
+        started_at DOUBLE PRECISION, ended_at DOUBLE PRECISION, duration_ms DOUBLE PRECISION,
+        result JSONB, error JSONB
+    )
+    ON CONFLICT (workflow_id, seq) DO UPDATE SET
+        status = excluded.status, ended_at = excluded.ended_at,
+        duration_ms = excluded.duration_ms, result = excluded.result, error = excluded.error
+), compensations AS (
+    INSERT INTO ruvon_compensations (
+        workflow_id, sequence, forward_seq, step_name, step_index, function, status,
+        started_at, ended_at, duration_ms, attempts, error, detail, decided_by, result
+    )
+    SELECT moved.id, c.sequence, c.forward_seq, c.step_name, c.step_index, c.function,
+           c.status, c.started_at, c.ended_at, c.duration_ms, c.attempts, c.error, c.detail,
+           c.decided_by, c.result
+    FROM moved, jsonb_to_recordset(CAST(:compensations AS JSONB)) AS c(
+        sequence INTEGER, forward_seq INTEGER, step_name TEXT, step_index INTEGER,
+        function TEXT, status TEXT, started_at DOUBLE PRECISION, ended_at DOUBLE PRECISION,
+        duration_ms DOUBLE PRECISION, attempts INTEGER, error JSONB, detail TEXT,
+        decided_by TEXT, result JSONB
+    )
+    ON CONFLICT (workflow_id, sequence) DO UPDATE SET
+        status = excluded.status, ended_at = excluded.ended_at,
+        duration_ms = excluded.duration_ms, attempts = excluded.attempts,
+        error = excluded.error, detail = excluded.detail, decided_by = excluded.decided_by,
+        result = excluded.result
+), audit AS (
+    INSERT INTO ruvon_audit (workflow_id, at, from_status, to_status, reason)
+    SELECT moved.id, :updated_at, CAST(:from_status AS TEXT), :status, :reason
+    FROM moved WHERE CAST(:from_status AS TEXT) IS DISTINCT FROM :status
+), metrics AS (
+    INSERT INTO ruvon_metrics (workflow_id, at, name, value)
+    SELECT moved.id, :updated_at, m.name, m.value
+    FROM moved, jsonb_to_recordset(CAST(:metrics AS JSONB)) AS m(name TEXT, value DOUBLE PRECISION)
+)
+SELECT count(*) AS changed FROM moved

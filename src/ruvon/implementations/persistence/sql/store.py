@@ -152,8 +152,20 @@ class SQLStore(ABC):
 
     async def create_workflow(self, record: WorkflowRecord) -> WorkflowRecord:
         await self._ensure()
-        q = self._q
         digest = self._digest(record.definition)
+        if digest not in self._known_definitions:
+            async with self._reader() as conn:  # a single statement: atomic on its own
+                await conn.execute(
+                    self._q["insert_definition"],
+                    {
+                        "digest": digest,
+                        "workflow_type": record.workflow_type,
+                        "workflow_version": record.workflow_version,
+                        "snapshot": _dump(record.definition),
+                        "created_at": record.created_at,
+                    },
+                )
+            self._known_definitions.add(digest)
         values = {
             "id": record.id,
             "workflow_type": record.workflow_type,
@@ -174,60 +186,62 @@ class SQLStore(ABC):
             "lease_owner": record.lease_owner,
             "lease_expires_at": record.lease_expires_at,
         }
-        async with self._transaction() as conn:
-            if digest not in self._known_definitions:
-                await conn.execute(
-                    q["insert_definition"],
-                    {
-                        "digest": digest,
-                        "workflow_type": record.workflow_type,
-                        "workflow_version": record.workflow_version,
-                        "snapshot": _dump(record.definition),
-                        "created_at": record.created_at,
-                    },
-                )
-            if not await conn.execute(q["insert_workflow"], values):
+        if not await self._insert_workflow(values):
+            async with self._reader() as conn:
                 row = await conn.fetchone(
-                    q["select_workflow_by_key"], {"idempotency_key": record.idempotency_key}
+                    self._q["select_workflow_by_key"], {"idempotency_key": record.idempotency_key}
                 )
-                if row is None:  # pragma: no cover - the conflicting row vanished
-                    raise PersistenceError(f"{self.where}: idempotency conflict without a row")
-                return self._record(row)
-            await conn.execute(
-                q["insert_audit"],
-                {
-                    "workflow_id": record.id,
-                    "at": record.created_at,
-                    "from_status": None,
-                    "to_status": record.status.value,
-                    "reason": "created",
-                },
-            )
-        self._known_definitions.add(digest)
+            if row is None:  # pragma: no cover - the conflicting row vanished
+                raise PersistenceError(f"{self.where}: idempotency conflict without a row")
+            return self._record(row)
         self.commits += 1
         return record
 
-    async def commit(self, transition: Transition) -> None:
-        await self._ensure()
-        t, q = transition, self._q
+    async def _insert_workflow(self, values: dict[str, Any]) -> bool:
+        """Insert the row and its 'created' audit entry atomically; ``False`` if the
+        idempotency key exists. Dialect hook: this is the version for local transactions."""
         async with self._transaction() as conn:
-            changed = await conn.execute(
-                q["update_workflow"],
+            if not await conn.execute(self._q["insert_workflow"], values):
+                return False
+            await conn.execute(
+                self._q["insert_audit"],
                 {
-                    "id": t.workflow_id,
-                    "expected_version": t.expected_version,
-                    "status": t.status.value,
-                    "state": _text(t.state),
-                    "current_step": t.current_step,
-                    "saga_mode": t.saga_mode,
-                    "error": _dump(t.error.to_dict()) if t.error else None,
-                    "updated_at": t.updated_at,
-                    "lease_owner": t.lease_owner,
-                    "lease_expires_at": t.lease_expires_at,
+                    "workflow_id": values["id"],
+                    "at": values["created_at"],
+                    "from_status": None,
+                    "to_status": values["status"],
+                    "reason": "created",
                 },
             )
-            if not changed:
+        return True
+
+    async def commit(self, transition: Transition) -> None:
+        await self._ensure()
+        t = transition
+        values = {
+            "id": t.workflow_id,
+            "expected_version": t.expected_version,
+            "status": t.status.value,
+            "state": _text(t.state),
+            "current_step": t.current_step,
+            "saga_mode": t.saga_mode,
+            "error": _dump(t.error.to_dict()) if t.error else None,
+            "updated_at": t.updated_at,
+            "lease_owner": t.lease_owner,
+            "lease_expires_at": t.lease_expires_at,
+        }
+        if not await self._apply_transition(t, values):
+            async with self._reader() as conn:
                 await self._conflict(conn, t.workflow_id, t.expected_version)
+        self.commits += 1
+
+    async def _apply_transition(self, t: Transition, values: dict[str, Any]) -> bool:
+        """Write one transition atomically; ``False`` if the version check failed (then nothing
+        is written). Dialect hook: this is the version for local transactions."""
+        q = self._q
+        async with self._transaction() as conn:
+            if not await conn.execute(q["update_workflow"], values):
+                return False
             if t.steps:
                 await conn.executemany(
                     q["upsert_step_attempt"], [self._step_values(t.workflow_id, s) for s in t.steps]
@@ -256,7 +270,7 @@ class SQLStore(ABC):
                         for n, v in t.metrics
                     ],
                 )
-        self.commits += 1
+        return True
 
     async def _conflict(self, conn: Connection, workflow_id: str, expected: int) -> None:
         row = await conn.fetchone(self._q["select_version"], {"id": workflow_id})
@@ -270,7 +284,7 @@ class SQLStore(ABC):
         self, workflow_id: str, expected_version: int, owner: str, expires_at: float, now: float
     ) -> None:
         await self._ensure()
-        async with self._transaction() as conn:
+        async with self._reader() as conn:  # one UPDATE: atomic on its own
             claimed = await conn.execute(
                 self._q["claim_workflow"],
                 {
@@ -287,7 +301,7 @@ class SQLStore(ABC):
 
     async def renew_lease(self, workflow_id: str, owner: str, expires_at: float) -> bool:
         await self._ensure()
-        async with self._transaction() as conn:
+        async with self._reader() as conn:
             return bool(
                 await conn.execute(
                     self._q["renew_lease"],
@@ -462,7 +476,7 @@ class SQLStore(ABC):
         )
 
     @staticmethod
-    def _step_values(workflow_id: str, s: StepRecord) -> dict[str, Any]:
+    def _step_values(workflow_id: str, s: StepRecord, dump: Any = _dump) -> dict[str, Any]:
         return {
             "workflow_id": workflow_id,
             "seq": s.seq,
@@ -473,12 +487,12 @@ class SQLStore(ABC):
             "started_at": s.started_at,
             "ended_at": s.ended_at,
             "duration_ms": s.duration_ms,
-            "result": _dump(s.result),
-            "error": _dump(s.error.to_dict()) if s.error else None,
+            "result": dump(s.result),
+            "error": dump(s.error.to_dict()) if s.error else None,
         }
 
     @staticmethod
-    def _comp_values(workflow_id: str, c: CompensationRecord) -> dict[str, Any]:
+    def _comp_values(workflow_id: str, c: CompensationRecord, dump: Any = _dump) -> dict[str, Any]:
         return {
             "workflow_id": workflow_id,
             "sequence": c.sequence,
@@ -491,8 +505,8 @@ class SQLStore(ABC):
             "ended_at": c.ended_at,
             "duration_ms": c.duration_ms,
             "attempts": c.attempts,
-            "error": _dump(c.error.to_dict()) if c.error else None,
+            "error": dump(c.error.to_dict()) if c.error else None,
             "detail": c.detail,
             "decided_by": c.decided_by,
-            "result": _dump(c.result),
+            "result": dump(c.result),
         }
