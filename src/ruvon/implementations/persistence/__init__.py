@@ -30,6 +30,9 @@ def store_from_url(url: str) -> PersistenceProvider:
         from ruvon.implementations.persistence.postgres import PostgresPersistenceProvider
 
         return PostgresPersistenceProvider(url)
+    from ruvon.implementations.persistence.postgres import redact
+
     raise PersistenceError(
-        f"unsupported database URL '{url}' (use memory://, sqlite:///FILE or postgresql://...)"
+        f"unsupported database URL '{redact(url)}' "
+        "(use memory://, sqlite:///FILE or postgresql://...)"
     )

@@ -11,7 +11,7 @@ import time
 from dataclasses import fields
 from typing import Any
 
-from ruvon.errors import ConcurrentModificationError, WorkflowNotFoundError
+from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
 from ruvon.models import CompensationRecord, StepRecord
 from ruvon.providers.persistence import Transition, WorkflowRecord
 from ruvon.runtime.status import WorkflowStatus
@@ -20,8 +20,11 @@ _ROW_FIELDS = tuple(f.name for f in fields(WorkflowRecord))
 
 
 def _clone(row: WorkflowRecord) -> WorkflowRecord:
-    """A shallow copy (``dataclasses.replace`` is several times slower on this hot path)."""
-    return WorkflowRecord(*[getattr(row, name) for name in _ROW_FIELDS])
+    """A copy that shares nothing mutable with the stored row (the state is immutable bytes)."""
+    copied = WorkflowRecord(*[getattr(row, name) for name in _ROW_FIELDS])
+    copied.metadata = copy.deepcopy(row.metadata)
+    copied.definition = copy.deepcopy(row.definition)
+    return copied
 
 
 _ENTRY_FIELDS = tuple(f.name for f in fields(CompensationRecord))
@@ -29,6 +32,11 @@ _ENTRY_FIELDS = tuple(f.name for f in fields(CompensationRecord))
 
 def _clone_entry(entry: CompensationRecord) -> CompensationRecord:
     return CompensationRecord(*[getattr(entry, name) for name in _ENTRY_FIELDS])
+
+
+def _expired(row: WorkflowRecord, now: float) -> bool:
+    # as in SQL, where ``NULL < now`` is not true: a lease without an expiry never expires
+    return row.lease_expires_at is not None and row.lease_expires_at < now
 
 
 class InMemoryPersistenceProvider:
@@ -51,13 +59,14 @@ class InMemoryPersistenceProvider:
         return None
 
     async def create_workflow(self, record: WorkflowRecord) -> WorkflowRecord:
+        if record.id in self._rows:
+            raise PersistenceError(f"in-memory store: a workflow with id '{record.id}' exists")
         if record.idempotency_key is not None:
             existing = self._by_key.get(record.idempotency_key)
             if existing is not None:
                 return _clone(self._rows[existing])
             self._by_key[record.idempotency_key] = record.id
         stored = _clone(record)
-        stored.metadata = copy.deepcopy(record.metadata) if record.metadata else {}
         self._rows[record.id] = stored
         self._steps[record.id] = {}
         self._journal[record.id] = {}
@@ -118,7 +127,7 @@ class InMemoryPersistenceProvider:
         self, workflow_id: str, expected_version: int, owner: str, expires_at: float, now: float
     ) -> None:
         row = self._row(workflow_id)
-        free = row.lease_owner in (None, owner) or (row.lease_expires_at or 0.0) < now
+        free = row.lease_owner in (None, owner) or _expired(row, now)
         if row.version != expected_version or not free:
             raise ConcurrentModificationError(
                 workflow_id, expected_version, row.version, row.lease_owner
@@ -128,8 +137,8 @@ class InMemoryPersistenceProvider:
         self.commits += 1
 
     async def renew_lease(self, workflow_id: str, owner: str, expires_at: float) -> bool:
-        row = self._row(workflow_id)
-        if row.lease_owner != owner:
+        row = self._rows.get(workflow_id)
+        if row is None or row.lease_owner != owner:
             return False
         row.lease_expires_at = expires_at
         return True
@@ -139,9 +148,7 @@ class InMemoryPersistenceProvider:
         return [
             r.id
             for r in self._rows.values()
-            if r.status in running
-            and r.lease_owner is not None
-            and (r.lease_expires_at or 0.0) < now
+            if r.status in running and r.lease_owner is not None and _expired(r, now)
         ][:limit]
 
     async def metrics(self, workflow_id: str) -> list[tuple[str, float]]:

@@ -34,12 +34,16 @@ _MIGRATION_LOCK = 0x52_55_56_4F_4E  # "RUVON": one advisory lock for schema chan
 
 
 def redact(url: str) -> str:
-    """The URL with its password hidden, for error messages."""
+    """The URL with its password hidden (in the host part or as ``?password=``)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@")
+    pairs = [pair.partition("=") for pair in parts.query.split("&") if pair]
+    query = "&".join(
+        f"{k}=***" if k.lower() == "password" else f"{k}{sep}{v}" for k, sep, v in pairs
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 class _Conn:

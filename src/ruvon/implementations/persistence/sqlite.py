@@ -67,6 +67,11 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(url)
     if parts.scheme != "sqlite":
         raise PersistenceError(f"not a SQLite URL: '{url}'")
+    if parts.netloc:
+        raise PersistenceError(
+            f"SQLite URL '{url}' has a host part; write sqlite:///{parts.netloc}{parts.path} "
+            "for a relative path or sqlite:////absolute/path"
+        )
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
     return path or ":memory:", dict(parse_qsl(parts.query))
 

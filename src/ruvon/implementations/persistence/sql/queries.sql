@@ -34,8 +34,8 @@ WHERE w.idempotency_key = :idempotency_key
 -- name: list_workflows
 SELECT w.*, d.snapshot AS definition
 FROM ruvon_workflows w JOIN ruvon_definitions d ON d.digest = w.definition_digest
-WHERE (:status IS NULL OR w.status = :status)
-  AND (:workflow_type IS NULL OR w.workflow_type = :workflow_type)
+WHERE (CAST(:status AS TEXT) IS NULL OR w.status = :status)
+  AND (CAST(:workflow_type AS TEXT) IS NULL OR w.workflow_type = :workflow_type)
 ORDER BY w.created_at DESC
 LIMIT :limit
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any, Protocol
 
 import orjson
@@ -61,6 +61,7 @@ class SQLStore(ABC):
 
     def __init__(self) -> None:
         self._ready = False
+        self._opened = False
         self._q = sqlq.queries(self.dialect)
         self._digests: dict[int, tuple[object, str]] = {}
         self._known_definitions: set[str] = set()
@@ -101,14 +102,19 @@ class SQLStore(ABC):
     async def initialize(self) -> None:
         if self._ready:
             return
-        await self._open()
-        await self.migrate()
+        try:
+            await self.migrate()
+        except BaseException:
+            if self._opened:
+                await self._close()
+                self._opened = False
+            raise
         self._ready = True
 
     async def close(self) -> None:
-        if self._ready:
+        if self._opened:
             await self._close()
-            self._ready = False
+        self._ready = self._opened = False
 
     async def migrate(self, *, replay: bool = False) -> int:
         """Bring the schema to the latest version; return it.
@@ -117,6 +123,9 @@ class SQLStore(ABC):
         A schema newer than this code is an error.
         """
         latest = sqlq.latest_version()
+        if not self._opened:
+            await self._open()
+            self._opened = True
         async with self._transaction() as conn:
             await self._lock_migrations(conn)
             current = 0
@@ -377,40 +386,44 @@ class SQLStore(ABC):
         return rows
 
     async def step_history(self, workflow_id: str) -> list[StepRecord]:
-        return [
-            StepRecord(
-                int(r["seq"]),
-                r["step_name"],
-                int(r["step_index"]),
-                int(r["attempt"]),
-                StepStatus(r["status"]),
-                float(r["started_at"]),
-                r["ended_at"],
-                self._json(r["result"], workflow_id),
-                WorkflowError.from_dict(self._json(r["error"], workflow_id)),
-            )
-            for r in await self._rows("select_step_attempts", workflow_id)
-        ]
+        rows = await self._rows("select_step_attempts", workflow_id)
+        with self._readable(workflow_id):
+            return [
+                StepRecord(
+                    int(r["seq"]),
+                    r["step_name"],
+                    int(r["step_index"]),
+                    int(r["attempt"]),
+                    StepStatus(r["status"]),
+                    float(r["started_at"]),
+                    r["ended_at"],
+                    self._json(r["result"], workflow_id),
+                    WorkflowError.from_dict(self._json(r["error"], workflow_id)),
+                )
+                for r in rows
+            ]
 
     async def compensation_journal(self, workflow_id: str) -> list[CompensationRecord]:
-        return [
-            CompensationRecord(
-                sequence=int(r["sequence"]),
-                forward_seq=int(r["forward_seq"]),
-                step_name=r["step_name"],
-                step_index=int(r["step_index"]),
-                function=r["function"],
-                status=CompensationStatus(r["status"]),
-                started_at=float(r["started_at"]),
-                ended_at=r["ended_at"],
-                attempts=int(r["attempts"]),
-                error=WorkflowError.from_dict(self._json(r["error"], workflow_id)),
-                detail=r["detail"],
-                decided_by=r["decided_by"],
-                result=self._json(r["result"], workflow_id),
-            )
-            for r in await self._rows("select_compensations", workflow_id)
-        ]
+        rows = await self._rows("select_compensations", workflow_id)
+        with self._readable(workflow_id):
+            return [
+                CompensationRecord(
+                    sequence=int(r["sequence"]),
+                    forward_seq=int(r["forward_seq"]),
+                    step_name=r["step_name"],
+                    step_index=int(r["step_index"]),
+                    function=r["function"],
+                    status=CompensationStatus(r["status"]),
+                    started_at=float(r["started_at"]),
+                    ended_at=r["ended_at"],
+                    attempts=int(r["attempts"]),
+                    error=WorkflowError.from_dict(self._json(r["error"], workflow_id)),
+                    detail=r["detail"],
+                    decided_by=r["decided_by"],
+                    result=self._json(r["result"], workflow_id),
+                )
+                for r in rows
+            ]
 
     async def execution_logs(self, workflow_id: str) -> list[dict[str, Any]]:
         return [
@@ -454,12 +467,30 @@ class SQLStore(ABC):
 
     def _record(self, row: Row) -> WorkflowRecord:
         wid = row["id"]
+        with self._readable(wid):
+            return self._map_record(row, wid)
+
+    @contextmanager
+    def _readable(self, workflow_id: str) -> Iterator[None]:
+        """Turn a row of the wrong shape into a PersistenceError naming the workflow."""
+        try:
+            yield
+        except PersistenceError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PersistenceError(
+                f"{self.where}: workflow '{workflow_id}' has a row Ruvon can not read: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _map_record(self, row: Row, wid: str) -> WorkflowRecord:
+        state = row["state"]
         return WorkflowRecord(
             id=wid,
             workflow_type=row["workflow_type"],
             workflow_version=row["workflow_version"],
             status=WorkflowStatus(row["status"]),
-            state=row["state"],
+            state=state.encode() if isinstance(state, str) else state,
             current_step=int(row["current_step"]),
             saga_mode=bool(row["saga_mode"]),
             definition=self._json(row["definition"], wid),
