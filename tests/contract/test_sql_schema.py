@@ -274,7 +274,7 @@ def _connections(backend: Backend) -> Any:
             return found
         rows = await backend.fetch(
             "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND application_name = 'ruvon-close-check'"
         )
         return int(rows[0][0])
 
@@ -299,6 +299,7 @@ def connections(sql_backend: Backend) -> Any:
 
 async def test_close_releases_every_connection(sql_backend: Backend, connections: Any) -> None:
     store = sql_backend.new_store()
+    store.application_name = "ruvon-close-check"  # count only this store's connections
     await store.initialize()
     await store.create_workflow(record())
     assert await connections() > 0
@@ -314,6 +315,7 @@ async def test_close_after_a_failed_initialize_releases_connections(
     await store.close()
     await sql_backend.sql(f"UPDATE ruvon_schema SET version = {LATEST + 1}")
     newer = sql_backend.new_store()
+    newer.application_name = "ruvon-close-check"
     try:
         with pytest.raises(PersistenceError, match="newer"):
             await newer.initialize()

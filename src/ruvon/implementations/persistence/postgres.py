@@ -84,8 +84,15 @@ class PostgresPersistenceProvider(SQLStore):
     dialect = POSTGRES
 
     def __init__(
-        self, url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10.0
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10.0,
+        application_name: str = "ruvon",
     ) -> None:
+        self.application_name = application_name
         self.url = url
         self.min_size, self.max_size = min_size, max_size
         self.connect_timeout = connect_timeout
@@ -110,6 +117,7 @@ class PostgresPersistenceProvider(SQLStore):
                 max_size=self.max_size,
                 timeout=self.connect_timeout,
                 reset=_keep_session,
+                server_settings={"application_name": self.application_name},
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise PersistenceError(f"can not connect to {self.where}: {exc}") from exc
