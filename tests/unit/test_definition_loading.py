@@ -478,18 +478,14 @@ def test_versions__unquoted_integer_version_becomes_text(tmp_path: Path) -> None
     assert definition.workflow_version == "2"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: unquoted workflow_version 1.10 is read by YAML as float 1.1 and "
-    "schema._version_as_text turns it into '1.1', silently losing the version",
-)
-def test_versions__unquoted_dotted_version_keeps_its_text(tmp_path: Path) -> None:
+def test_versions__unquoted_dotted_version_is_refused_with_a_hint(tmp_path: Path) -> None:
+    """YAML reads 1.10 as the float 1.1: the text is lost, so the loader asks for quotes."""
     text = minimal_yaml("FloatVersion").replace(
         "workflow_type: FloatVersion\n", "workflow_type: FloatVersion\nworkflow_version: 1.10\n"
     )
-    definition = load_one(tmp_path, text)
-
-    assert definition.workflow_version == "1.10"
+    with pytest.raises(DefinitionError, match="quoted string") as info:
+        load_one(tmp_path, text)
+    assert info.value.key == "workflow_version"
 
 
 def test_versions__unknown_version_raises_listing_known_versions(
