@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ruvon.errors import IllegalOperationError
-from ruvon.models import CompensationRecord, StepRecord, WorkflowError
+from ruvon.models import CompensationRecord, StepRecord, StepStatus, WorkflowError
 from ruvon.providers.observer import EventKind, WorkflowEvent
 from ruvon.providers.persistence import Transition
 from ruvon.runtime import runner, saga
@@ -26,12 +26,13 @@ from ruvon.runtime.status import TERMINAL, WorkflowStatus, check_transition
 
 if TYPE_CHECKING:
     from ruvon.builder import WorkflowBuilder
-    from ruvon.definition.compile import WorkflowDefinition
+    from ruvon.definition.compile import CompiledStep, WorkflowDefinition
     from ruvon.providers.execution import ExecutionProvider
     from ruvon.providers.expression import ExpressionEvaluator
     from ruvon.providers.observer import WorkflowObserver
     from ruvon.providers.persistence import PersistenceProvider
     from ruvon.providers.templating import TemplateEngine
+    from ruvon.runtime.attempts import CallResult
 
 S = WorkflowStatus
 _RUNNING = (S.ACTIVE, S.COMPENSATING)
@@ -287,12 +288,29 @@ class Workflow:
     def _exclusive(self) -> _Exclusive:
         return _Exclusive(self)
 
-    def next_seq(self) -> int:
-        return len(self.history)
-
-    def record_step(self, record: StepRecord) -> None:
+    def record_attempt(
+        self,
+        step: CompiledStep,
+        call: CallResult,
+        status: StepStatus,
+        result: dict[str, Any] | None = None,
+        error: WorkflowError | None = None,
+    ) -> StepRecord:
+        """Add one attempt of a forward step to the history (written with the next commit)."""
+        record = StepRecord(
+            len(self.history),
+            step.name,
+            step.index,
+            call.attempt,
+            status,
+            call.started_at,
+            call.ended_at,
+            result,
+            error,
+        )
         self.history.append(record)
         self._staged_steps.append(record)
+        return record
 
     def stage_compensation(self, entry: CompensationRecord) -> None:
         self._staged_comps.append(entry)

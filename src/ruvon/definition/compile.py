@@ -25,6 +25,7 @@ class CompiledStep:
     """A step with its functions imported and its retry exceptions resolved."""
 
     index: int
+    name: str
     spec: StepSpec
     function: Callable[..., Any] | None
     compensate: Callable[..., Any] | None
@@ -32,10 +33,9 @@ class CompiledStep:
     compensate_is_async: bool
     input_model: type[BaseModel] | None
     retry_on: tuple[type[BaseException] | str, ...]
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
+    # copied out of ``spec`` because the step loop reads them on every step
+    automate_next: bool
+    timeout_seconds: float | None
 
     def should_retry(self, exc: BaseException) -> bool:
         """Whether ``exc`` is retryable under this step's ``retry_on`` (empty: any Exception)."""
@@ -137,6 +137,7 @@ def _compile_step(
         )
     return CompiledStep(
         index=index,
+        name=spec.name,
         spec=spec,
         function=func,
         compensate=comp,
@@ -144,6 +145,8 @@ def _compile_step(
         compensate_is_async=inspect.iscoroutinefunction(comp),
         input_model=resolved["input_model"],
         retry_on=retry_on,
+        automate_next=spec.automate_next,
+        timeout_seconds=spec.timeout_seconds,
     )
 
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ruvon.models import Directive, StepContext, WorkflowError
+from ruvon.models import Directive, StepContext, StepStatus, WorkflowError
 from ruvon.providers.execution import StepCall
 from ruvon.providers.observer import EventKind
 
@@ -43,7 +43,6 @@ async def call_with_retries(
     user_input: dict[str, Any],
     validated_input: Any = None,
     compensation_of: dict[str, Any] | None = None,
-    on_failed_attempt: Callable[[CallResult], None] | None = None,
 ) -> CallResult:
     """Run ``function`` until it succeeds or the policy gives up; never raises step errors."""
     policy = step.spec.retry_policy
@@ -76,7 +75,7 @@ async def call_with_retries(
                     wf.state,
                     context,
                     user_input,
-                    None if is_compensation else step.spec.timeout_seconds,
+                    None if is_compensation else step.timeout_seconds,
                 )
             )
             return CallResult(value, None, attempt, started, time.time())
@@ -86,8 +85,14 @@ async def call_with_retries(
             failed = CallResult(None, exc, attempt, started, time.time())
             if attempt >= policy.max_attempts or not step.should_retry(exc):
                 return failed
-            if on_failed_attempt is not None:
-                on_failed_attempt(failed)
+            if not is_compensation:  # a forward attempt that will be retried is recorded
+                wf.record_attempt(
+                    step,
+                    failed,
+                    StepStatus.FAILED,
+                    None,
+                    WorkflowError.from_exception(exc, step.name),
+                )
             wf.restore_state()  # the next attempt starts from the committed state
             if wf.observer.wants(EventKind.STEP_RETRIED):
                 await wf.notify(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -45,15 +44,14 @@ class LeaseKeeper:
             self._task = None
 
 
-_KEEPERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LeaseKeeper] = (
-    weakref.WeakKeyDictionary()
-)
+_CURRENT: list[tuple[asyncio.AbstractEventLoop, LeaseKeeper]] = []
 
 
 def keeper() -> LeaseKeeper:
-    """The lease keeper of the running event loop."""
+    """The lease keeper of the running event loop (one loop at a time, as asyncio.run gives)."""
     loop = asyncio.get_running_loop()
-    found = _KEEPERS.get(loop)
-    if found is None:
-        found = _KEEPERS[loop] = LeaseKeeper()
+    if _CURRENT and _CURRENT[0][0] is loop:
+        return _CURRENT[0][1]
+    found = LeaseKeeper()
+    _CURRENT[:] = [(loop, found)]
     return found

@@ -33,9 +33,9 @@ def merge_result(state: BaseModel, result: Any, step_name: str) -> BaseModel:
         return state
     cls = type(state)
     fields = cls.__pydantic_fields__  # the class's dict itself; ``model_fields`` builds a copy
-    unknown = [k for k in result if k not in fields]
     extra = state.__pydantic_extra__
-    if unknown and extra is None:
+    if extra is None and not fields.keys() >= result.keys():
+        unknown = [k for k in result if k not in fields]
         raise StepResultError(
             f"step '{step_name}' returned key '{unknown[0]}' which is not a field of "
             f"{cls.__name__}",
@@ -47,7 +47,7 @@ def merge_result(state: BaseModel, result: Any, step_name: str) -> BaseModel:
         {**state.__dict__, **extra, **result} if extra is not None else {**state.__dict__, **result}
     )
     try:
-        merged = cls.model_validate(data)
+        merged: BaseModel = cls.__pydantic_validator__.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])

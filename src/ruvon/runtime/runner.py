@@ -14,6 +14,7 @@ from ruvon.runtime import saga
 from ruvon.runtime.leases import keeper
 from ruvon.runtime.outcome import OutcomeKind
 from ruvon.runtime.status import WorkflowStatus as S
+from ruvon.steps import STEP_HANDLERS
 from ruvon.steps.base import validate_input
 
 if TYPE_CHECKING:
@@ -77,8 +78,6 @@ async def _advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str,
         return None
     if wf.status is S.PAUSED and await _resume(wf):
         return None
-    from ruvon.steps import STEP_HANDLERS
-
     pending_input = user_input or {}
     while True:
         step = wf.definition.steps[wf.current_step]
@@ -115,7 +114,7 @@ async def _settle(wf: Workflow, step: CompiledStep, outcome: StepOutcome) -> boo
             await wf.notify(EventKind.WORKFLOW_COMPLETED)
         return True
     # stop before a step that waits for user input, even inside an automated chain
-    if not step.spec.automate_next or steps[nxt].input_model is not None:
+    if not step.automate_next or steps[nxt].input_model is not None:
         await wf.commit(S.ACTIVE, release=True)
         return True
     await wf.commit(S.ACTIVE)

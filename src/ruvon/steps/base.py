@@ -9,7 +9,6 @@ from pydantic import ValidationError
 from ruvon.errors import StepResultError, WorkflowValidationError
 from ruvon.models import (
     StartSubWorkflowDirective,
-    StepRecord,
     StepStatus,
     WorkflowError,
     WorkflowJumpDirective,
@@ -56,42 +55,9 @@ def validate_input(step: CompiledStep, user_input: dict[str, Any]) -> Any:
         ) from exc
 
 
-def _record(
-    wf: Workflow,
-    step: CompiledStep,
-    call: CallResult,
-    status: StepStatus,
-    result: dict[str, Any] | None = None,
-    error: WorkflowError | None = None,
-) -> StepRecord:
-    record = StepRecord(
-        wf.next_seq(),
-        step.name,
-        step.index,
-        call.attempt,
-        status,
-        call.started_at,
-        call.ended_at,
-        result,
-        error,
-    )
-    wf.record_step(record)
-    return record
-
-
-def _record_only(
-    wf: Workflow,
-    step: CompiledStep,
-    call: CallResult,
-    status: StepStatus,
-    error: WorkflowError | None = None,
-) -> None:
-    _record(wf, step, call, status, error=error)
-
-
 def _failed(wf: Workflow, step: CompiledStep, call: CallResult, exc: BaseException) -> StepOutcome:
     error = WorkflowError.from_exception(exc, step.name)
-    _record(wf, step, call, StepStatus.FAILED, error=error)
+    wf.record_attempt(step, call, StepStatus.FAILED, None, error)
     return StepOutcome(OutcomeKind.FAILED, error=error)
 
 
@@ -112,13 +78,6 @@ async def run_function_step(
             is_async=step.is_async,
             user_input=user_input,
             validated_input=validated,
-            on_failed_attempt=lambda c: _record_only(
-                wf,
-                step,
-                c,
-                StepStatus.FAILED,
-                error=WorkflowError.from_exception(c.error, step.name) if c.error else None,
-            ),
         )
     except WorkflowJumpDirective as directive:
         call = CallResult(directive.result, None, 1, wf.clock(), wf.clock())
@@ -148,5 +107,5 @@ async def run_function_step(
     except StepResultError as exc:
         return _failed(wf, step, call, exc)
     result = call.value if isinstance(call.value, dict) else None
-    _record(wf, step, call, StepStatus.COMPLETED, result=result)
-    return StepOutcome(kind, state=state, result=result, jump_to=jump_to)
+    wf.record_attempt(step, call, StepStatus.COMPLETED, result)
+    return StepOutcome(kind, state, result, None, jump_to)
