@@ -8,6 +8,7 @@ new object from the database, not from the object that ran).
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -245,3 +246,20 @@ async def test_recover_continues_a_workflow_whose_lease_expired(
     with pytest.raises(ConcurrentModificationError):
         await abandoned.next_step()
     assert engine_steps.ATTEMPTS[(abandoned.id, "A")] == 1
+
+
+async def test_database_url_from_the_environment_picks_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ruvon.implementations.persistence.sqlite import SQLitePersistenceProvider
+
+    monkeypatch.setenv("RUVON_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    b = WorkflowBuilder(workflow_registry={"T": definition(st("A"))})
+    wf = await b.create_workflow("T")
+    await wf.next_step()
+    assert isinstance(wf.persistence, SQLitePersistenceProvider)
+    assert (tmp_path / "env.db").exists()
+    reopened = SQLitePersistenceProvider(tmp_path / "env.db")
+    assert (await reopened.load_workflow(wf.id)).status == "COMPLETED"
+    await reopened.close()
+    await wf.persistence.close()
