@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +46,14 @@ def _default_template_cls() -> type[TemplateEngine]:
     from ruvon.implementations.templating.jinja2 import Jinja2TemplateEngine
 
     return Jinja2TemplateEngine
+
+
+def new_workflow_id() -> str:
+    """A random (version 4) UUID string; builds the text directly, about four times faster
+    than ``str(uuid.uuid4())``, which matters when creating thousands of workflows a second."""
+    raw = os.urandom(16)
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[raw[8] & 3]}{h[17:20]}-{h[20:]}"
 
 
 def _describe_validation(exc: ValidationError) -> str:
@@ -195,7 +202,9 @@ class WorkflowBuilder:
         """
         definition = self.registry.get(workflow_type, workflow_version)
         try:
-            state = definition.state_model.model_validate(initial_data or {})
+            state = definition.state_model.__pydantic_validator__.validate_python(
+                initial_data or {}
+            )
         except ValidationError as exc:
             raise WorkflowValidationError(
                 f"initial data for workflow '{workflow_type}' does not fit "
@@ -213,7 +222,7 @@ class WorkflowBuilder:
         now = time.time()
         runner_id = new_runner_id()
         record = WorkflowRecord(
-            id=str(uuid.uuid4()),
+            id=new_workflow_id(),
             workflow_type=definition.workflow_type,
             workflow_version=definition.workflow_version,
             status=WorkflowStatus.ACTIVE,

@@ -130,3 +130,15 @@ def test_latest_version_follows_pep_440() -> None:
         reg.add(load_definition(data, source=name))
     assert reg.get("T").workflow_version == "1.10"
     assert reg.get("T", "1.0.0rc1").workflow_version == "1.0.0rc1"
+
+
+def test_workflow_ids_are_version_4_uuids() -> None:
+    import uuid
+
+    from ruvon.builder import new_workflow_id
+
+    ids = {new_workflow_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

@@ -19,11 +19,16 @@ from ruvon.runtime.status import WorkflowStatus
 _ROW_FIELDS = tuple(f.name for f in fields(WorkflowRecord))
 
 
-def _clone(row: WorkflowRecord) -> WorkflowRecord:
-    """A copy that shares nothing mutable with the stored row (the state is immutable bytes)."""
+def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:
+    """A copy that shares nothing mutable with ``row`` (the state is immutable bytes).
+
+    ``definition=False`` keeps the definition snapshot shared: on the way in, where it is the
+    builder's own snapshot, never changed, and too big to copy for every new workflow.
+    """
     copied = WorkflowRecord(*[getattr(row, name) for name in _ROW_FIELDS])
-    copied.metadata = copy.deepcopy(row.metadata)
-    copied.definition = copy.deepcopy(row.definition)
+    copied.metadata = copy.deepcopy(row.metadata) if row.metadata else {}
+    if definition:
+        copied.definition = copy.deepcopy(row.definition)
     return copied
 
 
@@ -66,7 +71,7 @@ class InMemoryPersistenceProvider:
             if existing is not None:
                 return _clone(self._rows[existing])
             self._by_key[record.idempotency_key] = record.id
-        stored = _clone(record)
+        stored = _clone(record, definition=False)
         self._rows[record.id] = stored
         self._steps[record.id] = {}
         self._journal[record.id] = {}
