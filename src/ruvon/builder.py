@@ -112,23 +112,32 @@ class WorkflowBuilder:
             self.persistence_provider = _default_store()
         return self.persistence_provider
 
-    def _executor(self, given: ExecutionProvider | None) -> ExecutionProvider:
-        if given is not None:
-            return given
-        if self.execution_provider is None:
+    def _providers(
+        self,
+        persistence: PersistenceProvider | None,
+        executor: ExecutionProvider | None,
+        observer: WorkflowObserver | None,
+        builder: WorkflowBuilder | None,
+        evaluator_cls: type[ExpressionEvaluator] | None,
+        template_cls: type[TemplateEngine] | None,
+    ) -> dict[str, Any]:
+        """What a workflow runs with: the given providers, else the builder's, else defaults."""
+        if executor is None and self.execution_provider is None:
             from ruvon.implementations.execution.sync import SyncExecutor
 
             self.execution_provider = SyncExecutor()
-        return self.execution_provider
-
-    def _observer(self, given: WorkflowObserver | None) -> WorkflowObserver:
-        if given is not None:
-            return given
-        if self.workflow_observer is None:
+        if observer is None and self.workflow_observer is None:
             from ruvon.implementations.observability.noop import NoopObserver
 
             self.workflow_observer = NoopObserver()
-        return self.workflow_observer
+        return {
+            "persistence": self._store(persistence),
+            "executor": executor or self.execution_provider,
+            "observer": observer or self.workflow_observer,
+            "builder": builder or self,
+            "evaluator_cls": evaluator_cls,
+            "template_cls": template_cls,
+        }
 
     def _instance(self, cls: type[Any]) -> Any:
         instance = self._instances.get(cls)
@@ -211,14 +220,14 @@ class WorkflowBuilder:
                 f"{definition.state_model.__name__}: {_describe_validation(exc)}",
                 errors=[dict(e) for e in exc.errors()],
             ) from exc
-        providers: dict[str, Any] = {
-            "persistence": self._store(persistence_provider),
-            "executor": self._executor(execution_provider),
-            "observer": self._observer(workflow_observer),
-            "builder": workflow_builder or self,
-            "evaluator_cls": expression_evaluator_cls,
-            "template_cls": template_engine_cls,
-        }
+        providers = self._providers(
+            persistence_provider,
+            execution_provider,
+            workflow_observer,
+            workflow_builder,
+            expression_evaluator_cls,
+            template_engine_cls,
+        )
         now = time.time()
         runner_id = new_runner_id()
         record = WorkflowRecord(
@@ -266,16 +275,15 @@ class WorkflowBuilder:
         template_engine_cls: type[TemplateEngine] | None = None,
     ) -> Workflow:
         """Rehydrate a persisted workflow, pinned to the definition snapshot it started with."""
-        store = self._store(persistence_provider)
-        record = await store.load_workflow(workflow_id)
-        providers: dict[str, Any] = {
-            "persistence": store,
-            "executor": self._executor(execution_provider),
-            "observer": self._observer(workflow_observer),
-            "builder": workflow_builder or self,
-            "evaluator_cls": expression_evaluator_cls,
-            "template_cls": template_engine_cls,
-        }
+        providers = self._providers(
+            persistence_provider,
+            execution_provider,
+            workflow_observer,
+            workflow_builder,
+            expression_evaluator_cls,
+            template_engine_cls,
+        )
+        record = await providers["persistence"].load_workflow(workflow_id)
         return await self._hydrate(record, providers)
 
     async def _hydrate(self, record: WorkflowRecord, providers: dict[str, Any]) -> Workflow:
