@@ -132,6 +132,8 @@ class Workflow:
         self._lease_expires = lease_expires_at
         # the state as last committed: a failed attempt's in-place changes are rolled back to it
         self._committed_state: bytes | str | None = committed_state
+        # the saga flag as the store has it; enable_saga_mode() without await changes only ours
+        self._stored_saga_mode = saga_mode
 
     # --- attributes -----------------------------------------------------------------------------
 
@@ -318,6 +320,11 @@ class Workflow:
     def last_step_duration_ms(self) -> float | None:
         return self.history[-1].duration_ms if self.history else None
 
+    @property
+    def saga_flag_pending(self) -> bool:
+        """Saga mode was switched on in memory and is not in the store yet."""
+        return self.saga_mode != self._stored_saga_mode
+
     def restore_state(self) -> None:
         """Drop in-place changes made since the last commit (after a failed attempt)."""
         if self._committed_state is not None:
@@ -394,6 +401,7 @@ class Workflow:
         )
         self._lease_expires = expires
         self._committed_state = state
+        self._stored_saga_mode = self.saga_mode
         self.version += 1
         self.status = status
         self._updated_at = now

@@ -214,3 +214,27 @@ async def test_unwind_survives_reload_between_compensations() -> None:
     assert await loaded.approve_compensation("bob") is S.FAILED_ROLLED_BACK
     assert [e.step_name for e in loaded.compensation_journal] == ["D", "C", "B", "A"]
     assert engine_steps.ATTEMPTS[(wf.id, "undo:C")] == 1
+
+
+async def test_saga_mode_switched_on_after_creation_is_stored_before_the_first_step() -> None:
+    b = builder(st("A", fn="engine_steps.async_step"), st("B"))
+    store = b.persistence_provider
+    wf = await b.create_workflow("T", {"fail_at": ["B"]})
+    wf.enable_saga_mode()  # not awaited, as in the tutorial
+    assert (await store.load_workflow(wf.id)).saga_mode is False  # type: ignore[union-attr]
+    commits = store.commits  # type: ignore[union-attr]
+    await wf.next_step()
+    # one commit for the flag, then A, then the unwind (compensate A + final)
+    assert store.commits - commits == 1 + 1 + 2  # type: ignore[union-attr]
+    audit = await store.audit_log(wf.id)  # type: ignore[union-attr]
+    assert wf.status is S.FAILED_ROLLED_BACK and audit[-1]["to_status"] == "FAILED_ROLLED_BACK"
+
+
+async def test_saga_mode_from_the_yaml_costs_no_extra_commit() -> None:
+    b = builder(st("A"), st("B"), saga=True)
+    store = b.persistence_provider
+    wf = await b.create_workflow("T")
+    wf.enable_saga_mode()  # already on: nothing to store
+    commits = store.commits  # type: ignore[union-attr]
+    await wf.next_step()
+    assert store.commits - commits == 2  # type: ignore[union-attr]

@@ -53,6 +53,9 @@ async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, 
     if wf.current_step < len(steps) and wf.status is not S.COMPENSATING:
         validate_input(steps[wf.current_step], user_input or {})  # bad input writes nothing
     await wf.acquire()
+    if wf.saga_flag_pending:
+        # a crash in the first step must not lose saga mode: recovery would run without it
+        await wf.commit(wf.status, reason="saga mode enabled")
     leases = keeper()
     leases.hold(wf)
     try:
