@@ -44,7 +44,10 @@ def builder() -> WorkflowBuilder:
 
 async def run_one(b: WorkflowBuilder, store: Any, executor: Any, observer: Any) -> str:
     wf = await b.create_workflow(
-        "PaymentProcessing", INITIAL, persistence_provider=store, execution_provider=executor,
+        "PaymentProcessing",
+        INITIAL,
+        persistence_provider=store,
+        execution_provider=executor,
         workflow_observer=observer,
     )
     wf.enable_saga_mode()

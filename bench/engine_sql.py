@@ -32,16 +32,20 @@ async def reset_postgres(url: str) -> None:
 
 
 def row(name: str, variant: str, r: Result) -> str:
-    return (f"| {name} | {variant} | {r.workflows_per_s:,.0f} | "
-            f"{statistics.median(r.latencies_ms):.2f} | {percentile(r.latencies_ms, 0.95):.2f} | "
-            f"{r.commits_per_workflow:.1f} |")
+    return (
+        f"| {name} | {variant} | {r.workflows_per_s:,.0f} | "
+        f"{statistics.median(r.latencies_ms):.2f} | {percentile(r.latencies_ms, 0.95):.2f} | "
+        f"{r.commits_per_workflow:.1f} |"
+    )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--pg", default=os.environ.get(
-        "RUVON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("RUVON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
     parser.add_argument("--skip-pg", action="store_true")
     args = parser.parse_args()
     print("| store | variant | workflows/s | p50 ms | p95 ms | commits/workflow |")
@@ -52,7 +56,9 @@ async def main() -> None:
                 path = os.path.join(tmp, f"{sync}-{variant}.db")
                 r = await timed_runs(
                     lambda p=path, s=sync: SQLitePersistenceProvider(p, synchronous=s),
-                    args.runs, fail=variant == "rollback")
+                    args.runs,
+                    fail=variant == "rollback",
+                )
                 print(row(f"SQLite {sync}", variant, r), flush=True)
     if args.skip_pg:
         return
@@ -60,8 +66,13 @@ async def main() -> None:
         for variant in ("success", "rollback"):
             await reset_postgres(args.pg)
             r = await timed_runs(
-                lambda: PostgresPersistenceProvider(args.pg, max_size=50 if concurrency > 1 else 2),
-                args.runs, fail=variant == "rollback", concurrency=concurrency)
+                lambda c=concurrency: PostgresPersistenceProvider(
+                    args.pg, max_size=50 if c > 1 else 2
+                ),
+                args.runs,
+                fail=variant == "rollback",
+                concurrency=concurrency,
+            )
             label = "Postgres" if concurrency == 1 else f"Postgres, {concurrency} in flight"
             print(row(label, variant, r), flush=True)
 
