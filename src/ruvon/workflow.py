@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import threading
 import time
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -130,6 +131,7 @@ class Workflow:
         self.lease_seconds = lease_seconds
         # set while this object holds the lease: when it runs out (renewed by every commit)
         self._lease_expires = lease_expires_at
+        self._lease_lock = threading.Lock()  # shared with the lease keeper's thread
         # the state as last committed: a failed attempt's in-place changes are rolled back to it
         self._committed_state: bytes | str | None = committed_state
         # the saga flag as the store has it; enable_saga_mode() without await changes only ours
@@ -348,16 +350,11 @@ class Workflow:
         """When this object's lease runs out (``None``: it holds none)."""
         return self._lease_expires
 
-    async def renew_lease(self) -> None:
-        """Extend the lease this object holds (used while a long step runs)."""
-        expires = time.time() + self.lease_seconds
-        try:
-            if await self.persistence.renew_lease(self.id, self.runner_id, expires):
-                self._lease_expires = expires
-        except Exception:  # the next commit reports a lost lease as a version conflict
-            import logging
-
-            logging.getLogger("ruvon").warning("could not renew the lease of %s", self.id)
+    def extend_lease(self, expires_at: float) -> None:
+        """Record a renewal made by the lease keeper's thread, unless the lease was let go."""
+        with self._lease_lock:
+            if self._lease_expires is not None:
+                self._lease_expires = expires_at
 
     def _metrics(self, status: WorkflowStatus, now: float) -> tuple[tuple[str, float], ...]:
         return (
@@ -399,7 +396,8 @@ class Workflow:
                 self._metrics(status, now) if status in TERMINAL else (),
             )
         )
-        self._lease_expires = expires
+        with self._lease_lock:
+            self._lease_expires = expires
         self._committed_state = state
         self._stored_saga_mode = self.saga_mode
         self.version += 1

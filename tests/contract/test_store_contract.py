@@ -577,6 +577,33 @@ async def test_renew_lease_only_for_the_owner_and_without_a_version_bump(
     assert (loaded_free.lease_owner, loaded_free.lease_expires_at) == (None, None)
 
 
+async def test_renew_leases_blocking_works_from_another_thread_while_the_loop_is_busy(
+    store: PersistenceProvider,
+) -> None:
+    """The lease keeper's thread renews while a synchronous step blocks the event loop."""
+    import threading
+
+    now = time.time()
+    held, other, free = (
+        record(lease_owner="me", lease_expires_at=now + 10.0),
+        record(lease_owner="someone", lease_expires_at=now + 10.0),
+        record(),
+    )
+    for r in (held, other, free):
+        await store.create_workflow(r)
+    result: dict[str, set[str]] = {}
+    leases = [(held.id, "me", now + 100.0), (other.id, "me", now + 100.0), (free.id, "me", 1.0)]
+    thread = threading.Thread(
+        target=lambda: result.setdefault("ids", store.renew_leases_blocking(leases))
+    )
+    thread.start()
+    thread.join(30)  # the loop is blocked here, as during a synchronous step
+    assert result["ids"] == {held.id}
+    loaded = await store.load_workflow(held.id)
+    assert (loaded.lease_expires_at, loaded.version) == (now + 100.0, 0)
+    assert (await store.load_workflow(other.id)).lease_expires_at == now + 10.0
+
+
 async def test_find_recoverable_returns_only_abandoned_running_workflows(
     store: PersistenceProvider,
 ) -> None:

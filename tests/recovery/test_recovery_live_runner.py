@@ -6,10 +6,9 @@ process: the runner's lease renewal ("a timer renews it during long steps", ``ru
 ``ruvon.runtime.leases``) must have kept the lease, so recovery continues nothing and the step
 runs once. Then the file appears and the runner finishes the workflow itself.
 
-With an ``async def`` step this holds. With a plain ``def`` step (the tutorial's kind, run by
-the default ``SyncExecutor`` on the event loop's thread) the renewal can not run while the step
-runs: the lease expires under a live runner, recovery takes the workflow over and runs
-the step a second time, concurrently with the first (xfail, reported as a bug).
+This must hold for an ``async def`` step and for a plain ``def`` step (the tutorial's kind, run
+by the default ``SyncExecutor`` on the event loop's thread, which is why the lease keeper is a
+thread and not an asyncio task).
 
 The engine code at fault is store-independent, so this runs on SQLite only.
 """
@@ -35,22 +34,11 @@ from recovery_harness import (
 
 from ruvon.runtime.status import WorkflowStatus as S
 
-SYNC_BUG = (
-    "BUG: src/ruvon/implementations/execution/sync.py:16-17 SyncExecutor.execute calls a 'def' "
-    "step directly on the event loop's thread, so the lease renewal (the asyncio task of "
-    "src/ruvon/runtime/leases.py LeaseKeeper._run, started by runner.advance) can not run while "
-    "a long synchronous step runs: the lease expires under a live runner, find_recoverable() "
-    "returns the workflow and recovery runs the step a second time while the first run is still "
-    "going (SPEC §5: 'Two runners never advance the same workflow at once'); the first runner "
-    "then fails with ConcurrentModificationError. Fix: run sync steps off the loop "
-    "(await asyncio.to_thread(...) / loop.run_in_executor) or renew leases from a thread."
-)
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "step_kind",
-    [pytest.param("sync", marks=pytest.mark.xfail(strict=True, reason=SYNC_BUG)), "async"],
+    ["sync", "async"],
 )
 def test_recovery_does_not_take_over_a_live_runner_in_a_long_step(
     step_kind: str, tmp_path: Path

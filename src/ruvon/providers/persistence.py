@@ -92,6 +92,14 @@ class PersistenceProvider(Protocol):
     async def renew_lease(self, workflow_id: str, owner: str, expires_at: float) -> bool:
         """Extend a lease we hold (no version change); ``False`` if it is no longer ours."""
 
+    def renew_leases_blocking(self, leases: list[tuple[str, str, float]]) -> set[str]:
+        """Extend several leases ``(workflow_id, owner, expires_at)`` from another thread.
+
+        Called by the lease keeper's thread while the event loop may be busy in a synchronous
+        step, so it blocks and uses a connection of its own. Returns the ids still owned (and
+        extended).
+        """
+
     async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
         """Ids of ``ACTIVE``/``COMPENSATING`` workflows whose lease expired before ``now``."""
 

@@ -1,18 +1,27 @@
 """Keeping the leases of the workflows this process is advancing alive.
 
-One background task per event loop renews, every third of a lease, the leases of the workflows
-that are in the middle of ``next_step()``. Starting and finishing a step costs a set insert and
-removal instead of a timer per call.
+A daemon thread renews, every third of a lease, the leases of the workflows that are inside
+``next_step()``. It is a thread, not an asyncio task, because a synchronous step runs on the
+event loop's thread and would starve a task: the lease would expire under a live runner and
+recovery would run the step a second time. The thread writes through
+``renew_leases_blocking``, on a connection of its own. Entering and leaving a step costs a set
+insert and removal.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
+import os
+import threading
 import time
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ruvon.providers.persistence import PersistenceProvider
     from ruvon.workflow import Workflow
+
+log = logging.getLogger("ruvon.leases")
 
 
 class LeaseKeeper:
@@ -20,38 +29,51 @@ class LeaseKeeper:
 
     def __init__(self) -> None:
         self.held: set[Workflow] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._wake = threading.Event()
+        self._pid: int | None = None
 
     def hold(self, wf: Workflow) -> None:
         self.held.add(wf)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        if self._pid != os.getpid():  # first use, or a forked child: the thread is not there
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="ruvon-lease-keeper", daemon=True).start()
+        elif wf.lease_seconds < 3 * self._interval:
+            self._wake.set()  # a shorter lease than the thread sleeps for
 
     def drop(self, wf: Workflow) -> None:
         self.held.discard(wf)
 
-    async def _run(self) -> None:
-        try:
-            while self.held:
-                await asyncio.sleep(min(wf.lease_seconds for wf in self.held) / 3)
-                now = time.time()
-                for wf in list(self.held):
-                    if wf.lease_expires_at is not None and (
-                        wf.lease_expires_at - now < wf.lease_seconds * 2 / 3
-                    ):
-                        await wf.renew_lease()
-        finally:
-            self._task = None
+    _interval = 10.0
+
+    def _run(self) -> None:
+        while True:
+            held = list(self.held)
+            self._interval = min((wf.lease_seconds for wf in held), default=30.0) / 3
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            try:
+                self._renew_due()
+            except Exception:  # never let the keeper die; the next commit reports a lost lease
+                log.exception("renewing leases failed")
+
+    def _renew_due(self) -> None:
+        now = time.time()
+        due: dict[PersistenceProvider, list[Workflow]] = defaultdict(list)
+        for wf in list(self.held):
+            expires = wf.lease_expires_at
+            if expires is not None and expires - now < wf.lease_seconds * 2 / 3:
+                due[wf.persistence].append(wf)
+        for store, workflows in due.items():
+            leases = [(wf.id, wf.runner_id, time.time() + wf.lease_seconds) for wf in workflows]
+            renewed = store.renew_leases_blocking(leases)
+            for wf, (workflow_id, _, expires) in zip(workflows, leases, strict=True):
+                if workflow_id in renewed:
+                    wf.extend_lease(expires)
 
 
-_CURRENT: list[tuple[asyncio.AbstractEventLoop, LeaseKeeper]] = []
+_KEEPER = LeaseKeeper()
 
 
 def keeper() -> LeaseKeeper:
-    """The lease keeper of the running event loop (one loop at a time, as asyncio.run gives)."""
-    loop = asyncio.get_running_loop()
-    if _CURRENT and _CURRENT[0][0] is loop:
-        return _CURRENT[0][1]
-    found = LeaseKeeper()
-    _CURRENT[:] = [(loop, found)]
-    return found
+    """The process's lease keeper."""
+    return _KEEPER

@@ -148,6 +148,15 @@ class InMemoryPersistenceProvider:
         row.lease_expires_at = expires_at
         return True
 
+    def renew_leases_blocking(self, leases: list[tuple[str, str, float]]) -> set[str]:
+        renewed = set()
+        for workflow_id, owner, expires_at in leases:
+            row = self._rows.get(workflow_id)
+            if row is not None and row.lease_owner == owner:
+                row.lease_expires_at = expires_at
+                renewed.add(workflow_id)
+        return renewed
+
     async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
         running = (WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING)
         return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -174,6 +175,30 @@ class PostgresPersistenceProvider(SQLStore):
         async with self._reader() as conn:
             row = await conn.fetchone(self._q["pg_commit_transition"], values)
         return bool(row and row["changed"])
+
+    def _renew_detached(self, rows: list[dict[str, Any]]) -> set[str]:
+        # the pool belongs to the application's event loop: use a short-lived connection on a
+        # loop of this thread's own (a renewal happens every third of a lease)
+        return asyncio.run(self._renew_on_own_connection(rows))
+
+    async def _renew_on_own_connection(self, rows: list[dict[str, Any]]) -> set[str]:
+        import asyncpg
+
+        query = self._q["renew_lease"]
+        conn = await asyncpg.connect(
+            self.url,
+            timeout=self.connect_timeout,
+            server_settings={"application_name": self.application_name},
+        )
+        try:
+            renewed = set()
+            for row in rows:
+                status: str = await conn.execute(query.sql, *query.args(row))
+                if status.rsplit(" ", 1)[-1] != "0":
+                    renewed.add(row["id"])
+            return renewed
+        finally:
+            await conn.close()
 
     async def _has_schema(self, conn: Connection) -> bool:
         assert isinstance(conn, _Conn)

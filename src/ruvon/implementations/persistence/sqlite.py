@@ -13,6 +13,7 @@ coroutines because no transaction awaits anything in between its statements.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -99,6 +100,7 @@ class SQLitePersistenceProvider(SQLStore):
             )
         self.busy_timeout = float(options.get("busy_timeout", busy_timeout))
         self._db: sqlite3.Connection | None = None
+        self._local = threading.local()  # the lease keeper thread's own connection
         super().__init__()
 
     @property
@@ -159,6 +161,16 @@ class SQLitePersistenceProvider(SQLStore):
             yield _Conn(self._db)
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
+
+    def _renew_detached(self, rows: list[dict[str, Any]]) -> set[str]:
+        if self.path == ":memory:":  # one connection only: nothing else can take the lease
+            return {r["id"] for r in rows}
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite3.connect(self.path, isolation_level=None)
+            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        sql = self._q["renew_lease"].sql
+        return {r["id"] for r in rows if db.execute(sql, r).rowcount}
 
     async def _has_schema(self, conn: Connection) -> bool:
         assert self._db is not None

@@ -318,6 +318,14 @@ class SQLStore(ABC):
                 )
             )
 
+    def renew_leases_blocking(self, leases: list[tuple[str, str, float]]) -> set[str]:
+        rows = [{"id": wid, "owner": owner, "expires_at": exp} for wid, owner, exp in leases]
+        return self._renew_detached(rows) if rows else set()
+
+    @abstractmethod
+    def _renew_detached(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Run ``renew_lease`` for each row on a connection of the calling thread's own."""
+
     async def log_execution(
         self,
         workflow_id: str,
