@@ -31,5 +31,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
+# The tutorial saga on our engine, ruvon-sdk 0.1.5 and DBOS (each peer in its own venv under
+# bench/.venvs, installed once), with the floors; regenerates docs/benchmarks.md. A few minutes.
+bench: $(STAMP)
+	$(PY) bench/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,9 @@
 """Crash recovery: continue workflows whose runner died.
 
-A runner holds a lease on the workflow it advances; every commit extends it and the lease keeper's
-thread renews it during long steps. When the lease has expired while the workflow is ``ACTIVE`` (a step was
-running, or the next one was about to) or ``COMPENSATING`` (an unwind was under way), the
+A runner holds a lease on the workflow it advances; every commit extends it and the lease
+keeper's thread renews it during long steps. When the lease has expired while the workflow is
+``ACTIVE`` (a step was running, or the next one was about to) or ``COMPENSATING`` (an unwind was
+under way), the
 workflow is continued from its last committed transition: the step that was in flight runs again
 with the same ``idempotency_key`` (at-least-once), and an unwind goes on with the first
 compensation the journal does not show as finished.
