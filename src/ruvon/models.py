@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import traceback
+import linecache
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -94,14 +94,24 @@ class StartSubWorkflowDirective(Directive):
 
 
 def _format_traceback(exc: BaseException, limit: int = 8) -> str:
-    """The last ``limit`` frames, plainly. ``traceback.format_exception`` on 3.11 parses each
-    source line to draw carets, which costs more than the rest of a failed step together."""
-    frames = traceback.extract_tb(exc.__traceback__, limit=-limit)
+    """The last ``limit`` frames, plainly.
+
+    Walks the traceback by hand: ``traceback.format_exception`` and ``extract_tb`` on 3.11
+    compute column positions (and parse source lines to draw carets), which costs more than the
+    rest of a failed step together.
+    """
+    frames: list[tuple[str, int, str]] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        frames.append((code.co_filename, tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
     lines = ["Traceback (most recent call last):\n"]
-    for fs in frames:
-        lines.append(f'  File "{fs.filename}", line {fs.lineno}, in {fs.name}\n')
-        if fs.line:
-            lines.append(f"    {fs.line}\n")
+    for filename, lineno, name in frames[-limit:]:
+        lines.append(f'  File "{filename}", line {lineno}, in {name}\n')
+        source = linecache.getline(filename, lineno).strip()
+        if source:
+            lines.append(f"    {source}\n")
     lines.append(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}\n")
     return "".join(lines)
 

@@ -348,3 +348,15 @@ async def test_failed_attempt_leaves_no_in_place_changes() -> None:
     assert wf.status is S.FAILED_ROLLED_BACK
     # each attempt appended then raised; neither append survives, the undo of A does
     assert wf.state.log == ["A", "undo:A"]
+
+
+async def test_error_keeps_a_readable_traceback_of_the_step() -> None:
+    wf = await builder(st("A"), st("B")).create_workflow("T", {"fail_at": ["B"]})
+    await wf.next_step()
+    assert wf.error is not None and wf.error.traceback is not None
+    trace = wf.error.traceback
+    assert trace.startswith("Traceback (most recent call last):")
+    assert (
+        "in _maybe_fail" in trace and 'raise RuntimeError(f"{context.step_name} failed")' in trace
+    )
+    assert trace.rstrip().endswith("builtins.RuntimeError: B failed")
