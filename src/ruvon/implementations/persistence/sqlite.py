@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -77,6 +75,46 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
     return path or ":memory:", dict(parse_qsl(parts.query))
 
 
+class _Transaction:
+    """``async with`` one transaction (``begin``) or autocommit statements on the connection.
+
+    A small class rather than ``@asynccontextmanager``: it runs for every commit.
+    """
+
+    __slots__ = ("_begin", "_store")
+
+    def __init__(self, store: SQLitePersistenceProvider, begin: bool) -> None:
+        self._store = store
+        self._begin = begin
+
+    async def __aenter__(self) -> Connection:
+        store = self._store
+        assert store._db is not None
+        if self._begin:
+            try:
+                store._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise store._error(exc) from exc
+        return store._conn
+
+    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        store = self._store
+        db = store._db
+        assert db is not None
+        if exc is None:
+            if self._begin:
+                try:
+                    db.execute("COMMIT")
+                except sqlite3.Error as error:
+                    db.execute("ROLLBACK")
+                    raise store._error(error) from error
+            return
+        if self._begin and db.in_transaction:
+            db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise store._error(exc) from exc
+
+
 class SQLitePersistenceProvider(SQLStore):
     """Workflows in one SQLite file (WAL). Several processes may share the file."""
 
@@ -126,41 +164,18 @@ class SQLitePersistenceProvider(SQLStore):
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
         self._db = db
+        self._conn = _Conn(db)
 
     async def _close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Connection]:
-        db = self._db
-        assert db is not None
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        try:
-            yield _Conn(db)
-        except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
-            raise self._error(exc) from exc
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
-            raise self._error(exc) from exc
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self, begin=True)
 
-    @asynccontextmanager
-    async def _reader(self) -> AsyncIterator[Connection]:
-        assert self._db is not None
-        try:
-            yield _Conn(self._db)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+    def _reader(self) -> _Transaction:
+        return _Transaction(self, begin=False)
 
     def _renew_detached(self, rows: list[dict[str, Any]]) -> set[str]:
         if self.path == ":memory:":  # one connection only: nothing else can take the lease
