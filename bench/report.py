@@ -1,0 +1,419 @@
+"""docs/benchmarks.md from what bench/run.py measured: every figure in it comes from the run."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DASH = "\u2013"  # en dash, for ranges
+PEERS = ("ruvon-sdk", "dbos")
+LABELS = {
+    "ours": "**ruvon (ours)**",
+    "ruvon-sdk": "ruvon-sdk 0.1.5",
+    "dbos": "DBOS Transact",
+    "plain": "floor: plain function",
+    "floor": "floor: raw commits",
+}
+STORE_TITLES = {
+    ("memory", 1): "In memory",
+    ("sqlite-full", 1): "SQLite, WAL, synchronous=FULL",
+    ("sqlite-normal", 1): "SQLite, WAL, synchronous=NORMAL",
+    ("postgres", 1): "PostgreSQL (127.0.0.1)",
+    ("postgres", 50): "PostgreSQL (127.0.0.1), 50 workflows in flight",
+}
+PACKAGES = {
+    "main": ["ruvon", "pydantic", "asyncpg"],
+    "ruvon-sdk": ["ruvon-sdk", "pydantic", "aiosqlite", "asyncpg", "SQLAlchemy", "alembic"],
+    "dbos": ["dbos", "pydantic", "SQLAlchemy", "psycopg"],
+}
+
+
+# -- the machine -----------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _git() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"{head}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+def package_versions(python: Path, names: list[str]) -> dict[str, str]:
+    """The installed versions of ``names`` in the venv of ``python``."""
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {}\n"
+        "for n in sys.argv[1:]:\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [str(python), "-c", code, *names], capture_output=True, text=True, check=False
+    )
+    return dict(json.loads(done.stdout)) if done.returncode == 0 else {}
+
+
+def machine(peers: dict[str, Path]) -> dict[str, str]:
+    facts = {
+        "CPU": _cpu_model(),
+        "cores": str(os.cpu_count()),
+        "RAM": _ram(),
+        "OS": f"{platform.system()} {platform.release()}",
+        "Python": platform.python_version(),
+        "SQLite (Python's sqlite3, every venv)": sqlite3.sqlite_version,
+        "ruvon (ours) at commit": _git(),
+    }
+    for venv, python in [("main", Path(sys.executable)), *peers.items()]:
+        found = package_versions(python, PACKAGES[venv])
+        listed = ", ".join(f"{name} {found[name]}" for name in PACKAGES[venv] if name in found)
+        facts[f"packages ({'our' if venv == 'main' else venv} venv)"] = listed
+    return facts
+
+
+# -- numbers ---------------------------------------------------------------------------------
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "n/m"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _ratio(ours: float | None, other: float | None) -> str:
+    if not ours or not other:
+        return "—"
+    value = ours / other
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
+
+
+def _throughput(runs: list[dict[str, Any]]) -> str:
+    rates = [r["workflows_per_s"] for r in runs]
+    text = f"{_num(statistics.median(rates))} ({_num(min(rates))}{DASH}{_num(max(rates))})"
+    return text if len(runs) > 1 else f"{text}, 1 run"
+
+
+def _commits(engine: str, store: str, runs: list[dict[str, Any]]) -> str:
+    value = _median(runs, "commits_per_workflow")
+    if value is None:
+        return "n/m"
+    text = f"{value:.2f}"
+    if store == "postgres" and runs[0].get("pg_xact_rollback_per_workflow"):
+        text += f" (+{_median(runs, 'pg_xact_rollback_per_workflow'):.2f} rolled back)"
+    if engine == "ours" and store != "memory":
+        text += f"; own count {_median(runs, 'store_commits_per_workflow'):.2f}"
+    return text
+
+
+class Table:
+    """The medians of one configuration group, keyed (engine, variant)."""
+
+    def __init__(self, state: Any, store: str, concurrency: int) -> None:
+        self.rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for config, runs in state.results.items():
+            if (config.store, config.concurrency) == (store, concurrency) and runs:
+                self.rows[(config.engine, config.variant)] = runs
+
+    def rate(self, engine: str, variant: str) -> float | None:
+        runs = self.rows.get((engine, variant))
+        return _median(runs, "workflows_per_s") if runs else None
+
+    def floor_engine(self) -> str:
+        return "plain" if any(engine == "plain" for engine, _ in self.rows) else "floor"
+
+
+# -- the document ----------------------------------------------------------------------------
+
+
+def _machine_section(state: Any, wall: float) -> list[str]:
+    lines = ["## Machine", "", "| | |", "|---|---|"]
+    lines += [f"| {what} | {value} |" for what, value in state.versions.items()]
+    load = ", ".join(f"{x:.2f}" for x in state.load_start)
+    end = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines += [
+        f"| load average (1, 5, 15 min) at start / end | {load} / {end} |",
+        f"| date (UTC) | {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} |",
+        f"| `make bench` wall time | {wall / 60:.1f} min |",
+        "",
+    ]
+    if max(state.load_start[0], os.getloadavg()[0]) > (os.cpu_count() or 1) / 2:
+        lines += [
+            "The load average shows other work on the machine during the run: compare rows "
+            "with each other (their runs were interleaved, so a slower spell hits every "
+            "engine alike) rather than with a run on another day.",
+            "",
+        ]
+    return lines
+
+
+def _method_section(repeats: int, runs: dict[tuple[str, int], dict[str, int]]) -> list[str]:
+    lines = [
+        "## Method",
+        "",
+        "- **Workload**: the seed tutorial's payment saga (`bench/workloads/payment`: its "
+        "`workflow.yaml`, its `PaymentState` and its four step functions with their prints "
+        "removed, same bodies otherwise). *success*: the four steps complete. *rollback*: step "
+        "4 raises (`FAIL_AT['shipment']`) and the three compensations run, most recent first.",
+        "- Each run is a **fresh process** (`bench/engines/*.py`, in the engine's own venv) on a "
+        "fresh SQLite file or a fresh Postgres database; it runs one warm-up workflow, then "
+        "*n* workflows one after another to their terminal status (or, for the 50-in-flight "
+        "rows, 50 at a time), and prints one JSON line. Each configuration ran "
+        f"**{'once' if repeats == 1 else f'{repeats} times'}**; the runs of all configurations "
+        "of a store were interleaved.",
+        "- **workflows/s**: *n* ÷ the wall time of the *n* workflows (start-up and warm-up "
+        f"excluded): the median of the runs, (min{DASH}max) after it. **p50 / p95**: one "
+        "workflow's time from creation to terminal status (for 50 in flight: from the moment "
+        "it gets its slot), the median of the runs' percentiles. **peak RSS**: the worker "
+        "process's `ru_maxrss` (interpreter and imports included), median.",
+        "- **commits / workflow**, median of the runs: *SQLite*: write transactions committed, "
+        "counted by a `sqlite3` trace callback on the engine's connections (each `COMMIT`, and "
+        "each write statement run outside a transaction). *Postgres*: the delta of "
+        "`pg_stat_database.xact_commit` for the run's database, read after the engine closed "
+        "its connections (so the server has flushed them): every committed transaction, "
+        "read-only ones included (a statement sent outside `BEGIN` is a transaction, and so is "
+        "the session reset a connection pool may send when a connection is returned), plus "
+        "the engine's own start-up and shutdown transactions, spread over *n*; rolled-back "
+        "transactions, when there were any, are shown after it. *Ours* also reports its own "
+        "count (`store.commits`). *In memory*: ours counts the transitions its store applies "
+        "atomically (nothing is durable); ruvon-sdk's in-memory store counts nothing (n/m).",
+        "- **Floors**, measured in the same run: *plain function*: the same saga, same step "
+        "bodies, same Pydantic state, as straight-line Python. *raw commits*: the plain "
+        "function plus K commits per workflow, K being the number of commits our engine makes "
+        "on that variant (its own count), each one a small `UPDATE` of the state's JSON in "
+        "autocommit: raw `sqlite3` on a WAL file with the row's `synchronous`, or asyncpg on "
+        "a connection held for the whole run (one per workflow in flight).",
+        "- **ours ÷ this**: our median workflows/s divided by this row's (same store, variant "
+        "and concurrency): above 1 ours is faster; against a floor it is the fraction of the "
+        "floor's throughput we reach.",
+        "",
+        "Workflows per run (*n*):",
+        "",
+        "| store | " + " | ".join(LABELS[e] for e in ("ours", "ruvon-sdk", "dbos")) + " | floor |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for (store, concurrency), engines in runs.items():
+        floor = engines.get("floor", engines.get("plain"))
+        cells = [engines.get(e) for e in ("ours", "ruvon-sdk", "dbos")] + [floor]
+        title = STORE_TITLES[(store, concurrency)]
+        lines.append(f"| {title} | " + " | ".join(f"{c:,}" if c else "—" for c in cells) + " |")
+    lines += [
+        "",
+        "Fewer than 1,000 where one workflow costs tens of fsyncs (SQLite FULL, Postgres) or "
+        "the peer is slow, so that `make bench` stays within minutes on this 2-core machine; a "
+        "run then still lasts seconds.",
+        "",
+    ]
+    return lines
+
+
+def _summary_section(state: Any) -> list[str]:
+    lines = [
+        "## Summary",
+        "",
+        "Median workflows/s, and ours ÷ each (above 1: ours faster).",
+        "",
+        "| store | variant | ours | ruvon-sdk 0.1.5 | ours ÷ ruvon-sdk | DBOS | ours ÷ DBOS "
+        "| floor | ours ÷ floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, title in STORE_TITLES.items():
+        table = Table(state, *key)
+        if not table.rows:
+            continue
+        floor = table.floor_engine()
+        for variant in ("success", "rollback"):
+            ours = table.rate("ours", variant)
+            cells = [title, variant, _num(ours)]
+            for other in (*PEERS, floor):
+                rate = table.rate(other, variant)
+                default = "not supported" if other == "dbos" and key[0] == "memory" else "—"
+                cells += [_num(rate) if rate else default, _ratio(ours, rate)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _store_sections(state: Any) -> list[str]:
+    lines = ["## Results by store", ""]
+    order = ("ours", "ruvon-sdk", "dbos", "plain", "floor")
+    for key, title in STORE_TITLES.items():
+        table = Table(state, *key)
+        if not table.rows:
+            continue
+        lines += [
+            f"### {title}",
+            "",
+            f"| engine | variant | n | workflows/s, median (min{DASH}max) | p50 ms | p95 ms "
+            "| peak RSS MiB | commits / workflow | ours ÷ this |",
+            "|---|---|---:|---:|---:|---:|---:|---|---:|",
+        ]
+        for variant in ("success", "rollback"):
+            for engine in order:
+                runs = table.rows.get((engine, variant))
+                if not runs:
+                    continue
+                ours, rate = table.rate("ours", variant), table.rate(engine, variant)
+                ratio = "1" if engine == "ours" else _ratio(ours, rate)
+                cells = [
+                    LABELS[engine],
+                    variant,
+                    f"{runs[0]['n']:,}",
+                    _throughput(runs),
+                    _num(_median(runs, "p50_ms"), 2),
+                    _num(_median(runs, "p95_ms"), 2),
+                    _num(_median(runs, "peak_rss_mib"), 0),
+                    _commits(engine, key[0], runs),
+                    ratio,
+                ]
+                lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+ADAPTATIONS = """## How each peer was run
+
+The peers run in their own virtualenvs (`bench/.venvs/`, created by `bench/run.py` with
+`python -m venv` and pip, from the same Python as ours), on the same `workflow.yaml`, state
+model and step bodies (imported from `bench/workloads/payment`). Each was adapted only where its
+own API requires it:
+
+**ruvon-sdk {sdk}** (`ruvon-sdk[postgres]=={sdk}`, the original engine;
+`bench/engines/ruvon_sdk_worker.py`):
+
+1. The tutorial's `InMemoryPersistenceProvider` does not exist in 0.1.5: its in-memory store is
+   `ruvon.implementations.persistence.memory.InMemoryPersistence`.
+2. `WorkflowBuilder` needs a `workflow_registry`; the entry names the YAML (`config_file`) and
+   gives `initial_state_model_path` (0.1.5 reads the state model from that key, not from the
+   YAML's `initial_state_model`).
+3. `enable_saga_mode()` is a coroutine in 0.1.5: it is awaited (called as in the tutorial,
+   without `await`, it does nothing). 0.1.5 also honours the YAML's `saga_mode: true`, when
+   present, by awaiting it in `create_workflow`; calling it twice changes nothing.
+4. When the saga rolls back, `next_step()` raises `SagaWorkflowException` after running the
+   compensations (status `FAILED_ROLLED_BACK`); the loop catches it.
+5. The engine prints (`[SAGA] ...`, `[InMemoryPersistence] ...`) and its observer logs every
+   event: the worker sends its stdout and stderr to `/dev/null`, so that cost stays in its
+   numbers without flooding a pipe.
+6. SQLite: `SQLitePersistenceProvider(path)` opens the file in WAL mode but has no
+   `synchronous` option; `PRAGMA synchronous = FULL | NORMAL` is run on its connection after
+   `initialize()`. Its schema comes from its own fallback (the migration tool it looks for is
+   not in the wheel, so it logs that and creates its embedded schema).
+7. Postgres: `PostgresPersistenceProvider(url)` creates no tables. The schema is created from the
+   package's own Alembic migrations (`alembic upgrade head`, with psycopg2, into a template
+   database copied for each run), plus one fix: the migrations give `compensation_log.log_id`
+   no default but the provider's INSERT omits it, so every compensation failed with a NOT NULL
+   violation; the column gets `DEFAULT gen_random_uuid()::text`. Pool sizes are its defaults
+   (10 to 50 connections), enough for 50 in flight.
+8. 50 in flight: 50 `asyncio` tasks, as for ours.
+
+**DBOS Transact** (`dbos=={dbos}`; `bench/engines/dbos_worker.py`):
+
+1. No YAML and no saga: the saga is a `@DBOS.workflow` that runs four `@DBOS.step`s, each
+   calling the same step body with the workflow's `PaymentState` and returning its dict
+   (DBOS records it as the step's output), merged into the state as the engines do. On an
+   exception it runs the compensation steps of the completed steps, most recent first, each a
+   `@DBOS.step` around the same compensation body, then raises again, so the workflow ends in
+   DBOS's failure status `ERROR`.
+2. Configured with `DBOSConfig(name="bench", system_database_url=..., log_level="ERROR")`:
+   `sqlite:///FILE` for the SQLite rows, the run's `postgresql://` database (psycopg 3, which
+   `dbos` installs) for the Postgres rows.
+3. SQLite: DBOS opens its system database in SQLite's default rollback-journal mode; a
+   SQLAlchemy `connect` listener puts each connection in WAL mode with the row's `synchronous`,
+   so the SQLite rows compare like with like.
+4. No in-memory mode: its state lives in a SQLite or Postgres system database
+   (`sqlite:///:memory:` fails at launch: SQLAlchemy rejects the pool arguments DBOS passes).
+   Its in-memory row is "not supported".
+5. 50 in flight: DBOS runs a synchronous workflow in the calling thread, so 50 threads each
+   call the workflow function; `sys_db_pool_size` is raised from 20 to 50 to match.
+6. `pydantic` is installed into its venv (same version as ours) for the shared state model.
+"""
+
+
+def _notes_section(state: Any) -> list[str]:
+    lines = ["## Notes", ""]
+    lines += [f"- {note}" for note in state.notes]
+    for config, errors in state.failures.items():
+        flight = f", {config.concurrency} in flight" if config.concurrency > 1 else ""
+        what = f"{config.engine} {config.store} {config.variant}{flight}"
+        lines.append(f"- {what}: {len(errors)} run(s) failed: {errors[-1]}")
+    for config, runs in state.results.items():
+        if len(runs) < state.repeats:
+            lines.append(
+                f"- {config.engine} {config.store} {config.variant}: {len(runs)} of "
+                f"{state.repeats} runs (the others failed or were skipped)."
+            )
+    if state.skipped:
+        lines.append(
+            f"- Time budget ({state.budget_s:.0f} s) exceeded: skipped "
+            + "; ".join(state.skipped)
+            + "."
+        )
+    lines += [
+        "- 50 in flight runs on Postgres only, the store made for many concurrent writers: in "
+        "memory and on SQLite one process's writes are serialized anyway (SQLite has one writer "
+        "at a time), so concurrency there would measure interleaving, not parallel commits.",
+        "- `plain` has no store and so appears only in the in-memory table; the raw-commit "
+        "floors appear in the SQLite and Postgres tables.",
+        "- Every run's JSON line is kept in `bench/results/latest.json` (not committed).",
+    ]
+    return [*lines, ""]
+
+
+def render(
+    state: Any,
+    repeats: int,
+    wall: float,
+    runs: dict[tuple[str, int], dict[str, int]],
+) -> str:
+    state.repeats = repeats
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`bench/run.py`); every figure below was measured by that "
+        "run on the machine described. Do not edit by hand: rerun `make bench`.",
+        "",
+        *_machine_section(state, wall),
+        *_method_section(repeats, runs),
+        *_summary_section(state),
+        *_store_sections(state),
+        ADAPTATIONS.format(sdk=state.pins["ruvon-sdk"], dbos=state.pins["dbos"]),
+        *_notes_section(state),
+    ]
+    return "\n".join(lines)
