@@ -271,6 +271,112 @@ def _summary_section(state: Any) -> list[str]:
     return [*lines, ""]
 
 
+# The targets of the benchmark issue: (store, concurrency, variant, what, goal)
+TARGETS = [
+    ("memory", 1, "success", "ruvon-sdk", 10.0),
+    ("memory", 1, "success", "absolute", 30_000.0),
+    ("sqlite-full", 1, "success", "absolute", 800.0),
+    ("sqlite-full", 1, "success", "dbos", 6.0),
+    ("sqlite-normal", 1, "success", "absolute", 4_000.0),
+    ("postgres", 1, "success", "ruvon-sdk", 5.0),
+    ("postgres", 1, "success", "dbos", 5.0),
+    ("postgres", 1, "rollback", "ruvon-sdk", 5.0),
+    ("postgres", 1, "rollback", "dbos", 5.0),
+]
+
+
+def _why(table: Table, variant: str, ours: float, goal_rate: float) -> str:
+    floor = table.rate(table.floor_engine(), variant)
+    if floor and floor < goal_rate:
+        return (
+            f"the floor itself (the same commits with no engine at all) reaches "
+            f"{_num(floor)} wf/s on this machine, below the goal; we reach "
+            f"{ours / floor:.0%} of it"
+        )
+    if floor and ours / floor >= 0.7:
+        return f"we reach {ours / floor:.0%} of the floor: the commits' cost dominates"
+    return "the engine's own CPU time dominates: see the profile below"
+
+
+def _targets_section(state: Any) -> list[str]:
+    lines = [
+        "## Targets",
+        "",
+        "The goals of the benchmark issue, checked against this run (absolute figures are for "
+        "the machine it ran on; ratios should hold across machines).",
+        "",
+        "| store | variant | goal | measured | met | why not |",
+        "|---|---|---|---:|---|---|",
+    ]
+    titles = {
+        "memory": "In memory",
+        "sqlite-full": "SQLite FULL",
+        "sqlite-normal": "SQLite NORMAL",
+        "postgres": "Postgres",
+    }
+    for store, concurrency, variant, what, goal in TARGETS:
+        table = Table(state, store, concurrency)
+        ours = table.rate("ours", variant)
+        if ours is None:
+            continue
+        if what == "absolute":
+            measured, text, goal_rate = ours, f"≥ {goal:,.0f} wf/s", goal
+            shown = f"{_num(ours)} wf/s"
+        else:
+            peer = table.rate(what, variant)
+            if not peer:
+                continue
+            measured, text, goal_rate = ours / peer, f"≥ {goal:g}× {what}", goal * peer
+            shown = f"{measured:.2f}×"
+        met = measured >= goal
+        why = (
+            ""
+            if met
+            else f"{measured / goal:.0%} of the goal; " + _why(table, variant, ours, goal_rate)
+        )
+        lines.append(
+            f"| {titles[store]} | {variant} | {text} | {shown} | {'yes' if met else 'no'} | {why} |"
+        )
+    rss = []
+    for store in titles:
+        table = Table(state, store, 1)
+        ours, sdk = table.rows.get(("ours", "success")), table.rows.get(("ruvon-sdk", "success"))
+        if ours and sdk:
+            ours_mb, sdk_mb = _median(ours, "peak_rss_mib"), _median(sdk, "peak_rss_mib")
+            if ours_mb and sdk_mb:
+                rss.append(
+                    f"{titles[store]} {ours_mb:.0f} vs {sdk_mb:.0f} MiB"
+                    f"{'' if ours_mb <= sdk_mb else ' (higher)'}"
+                )
+    if rss:
+        lines += ["", "Peak RSS, ours vs ruvon-sdk (goal: no higher): " + "; ".join(rss) + "."]
+    return [*lines, ""]
+
+
+def _profile_section(state: Any) -> list[str]:
+    if not state.profile:
+        return []
+    lines = [
+        "## Where our time goes",
+        "",
+        "`bench/profile_engine.py`, run by `make bench`: the in-memory saga under cProfile, each "
+        "function's own time added up by the part it belongs to. cProfile charges a fixed cost "
+        "per Python call, so the engine's call-heavy Python code looks larger than it is next "
+        "to C code (pydantic-core, orjson): read the shares as an order.",
+        "",
+    ]
+    for entry in state.profile:
+        lines += [
+            f"**{entry['variant']}** ({entry['runs']:,} workflows):",
+            "",
+            "| part | share of time |",
+            "|---|---:|",
+        ]
+        lines += [f"| {label} | {share:.1f}% |" for label, share in entry["shares"].items()]
+        lines.append("")
+    return lines
+
+
 def _store_sections(state: Any) -> list[str]:
     lines = ["## Results by store", ""]
     order = ("ours", "ruvon-sdk", "dbos", "plain", "floor")
@@ -412,6 +518,8 @@ def render(
         *_machine_section(state, wall),
         *_method_section(repeats, runs),
         *_summary_section(state),
+        *_targets_section(state),
+        *_profile_section(state),
         *_store_sections(state),
         ADAPTATIONS.format(sdk=state.pins["ruvon-sdk"], dbos=state.pins["dbos"]),
         *_notes_section(state),

@@ -96,6 +96,7 @@ class State:
     peers: dict[str, Path] = field(default_factory=dict)  # peer -> its python
     versions: dict[str, str] = field(default_factory=dict)
     sdk_template: str | None = None
+    profile: list[dict[str, Any]] = field(default_factory=list)
     load_start: tuple[float, float, float] = field(default_factory=os.getloadavg)
     repeats: int = 3
     pins: dict[str, str] = field(
@@ -237,6 +238,19 @@ def run_all(state: State, repeats: int, pg_ok: bool) -> None:
                     record(Config(engine, store, variant, concurrency, runs), state)
 
 
+def profile_ours() -> list[dict[str, Any]]:
+    """Where our engine's time goes on the in-memory saga (bench/profile_engine.py)."""
+    print("profiling our engine (in memory)", flush=True)
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "profile_engine.py"), "--runs", "2000"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
 def prepare_postgres(state: State) -> bool:
     try:
         version = pg.server_version(PG_ADMIN)
@@ -277,6 +291,7 @@ def main() -> None:
     finally:
         if state.sdk_template:
             pg.drop_database(PG_ADMIN, state.sdk_template)
+    state.profile = profile_ours()
     wall = time.monotonic() - state.started
     RESULTS.mkdir(exist_ok=True)
     raw = [{"config": vars(c), "runs": r} for c, r in state.results.items()]
