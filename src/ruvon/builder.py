@@ -48,10 +48,17 @@ def _default_template_cls() -> type[TemplateEngine]:
     return Jinja2TemplateEngine
 
 
+_ENTROPY: list[bytes] = []  # random bytes read ahead; emptied in a forked child
+os.register_at_fork(after_in_child=_ENTROPY.clear)
+
+
 def new_workflow_id() -> str:
-    """A random (version 4) UUID string; builds the text directly, about four times faster
-    than ``str(uuid.uuid4())``, which matters when creating thousands of workflows a second."""
-    raw = os.urandom(16)
+    """A random (version 4) UUID string; built directly from random bytes read 4 KiB at a time,
+    several times faster than ``str(uuid.uuid4())``, which costs a system call each."""
+    if not _ENTROPY:
+        pool = os.urandom(4096)
+        _ENTROPY.extend(pool[i : i + 16] for i in range(4080, -16, -16))
+    raw = _ENTROPY.pop()
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[raw[8] & 3]}{h[17:20]}-{h[20:]}"
 

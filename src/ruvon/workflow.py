@@ -41,16 +41,21 @@ _RUNNER_IDS = itertools.count(1)
 DEFAULT_LEASE_SECONDS = 30.0
 
 
-_HOST: dict[int, str] = {}
+_PREFIX: list[str] = []  # "host:pid" of this process; emptied in a forked child
+
+
+def _forget_prefix() -> None:
+    _PREFIX.clear()
+
+
+os.register_at_fork(after_in_child=_forget_prefix)
 
 
 def new_runner_id() -> str:
     """A name for one runner (one Workflow object): host, process and a counter."""
-    pid = os.getpid()
-    prefix = _HOST.get(pid)
-    if prefix is None:
-        prefix = _HOST[pid] = f"{socket.gethostname()}:{pid}"
-    return f"{prefix}:{next(_RUNNER_IDS)}"
+    if not _PREFIX:
+        _PREFIX.append(f"{socket.gethostname()}:{os.getpid()}")
+    return f"{_PREFIX[0]}:{next(_RUNNER_IDS)}"
 
 
 class _Done:
@@ -388,8 +393,8 @@ class Workflow:
                 self.saga_mode,
                 self.error,
                 now,
-                tuple(self._staged_steps),
-                tuple(self._staged_comps),
+                self._staged_steps,
+                self._staged_comps,
                 reason,
                 self.runner_id if keep else None,
                 expires,
@@ -403,8 +408,8 @@ class Workflow:
         self.version += 1
         self.status = status
         self._updated_at = now
-        self._staged_steps.clear()
-        self._staged_comps.clear()
+        self._staged_steps = []  # the lists went to the store with the transition
+        self._staged_comps = []
         if status is not previous and self.observer.wants(EventKind.STATUS_CHANGED):
             await self.notify(EventKind.STATUS_CHANGED, previous_status=previous.value)
 

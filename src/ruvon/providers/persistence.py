@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -56,8 +57,8 @@ class Transition:
     saga_mode: bool
     error: WorkflowError | None
     updated_at: float
-    steps: tuple[StepRecord, ...] = ()
-    compensations: tuple[CompensationRecord, ...] = ()
+    steps: Sequence[StepRecord] = ()
+    compensations: Sequence[CompensationRecord] = ()
     reason: str | None = None
     lease_owner: str | None = None
     lease_expires_at: float | None = None
