@@ -18,17 +18,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from common import INITIAL, timed_runs  # noqa: E402
 from workloads.payment import steps_noprint as steps  # noqa: E402
 from workloads.payment.models import PaymentState  # noqa: E402
 
-from ruvon.builder import WorkflowBuilder  # noqa: E402
-from ruvon.implementations.execution.sync import SyncExecutor  # noqa: E402
-from ruvon.implementations.expression_evaluator.simple import SimpleExpressionEvaluator  # noqa: E402
-from ruvon.implementations.observability.logging import LoggingObserver  # noqa: E402
 from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider  # noqa: E402
-from ruvon.implementations.templating.jinja2 import Jinja2TemplateEngine  # noqa: E402
 
-INITIAL = {"order_id": "ORD-12345", "customer_id": "CUST-789", "amount": 299.99, "currency": "USD"}
 FORWARD = [
     (steps.create_order, steps.cancel_order),
     (steps.charge_payment, steps.refund_payment),
@@ -54,30 +49,9 @@ def plain_saga() -> PaymentState:
 
 
 async def ruvon_runs(n: int) -> float:
-    persistence = InMemoryPersistenceProvider()
-    builder = WorkflowBuilder(
-        workflow_registry={"PaymentProcessing": str(HERE / "workloads/payment/workflow.yaml")},
-        expression_evaluator_cls=SimpleExpressionEvaluator,
-        template_engine_cls=Jinja2TemplateEngine,
-    )
-    executor, observer = SyncExecutor(), LoggingObserver()
-    builder.get_definition("PaymentProcessing")  # load outside the timed loop
-    start = time.perf_counter()
-    for _ in range(n):
-        wf = await builder.create_workflow(
-            "PaymentProcessing",
-            INITIAL,
-            persistence_provider=persistence,
-            execution_provider=executor,
-            workflow_observer=observer,
-        )
-        wf.enable_saga_mode()
-        while wf.status == "ACTIVE":
-            await wf.next_step()
-    elapsed = time.perf_counter() - start
-    expected = "FAILED_ROLLED_BACK" if steps.FAIL_AT["shipment"] else "COMPLETED"
-    assert wf.status == expected, wf.status
-    return n / elapsed
+    """Workflows/s of ``n`` tutorial sagas in one process on the in-memory store."""
+    result = await timed_runs(InMemoryPersistenceProvider, n, fail=steps.FAIL_AT["shipment"])
+    return result.workflows_per_s
 
 
 def plain_runs(n: int) -> float:
