@@ -37,7 +37,6 @@ class CallResult:
 async def call_with_retries(
     wf: Workflow,
     step: CompiledStep,
-    *,
     function: Callable[..., Any],
     is_async: bool,
     user_input: dict[str, Any],

@@ -66,18 +66,13 @@ async def run_function_step(
 ) -> StepOutcome:
     """Call ``step.function`` with retries, translate directives, merge the result."""
     assert step.function is not None
-    validated = validate_input(step, user_input)
+    validated = None if step.input_model is None else validate_input(step, user_input)
     if wf.observer.wants(EventKind.STEP_STARTED):
         await wf.notify(EventKind.STEP_STARTED, step_name=step.name)
     kind, jump_to = OutcomeKind.COMPLETED, None
     try:
         call = await call_with_retries(
-            wf,
-            step,
-            function=step.function,
-            is_async=step.is_async,
-            user_input=user_input,
-            validated_input=validated,
+            wf, step, step.function, step.is_async, user_input, validated
         )
     except WorkflowJumpDirective as directive:
         call = CallResult(directive.result, None, 1, wf.clock(), wf.clock())

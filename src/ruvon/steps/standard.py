@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ruvon.definition.schema import StepSpec
 from ruvon.errors import DefinitionError
@@ -10,8 +10,6 @@ from ruvon.steps.base import run_function_step
 
 if TYPE_CHECKING:
     from ruvon.definition.compile import CompiledStep, WorkflowDefinition
-    from ruvon.runtime.outcome import StepOutcome
-    from ruvon.workflow import Workflow
 
 
 class StandardStep:
@@ -23,7 +21,5 @@ class StandardStep:
         if step.function is None:
             raise DefinitionError("a STANDARD step needs a 'function'", key="function")
 
-    async def run(
-        self, wf: Workflow, step: CompiledStep, user_input: dict[str, Any]
-    ) -> StepOutcome:
-        return await run_function_step(wf, step, user_input)
+    # the shared function-step path itself: one coroutine less per step
+    run = staticmethod(run_function_step)

@@ -93,7 +93,9 @@ class InMemoryPersistenceProvider:
             raise WorkflowNotFoundError(workflow_id) from None
 
     async def commit(self, transition: Transition) -> None:
-        row = self._row(transition.workflow_id)
+        row = self._rows.get(transition.workflow_id)
+        if row is None:
+            raise WorkflowNotFoundError(transition.workflow_id)
         if row.version != transition.expected_version:
             raise ConcurrentModificationError(
                 transition.workflow_id, transition.expected_version, row.version
