@@ -263,3 +263,28 @@ async def test_database_url_from_the_environment_picks_the_store(
     assert (await reopened.load_workflow(wf.id)).status == "COMPLETED"
     await reopened.close()
     await wf.persistence.close()
+
+
+async def test_many_workflows_in_flight_on_one_store(backend: Any) -> None:
+    """Concurrent runners share the store: on Postgres through the pool and its spare
+    connection, on SQLite through one connection, in memory directly."""
+    store = backend.new_store()
+    b = builder(st("A", fn="engine_steps.async_step"), st("B"), st("C"), persistence_provider=store)
+    workflows = [await b.create_workflow("T") for _ in range(20)]
+    await asyncio.gather(*(wf.next_step() for wf in workflows))
+    assert {wf.status for wf in workflows} == {WorkflowStatus.COMPLETED}
+    for wf in workflows:
+        assert (await store.load_workflow(wf.id)).status == WorkflowStatus.COMPLETED
+
+
+async def test_a_postgres_pool_of_one_serves_concurrent_runners(backend: Any) -> None:
+    if backend.name != "postgres":
+        pytest.skip("a Postgres pool setting")
+    from ruvon.implementations.persistence.postgres import PostgresPersistenceProvider
+
+    store = PostgresPersistenceProvider(backend.target or "", min_size=1, max_size=1)
+    backend.opened.append(store)
+    b = builder(st("A", fn="engine_steps.async_step"), st("B"), persistence_provider=store)
+    workflows = [await b.create_workflow("T") for _ in range(10)]
+    await asyncio.wait_for(asyncio.gather(*(wf.next_step() for wf in workflows)), 60)
+    assert {wf.status for wf in workflows} == {WorkflowStatus.COMPLETED}
