@@ -196,6 +196,7 @@ _SNAPSHOT_CACHE: dict[str, WorkflowDefinition] = {}
 
 
 def snapshot_digest(snapshot: Mapping[str, Any]) -> str:
+    """The SHA-256 of a definition snapshot's canonical JSON (keys sorted): its identity."""
     return hashlib.sha256(orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

@@ -8,7 +8,6 @@ compensation-journal entries, the audit row and the metrics.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from ruvon.definition.registry import snapshot_digest
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
 from ruvon.implementations.persistence.sql import queries as sqlq
 from ruvon.models import (
@@ -155,7 +155,7 @@ class SQLStore(ABC):
         cached = self._digests.get(id(snapshot))
         if cached is not None and cached[0] is snapshot:
             return cached[1]
-        digest = hashlib.sha256(orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        digest = snapshot_digest(snapshot)
         self._digests[id(snapshot)] = (snapshot, digest)
         return digest
 
