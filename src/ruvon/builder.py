@@ -15,7 +15,7 @@ from ruvon.definition import (
     definition_from_snapshot,
     discover,
 )
-from ruvon.errors import PersistenceError, WorkflowValidationError
+from ruvon.errors import PersistenceError, WorkflowValidationError, describe_validation
 from ruvon.providers.execution import ExecutionProvider
 from ruvon.providers.expression import ExpressionEvaluator
 from ruvon.providers.observer import EventKind, WorkflowObserver
@@ -61,12 +61,6 @@ def new_workflow_id() -> str:
     raw = _ENTROPY.pop()
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[raw[8] & 3]}{h[17:20]}-{h[20:]}"
-
-
-def _describe_validation(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
-    )
 
 
 class WorkflowBuilder:
@@ -222,10 +216,8 @@ class WorkflowBuilder:
                 initial_data or {}
             )
         except ValidationError as exc:
-            raise WorkflowValidationError(
-                f"initial data for workflow '{workflow_type}' does not fit "
-                f"{definition.state_model.__name__}: {_describe_validation(exc)}",
-                errors=[dict(e) for e in exc.errors()],
+            raise WorkflowValidationError.from_pydantic(
+                f"initial data for workflow '{workflow_type}'", definition.state_model, exc
             ) from exc
         providers = self._providers(
             persistence_provider,
@@ -302,7 +294,7 @@ class WorkflowBuilder:
         except ValidationError as exc:
             raise PersistenceError(
                 f"workflow '{record.id}': stored state does not fit "
-                f"{definition.state_model.__name__}: {_describe_validation(exc)}"
+                f"{definition.state_model.__name__}: {describe_validation(exc)}"
             ) from exc
         store: PersistenceProvider = providers["persistence"]
         history = await store.step_history(record.id)

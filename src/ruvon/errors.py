@@ -58,12 +58,27 @@ class UnknownWorkflowTypeError(DefinitionError):
 # --- creating and driving workflows -------------------------------------------------------------
 
 
+def describe_validation(exc: Any) -> str:
+    """A pydantic ValidationError as ``field: problem; field: problem``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+    )
+
+
 class WorkflowValidationError(RuvonError):
     """Initial data or user input does not fit its model; nothing was persisted."""
 
     def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         self.errors = errors or []
         super().__init__(message)
+
+    @classmethod
+    def from_pydantic(cls, what: str, model: type, exc: Any) -> WorkflowValidationError:
+        """``{what} does not fit {Model}: field: problem; ...`` from a pydantic ValidationError."""
+        return cls(
+            f"{what} does not fit {model.__name__}: {describe_validation(exc)}",
+            errors=[dict(e) for e in exc.errors()],
+        )
 
 
 class IllegalOperationError(RuvonError):

@@ -46,12 +46,8 @@ def validate_input(step: CompiledStep, user_input: dict[str, Any]) -> Any:
     try:
         return step.input_model.model_validate(user_input)
     except ValidationError as exc:
-        fields = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<input>'}: {e['msg']}" for e in exc.errors()
-        )
-        raise WorkflowValidationError(
-            f"input for step '{step.name}' does not fit {step.input_model.__name__}: {fields}",
-            errors=[dict(e) for e in exc.errors()],
+        raise WorkflowValidationError.from_pydantic(
+            f"input for step '{step.name}'", step.input_model, exc
         ) from exc
 
 
