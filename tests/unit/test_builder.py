@@ -142,3 +142,26 @@ def test_workflow_ids_are_version_4_uuids() -> None:
     for text in ids:
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+
+
+def test_memory_store_copies_every_journal_field() -> None:
+    from ruvon.implementations.persistence.memory import _clone_entry
+    from ruvon.models import CompensationRecord, CompensationStatus, WorkflowError
+
+    entry = CompensationRecord(
+        sequence=3,
+        forward_seq=7,
+        step_name="s",
+        step_index=2,
+        function="m.f",
+        status=CompensationStatus.FAILED,
+        started_at=1.0,
+        ended_at=2.0,
+        attempts=4,
+        error=WorkflowError("E", "m", "s"),
+        detail="d",
+        decided_by="ann",
+        result={"k": 1},
+    )
+    copied = _clone_entry(entry)
+    assert copied == entry and copied is not entry

@@ -53,4 +53,17 @@ class LoggingObserver:
             parts.append(f"duration_ms={event.duration_ms:.2f}")
         if event.error is not None:
             parts.append(f"error={event.error.type}: {event.error.message}")
-        self.logger.log(level_of(event.kind), " ".join(parts))
+        # makeRecord + handle rather than log(): the caller's file and line would name this
+        # method, and looking them up (findCaller walks the stack) is most of a log call's cost
+        logger = self.logger
+        record = logger.makeRecord(
+            logger.name,
+            _LEVELS[event.kind],
+            __file__,
+            0,
+            " ".join(parts),
+            (),
+            None,
+            "on_event",
+        )
+        logger.handle(record)
