@@ -165,3 +165,36 @@ def test_memory_store_copies_every_journal_field() -> None:
     )
     copied = _clone_entry(entry)
     assert copied == entry and copied is not entry
+
+
+def test_memory_store_copies_every_row_field() -> None:
+    from dataclasses import fields
+
+    from ruvon.implementations.persistence.memory import _clone
+    from ruvon.models import WorkflowError
+    from ruvon.providers.persistence import WorkflowRecord
+
+    row = WorkflowRecord(
+        id="i",
+        workflow_type="T",
+        workflow_version="2",
+        status=WorkflowStatus.PAUSED,
+        state=b"{}",
+        current_step=3,
+        saga_mode=True,
+        definition={"d": [1]},
+        idempotency_key="k",
+        parent_id="p",
+        owner_id="o",
+        metadata={"m": {"n": 1}},
+        error=WorkflowError("E", "m"),
+        created_at=1.0,
+        updated_at=2.0,
+        version=5,
+        lease_owner="me",
+        lease_expires_at=9.0,
+    )
+    copied = _clone(row)
+    assert copied == row
+    assert copied.metadata is not row.metadata and copied.definition is not row.definition
+    assert len(fields(WorkflowRecord)) == 18  # a new field must be added to _clone too

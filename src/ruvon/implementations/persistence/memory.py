@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import fields
 from typing import Any
 
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
 from ruvon.models import CompensationRecord, StepRecord
 from ruvon.providers.persistence import Transition, WorkflowRecord
 from ruvon.runtime.status import WorkflowStatus
-
-_ROW_FIELDS = tuple(f.name for f in fields(WorkflowRecord))
 
 
 def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:
@@ -25,11 +22,27 @@ def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:
     ``definition=False`` keeps the definition snapshot shared: on the way in, where it is the
     builder's own snapshot, never changed, and too big to copy for every new workflow.
     """
-    copied = WorkflowRecord(*[getattr(row, name) for name in _ROW_FIELDS])
-    copied.metadata = copy.deepcopy(row.metadata) if row.metadata else {}
-    if definition:
-        copied.definition = copy.deepcopy(row.definition)
-    return copied
+    r = row
+    return WorkflowRecord(
+        r.id,
+        r.workflow_type,
+        r.workflow_version,
+        r.status,
+        r.state,
+        r.current_step,
+        r.saga_mode,
+        copy.deepcopy(r.definition) if definition else r.definition,
+        r.idempotency_key,
+        r.parent_id,
+        r.owner_id,
+        copy.deepcopy(r.metadata) if r.metadata else {},
+        r.error,
+        r.created_at,
+        r.updated_at,
+        r.version,
+        r.lease_owner,
+        r.lease_expires_at,
+    )
 
 
 def _clone_entry(e: CompensationRecord) -> CompensationRecord:
