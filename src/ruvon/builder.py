@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Mapping
@@ -36,12 +37,14 @@ def _default_store() -> PersistenceProvider:
     return InMemoryPersistenceProvider()
 
 
+@functools.cache  # imported once, not on every workflow
 def _default_evaluator_cls() -> type[ExpressionEvaluator]:
     from ruvon.implementations.expression_evaluator.simple import SimpleExpressionEvaluator
 
     return SimpleExpressionEvaluator
 
 
+@functools.cache
 def _default_template_cls() -> type[TemplateEngine]:
     from ruvon.implementations.templating.jinja2 import Jinja2TemplateEngine
 
