@@ -29,7 +29,7 @@ POSTGRES = Dialect(
         "serial_pk": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "without_rowid": "",
     },
-    positional=True,
+    marker="$",
 )
 _MIGRATION_LOCK = 0x52_55_56_4F_4E  # "RUVON": one advisory lock for schema changes
 

@@ -31,7 +31,7 @@ SQLITE = Dialect(
         "serial_pk": "INTEGER PRIMARY KEY",
         "without_rowid": " WITHOUT ROWID",
     },
-    positional=False,
+    marker="?",
 )
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -43,17 +43,17 @@ class _Conn:
         self._db = db
 
     async def execute(self, query: Query, values: dict[str, Any]) -> int:
-        return self._db.execute(query.sql, values).rowcount
+        return self._db.execute(query.sql, query.args(values)).rowcount
 
     async def executemany(self, query: Query, rows: list[dict[str, Any]]) -> None:
-        self._db.executemany(query.sql, rows)
+        self._db.executemany(query.sql, [query.args(r) for r in rows])
 
     async def fetchone(self, query: Query, values: dict[str, Any]) -> Row | None:
-        row: Row | None = self._db.execute(query.sql, values).fetchone()
+        row: Row | None = self._db.execute(query.sql, query.args(values)).fetchone()
         return row
 
     async def fetchall(self, query: Query, values: dict[str, Any]) -> list[Row]:
-        rows: list[Row] = self._db.execute(query.sql, values).fetchall()
+        rows: list[Row] = self._db.execute(query.sql, query.args(values)).fetchall()
         return rows
 
     async def script(self, statements: list[str]) -> None:
@@ -119,6 +119,7 @@ class SQLitePersistenceProvider(SQLStore):
     """Workflows in one SQLite file (WAL). Several processes may share the file."""
 
     dialect = SQLITE
+    _flag = staticmethod(int)
 
     def __init__(
         self,
@@ -184,8 +185,8 @@ class SQLitePersistenceProvider(SQLStore):
         if db is None:
             db = self._local.db = sqlite3.connect(self.path, isolation_level=None)
             db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        sql = self._q["renew_lease"].sql
-        return {r["id"] for r in rows if db.execute(sql, r).rowcount}
+        query = self._q["renew_lease"]
+        return {r["id"] for r in rows if db.execute(query.sql, query.args(r)).rowcount}
 
     async def _has_schema(self, conn: Connection) -> bool:
         assert self._db is not None

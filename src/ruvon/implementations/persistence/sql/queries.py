@@ -17,7 +17,7 @@ class Dialect:
 
     name: str
     types: dict[str, str]
-    positional: bool  # True: $1..$n (Postgres); False: :name kept (SQLite)
+    marker: str  # numbered parameters: "$" ($1..$n, Postgres) or "?" (?1..?n, SQLite)
 
     def ddl(self, sql: str) -> str:
         return sql.format(**self.types)
@@ -25,7 +25,11 @@ class Dialect:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One named query as the driver wants it, plus the parameter order for ``$n`` drivers."""
+    """One named query as the driver wants it (numbered parameters), plus their order.
+
+    Both drivers get positional values: SQLite binds a sequence without looking each ``:name``
+    up in a dict (a fresh string hashed per parameter per statement).
+    """
 
     name: str
     sql: str
@@ -40,15 +44,13 @@ def _read(name: str) -> str:
 
 
 def _render(name: str, sql: str, dialect: Dialect) -> Query:
-    if not dialect.positional:
-        return Query(name, sql, tuple(_PARAM.findall(sql)))
     order: list[str] = []
 
     def number(match: re.Match[str]) -> str:
         param = match.group(1)
         if param not in order:
             order.append(param)
-        return f"${order.index(param) + 1}"
+        return f"{dialect.marker}{order.index(param) + 1}"
 
     return Query(name, _PARAM.sub(number, sql), tuple(order))
 

@@ -58,6 +58,9 @@ class SQLStore(ABC):
     """Base of the SQL persistence providers. Initializes (and migrates) on first use."""
 
     dialect: sqlq.Dialect
+    # how a boolean column value is passed to the driver (SQLite's driver adapts a ``bool``
+    # through its slow adapter lookup; an ``int`` binds directly)
+    _flag: staticmethod[[bool], object] = staticmethod(bool)
 
     def __init__(self) -> None:
         self._ready = False
@@ -183,7 +186,7 @@ class SQLStore(ABC):
             "status": record.status.value,
             "state": _text(record.state),
             "current_step": record.current_step,
-            "saga_mode": record.saga_mode,
+            "saga_mode": self._flag(record.saga_mode),
             "idempotency_key": record.idempotency_key,
             "parent_id": record.parent_id,
             "owner_id": record.owner_id,
@@ -233,7 +236,7 @@ class SQLStore(ABC):
             "status": t.status.value,
             "state": _text(t.state),
             "current_step": t.current_step,
-            "saga_mode": t.saga_mode,
+            "saga_mode": self._flag(t.saga_mode),
             "error": _dump(t.error.to_dict()) if t.error else None,
             "updated_at": t.updated_at,
             "lease_owner": t.lease_owner,
