@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from typing import Any
+
 import pytest
 
 from engine_support import builder, definition, st
@@ -9,6 +12,7 @@ from ruvon.builder import WorkflowBuilder
 from ruvon.errors import UnknownWorkflowTypeError, WorkflowNotFoundError, WorkflowValidationError
 from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
 from ruvon.models import WorkflowStatus
+from ruvon.providers.observer import EventKind
 
 
 async def test_create_workflow_defaults() -> None:
@@ -198,3 +202,44 @@ def test_memory_store_copies_every_row_field() -> None:
     assert copied == row
     assert copied.metadata is not row.metadata and copied.definition is not row.definition
     assert len(fields(WorkflowRecord)) == 18  # a new field must be added to _clone too
+
+
+async def test_logging_observer_builds_no_record_nobody_would_see() -> None:
+    import logging
+
+    from ruvon.implementations.observability.logging import LoggingObserver
+
+    logger = logging.getLogger("ruvon.test.silent")
+    logger.setLevel(logging.INFO)
+    observer = LoggingObserver(logger)
+    made: list[logging.LogRecord] = []
+    factory = logging.getLogRecordFactory()
+
+    def counting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        made.append(record)
+        return record
+
+    logging.setLogRecordFactory(counting)
+    try:
+        root = logging.getLogger()
+        saved = root.handlers[:]
+        root.handlers = []  # only the package's NullHandler is left
+        try:
+            assert not observer.wants(EventKind.STEP_FAILED)
+            b = builder(st("A"), st("B"), saga=True, workflow_observer=observer)
+            wf = await b.create_workflow("T", {"fail_at": ["B"]})
+            await wf.next_step()
+            assert wf.status.value == "FAILED_ROLLED_BACK"
+            assert made == []
+            handler = logging.StreamHandler(io.StringIO())
+            logger.addHandler(handler)
+            try:
+                assert observer.wants(EventKind.STEP_FAILED)
+                assert not observer.wants(EventKind.STEP_STARTED)  # DEBUG: below the level
+            finally:
+                logger.removeHandler(handler)
+        finally:
+            root.handlers = saved
+    finally:
+        logging.setLogRecordFactory(factory)

@@ -29,6 +29,24 @@ def level_of(kind: EventKind) -> int:
     return _LEVELS[kind]
 
 
+def reaches_a_handler(logger: logging.Logger, level: int) -> bool:
+    """Whether a record at ``level`` would reach a handler that writes it somewhere.
+
+    Walks the handlers as :meth:`logging.Logger.callHandlers` would. ``NullHandler`` does not
+    count: Ruvon's package logger has one, so without this check every warning and error would
+    build a record for nobody when the application has not configured logging.
+    """
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if level >= handler.level and not isinstance(handler, logging.NullHandler):
+                return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
+
+
 class LoggingObserver:
     """Logs each event on ``logger`` (default ``ruvon.workflow``) at a level that fits it.
 
@@ -40,7 +58,8 @@ class LoggingObserver:
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
 
     def wants(self, kind: EventKind) -> bool:
-        return self.logger.isEnabledFor(_LEVELS[kind])
+        level = _LEVELS[kind]
+        return self.logger.isEnabledFor(level) and reaches_a_handler(self.logger, level)
 
     async def on_event(self, event: WorkflowEvent) -> None:
         parts = [f"{event.kind.value} workflow={event.workflow_id} type={event.workflow_type}"]
