@@ -28,3 +28,21 @@ def test_no_named_parameter_is_left_in_any_query() -> None:
     for dialect in (SQLITE, POSTGRES):
         for q in queries.queries(dialect).values():
             assert queries._PARAM.search(q.sql) is None, (dialect.name, q.name)
+
+
+def test_a_transition_statement_holds_only_the_parts_it_needs() -> None:
+    tail = "SELECT count(*) AS changed FROM moved"
+    step = queries.with_parts(POSTGRES, "pg_transition_", ("moved", "steps"), tail)
+    assert step.sql.startswith("WITH moved AS (\nUPDATE ruvon_workflows")
+    assert "steps AS (\nINSERT INTO ruvon_step_attempts" in step.sql
+    assert "ruvon_compensations" not in step.sql and "ruvon_audit" not in step.sql
+    assert step.sql.endswith(tail)
+    assert "steps" in step.params and "metrics" not in step.params
+    # composed once per shape, parameters numbered over the whole statement
+    assert queries.with_parts(POSTGRES, "pg_transition_", ("moved", "steps"), tail) is step
+    full = queries.with_parts(
+        POSTGRES, "pg_transition_", ("moved", "steps", "compensations", "audit", "metrics"), tail
+    )
+    assert len(full.params) == len(set(full.params))
+    assert f"${len(full.params)}" in full.sql and f"${len(full.params) + 1}" not in full.sql
+    assert queries._PARAM.search(full.sql) is None

@@ -11,13 +11,20 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from ruvon.errors import PersistenceError
-from ruvon.implementations.persistence.sql.queries import Dialect, Query
+from ruvon.implementations.persistence.sql.queries import Dialect, Query, with_parts
 from ruvon.implementations.persistence.sql.store import Connection, Row, SQLStore
 from ruvon.providers.persistence import Transition
 
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return orjson.dumps(rows).decode()
+
+
+_CHANGED = "SELECT count(*) AS changed FROM moved"  # 0: the version check failed
 
 
 POSTGRES = Dialect(
@@ -77,6 +84,50 @@ async def _keep_session(conn: Any) -> None:
     """Pool reset hook. The default resets the session with an extra round trip on every
     release; the store leaves no session state behind (transactions are closed by their
     context, advisory locks are transaction-scoped), so there is nothing to reset."""
+
+
+class _Reader:
+    """``async with``: a connection outside an explicit transaction (the spare one when it is
+    free, else one from the pool); driver errors leave as ``PersistenceError``.
+
+    A small class rather than ``@asynccontextmanager`` over :meth:`_connection`: it runs for
+    every commit, and two generator-based context managers cost more than the rest of the
+    Python side of a commit.
+    """
+
+    __slots__ = ("_acquired", "_spare", "_store")
+
+    def __init__(self, store: PostgresPersistenceProvider) -> None:
+        self._store = store
+        self._spare: Any = None
+        self._acquired: Any = None
+
+    async def __aenter__(self) -> Connection:
+        store = self._store
+        spare = store._spare
+        if spare is not None and not spare.is_closed():
+            store._spare = None  # no await between the check and the take
+            self._spare = spare
+            return _Conn(spare)
+        acquired = store._pool.acquire()
+        try:
+            conn = await acquired.__aenter__()
+        except Exception as exc:
+            raise store._translate(exc) from exc
+        self._acquired = acquired
+        return _Conn(conn)
+
+    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        store = self._store
+        if self._spare is not None:
+            if not self._spare.is_closed():
+                store._spare = self._spare
+        elif self._acquired is not None:
+            await self._acquired.__aexit__(kind, exc, tb)
+        if isinstance(exc, Exception):
+            translated = store._translate(exc)
+            if translated is not exc:
+                raise translated from exc
 
 
 class PostgresPersistenceProvider(SQLStore):
@@ -159,6 +210,14 @@ class PostgresPersistenceProvider(SQLStore):
     def _error(self, exc: Exception) -> PersistenceError:
         return PersistenceError(f"{self.where}: {type(exc).__name__}: {exc}")
 
+    def _translate(self, exc: Exception) -> Exception:
+        """A driver or network error as ``PersistenceError``; anything else unchanged."""
+        import asyncpg
+
+        if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+            return self._error(exc)
+        return exc
+
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
         import asyncpg
@@ -169,15 +228,8 @@ class PostgresPersistenceProvider(SQLStore):
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise self._error(exc) from exc
 
-    @asynccontextmanager
-    async def _reader(self) -> AsyncIterator[Connection]:
-        import asyncpg
-
-        try:
-            async with self._connection() as conn:
-                yield _Conn(conn)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise self._error(exc) from exc
+    def _reader(self) -> _Reader:
+        return _Reader(self)
 
     # One round trip per write: the statements a transition needs run as one data-modifying CTE
     # (atomic on its own), instead of BEGIN, UPDATE, INSERTs and COMMIT, each waiting for the
@@ -189,19 +241,26 @@ class PostgresPersistenceProvider(SQLStore):
         return bool(row and row["changed"])
 
     async def _apply_transition(self, t: Transition, values: dict[str, Any]) -> bool:
-        rows = {
-            "steps": [self._step_values(t.workflow_id, s, _same) for s in t.steps],
-            "compensations": [self._comp_values(t.workflow_id, c, _same) for c in t.compensations],
-            "metrics": [{"name": n, "value": v} for n, v in t.metrics],
-        }
-        values = {
-            **values,
-            **{k: orjson.dumps(v).decode() for k, v in rows.items()},
-            "from_status": t.previous_status.value,
-            "reason": t.reason,
-        }
+        parts = ["moved"]
+        values = dict(values)
+        if t.steps:
+            parts.append("steps")
+            values["steps"] = _json([self._step_values(t.workflow_id, s, _same) for s in t.steps])
+        if t.compensations:
+            parts.append("compensations")
+            values["compensations"] = _json(
+                [self._comp_values(t.workflow_id, c, _same) for c in t.compensations]
+            )
+        if t.status is not t.previous_status:
+            parts.append("audit")
+            values["from_status"] = t.previous_status.value
+            values["reason"] = t.reason
+        if t.metrics:
+            parts.append("metrics")
+            values["metrics"] = _json([{"name": n, "value": v} for n, v in t.metrics])
+        query = with_parts(self.dialect, "pg_transition_", tuple(parts), _CHANGED)
         async with self._reader() as conn:
-            row = await conn.fetchone(self._q["pg_commit_transition"], values)
+            row = await conn.fetchone(query, values)
         return bool(row and row["changed"])
 
     def _renew_detached(self, rows: list[dict[str, Any]]) -> set[str]:

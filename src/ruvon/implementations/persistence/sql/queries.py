@@ -55,19 +55,45 @@ def _render(name: str, sql: str, dialect: Dialect) -> Query:
     return Query(name, _PARAM.sub(number, sql), tuple(order))
 
 
+_NAMED: dict[str, str] = {}
 _RENDERED: dict[str, dict[str, Query]] = {}
+_COMPOSED: dict[tuple[str, tuple[str, ...]], Query] = {}
+
+
+def _named() -> dict[str, str]:
+    """Every query of ``queries.sql`` by name, as written (``:name`` parameters)."""
+    if not _NAMED:
+        parts = _NAME.split(_read("queries.sql"))[1:]
+        _NAMED.update(
+            (name, body.strip()) for name, body in zip(parts[::2], parts[1::2], strict=True)
+        )
+    return _NAMED
 
 
 def queries(dialect: Dialect) -> dict[str, Query]:
     """Every query of ``queries.sql`` by name, rendered for ``dialect`` (cached)."""
     rendered = _RENDERED.get(dialect.name)
     if rendered is None:
-        parts = _NAME.split(_read("queries.sql"))[1:]
         rendered = _RENDERED[dialect.name] = {
-            name: _render(name, body.strip(), dialect)
-            for name, body in zip(parts[::2], parts[1::2], strict=True)
+            name: _render(name, sql, dialect) for name, sql in _named().items()
         }
     return rendered
+
+
+def with_parts(dialect: Dialect, prefix: str, parts: tuple[str, ...], tail: str) -> Query:
+    """``WITH a AS (<prefix>a), b AS (<prefix>b), ... <tail>``, rendered once per ``parts``.
+
+    Composes one statement from named fragments of ``queries.sql`` (``prefix`` + part name),
+    numbering the parameters of the whole; each fragment is still written once.
+    """
+    key = (dialect.name, (prefix, *parts, tail))
+    query = _COMPOSED.get(key)
+    if query is None:
+        named = _named()
+        ctes = ",\n".join(f"{part} AS (\n{named[prefix + part]}\n)" for part in parts)
+        name = prefix + "+".join(parts)
+        query = _COMPOSED[key] = _render(name, f"WITH {ctes}\n{tail}", dialect)
+    return query
 
 
 def schema(dialect: Dialect) -> str:

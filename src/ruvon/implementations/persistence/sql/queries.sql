@@ -146,55 +146,60 @@ WITH created AS (
 )
 SELECT count(*) AS changed FROM created
 
--- name: pg_commit_transition
-WITH moved AS (
-    UPDATE ruvon_workflows
-    SET status = :status, state = :state, current_step = :current_step, saga_mode = :saga_mode,
-        error = :error, updated_at = :updated_at, version = version + 1,
-        lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
-    WHERE id = :id AND version = :expected_version
-    RETURNING id
-), steps AS (
-    INSERT INTO ruvon_step_attempts (
-        workflow_id, seq, step_name, step_index, attempt, status, started_at, ended_at,
-        duration_ms, result, error
-    )
-    SELECT moved.id, s.seq, s.step_name, s.step_index, s.attempt, s.status, s.started_at,
-           s.ended_at, s.duration_ms, s.result, s.error
-    FROM moved, jsonb_to_recordset(CAST(:steps AS JSONB)) AS s(
-        seq INTEGER, step_name TEXT, step_index INTEGER, attempt INTEGER, status TEXT,
-        started_at DOUBLE PRECISION, ended_at DOUBLE PRECISION, duration_ms DOUBLE PRECISION,
-        result JSONB, error JSONB
-    )
-    ON CONFLICT (workflow_id, seq) DO UPDATE SET
-        status = excluded.status, ended_at = excluded.ended_at,
-        duration_ms = excluded.duration_ms, result = excluded.result, error = excluded.error
-), compensations AS (
-    INSERT INTO ruvon_compensations (
-        workflow_id, sequence, forward_seq, step_name, step_index, function, status,
-        started_at, ended_at, duration_ms, attempts, error, detail, decided_by, result
-    )
-    SELECT moved.id, c.sequence, c.forward_seq, c.step_name, c.step_index, c.function,
-           c.status, c.started_at, c.ended_at, c.duration_ms, c.attempts, c.error, c.detail,
-           c.decided_by, c.result
-    FROM moved, jsonb_to_recordset(CAST(:compensations AS JSONB)) AS c(
-        sequence INTEGER, forward_seq INTEGER, step_name TEXT, step_index INTEGER,
-        function TEXT, status TEXT, started_at DOUBLE PRECISION, ended_at DOUBLE PRECISION,
-        duration_ms DOUBLE PRECISION, attempts INTEGER, error JSONB, detail TEXT,
-        decided_by TEXT, result JSONB
-    )
-    ON CONFLICT (workflow_id, sequence) DO UPDATE SET
-        status = excluded.status, ended_at = excluded.ended_at,
-        duration_ms = excluded.duration_ms, attempts = excluded.attempts,
-        error = excluded.error, detail = excluded.detail, decided_by = excluded.decided_by,
-        result = excluded.result
-), audit AS (
-    INSERT INTO ruvon_audit (workflow_id, at, from_status, to_status, reason)
-    SELECT moved.id, :updated_at, CAST(:from_status AS TEXT), :status, :reason
-    FROM moved WHERE CAST(:from_status AS TEXT) IS DISTINCT FROM :status
-), metrics AS (
-    INSERT INTO ruvon_metrics (workflow_id, at, name, value)
-    SELECT moved.id, :updated_at, m.name, m.value
-    FROM moved, jsonb_to_recordset(CAST(:metrics AS JSONB)) AS m(name TEXT, value DOUBLE PRECISION)
+-- Postgres only: the parts of one transition's statement, ``WITH moved AS (...), steps AS
+-- (...), ...``. The store joins ``pg_transition_moved`` with only the parts the transition
+-- has rows for (an empty part still opens its table and indexes) and selects
+-- ``count(*) AS changed FROM moved``.
+
+-- name: pg_transition_moved
+UPDATE ruvon_workflows
+SET status = :status, state = :state, current_step = :current_step, saga_mode = :saga_mode,
+    error = :error, updated_at = :updated_at, version = version + 1,
+    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
+WHERE id = :id AND version = :expected_version
+RETURNING id
+
+-- name: pg_transition_steps
+INSERT INTO ruvon_step_attempts (
+    workflow_id, seq, step_name, step_index, attempt, status, started_at, ended_at,
+    duration_ms, result, error
 )
-SELECT count(*) AS changed FROM moved
+SELECT moved.id, s.seq, s.step_name, s.step_index, s.attempt, s.status, s.started_at,
+       s.ended_at, s.duration_ms, s.result, s.error
+FROM moved, jsonb_to_recordset(CAST(:steps AS JSONB)) AS s(
+    seq INTEGER, step_name TEXT, step_index INTEGER, attempt INTEGER, status TEXT,
+    started_at DOUBLE PRECISION, ended_at DOUBLE PRECISION, duration_ms DOUBLE PRECISION,
+    result JSONB, error JSONB
+)
+ON CONFLICT (workflow_id, seq) DO UPDATE SET
+    status = excluded.status, ended_at = excluded.ended_at,
+    duration_ms = excluded.duration_ms, result = excluded.result, error = excluded.error
+
+-- name: pg_transition_compensations
+INSERT INTO ruvon_compensations (
+    workflow_id, sequence, forward_seq, step_name, step_index, function, status,
+    started_at, ended_at, duration_ms, attempts, error, detail, decided_by, result
+)
+SELECT moved.id, c.sequence, c.forward_seq, c.step_name, c.step_index, c.function,
+       c.status, c.started_at, c.ended_at, c.duration_ms, c.attempts, c.error, c.detail,
+       c.decided_by, c.result
+FROM moved, jsonb_to_recordset(CAST(:compensations AS JSONB)) AS c(
+    sequence INTEGER, forward_seq INTEGER, step_name TEXT, step_index INTEGER,
+    function TEXT, status TEXT, started_at DOUBLE PRECISION, ended_at DOUBLE PRECISION,
+    duration_ms DOUBLE PRECISION, attempts INTEGER, error JSONB, detail TEXT,
+    decided_by TEXT, result JSONB
+)
+ON CONFLICT (workflow_id, sequence) DO UPDATE SET
+    status = excluded.status, ended_at = excluded.ended_at,
+    duration_ms = excluded.duration_ms, attempts = excluded.attempts,
+    error = excluded.error, detail = excluded.detail, decided_by = excluded.decided_by,
+    result = excluded.result
+
+-- name: pg_transition_audit
+INSERT INTO ruvon_audit (workflow_id, at, from_status, to_status, reason)
+SELECT moved.id, :updated_at, CAST(:from_status AS TEXT), :status, :reason FROM moved
+
+-- name: pg_transition_metrics
+INSERT INTO ruvon_metrics (workflow_id, at, name, value)
+SELECT moved.id, :updated_at, m.name, m.value
+FROM moved, jsonb_to_recordset(CAST(:metrics AS JSONB)) AS m(name TEXT, value DOUBLE PRECISION)
