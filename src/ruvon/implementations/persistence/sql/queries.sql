@@ -46,6 +46,15 @@ SET status = :status, state = :state, current_step = :current_step, saga_mode = 
     lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
 WHERE id = :id AND version = :expected_version
 
+-- name: update_workflow_keep_status
+-- The same without ``status``: SQLite rewrites the status index entry of every row whose
+-- UPDATE sets the column, even to the value it has, which is one more page per commit.
+UPDATE ruvon_workflows
+SET state = :state, current_step = :current_step, saga_mode = :saga_mode,
+    error = :error, updated_at = :updated_at, version = version + 1,
+    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
+WHERE id = :id AND version = :expected_version
+
 -- name: select_version
 SELECT version, lease_owner FROM ruvon_workflows WHERE id = :id
 

@@ -251,8 +251,11 @@ class SQLStore(ABC):
         """Write one transition atomically; ``False`` if the version check failed (then nothing
         is written). Dialect hook: this is the version for local transactions."""
         q = self._q
+        same = t.status is t.previous_status
         async with self._transaction() as conn:
-            if not await conn.execute(q["update_workflow"], values):
+            if not await conn.execute(
+                q["update_workflow_keep_status" if same else "update_workflow"], values
+            ):
                 return False
             if t.steps:
                 await conn.executemany(
@@ -263,7 +266,7 @@ class SQLStore(ABC):
                     q["upsert_compensation"],
                     [self._comp_values(t.workflow_id, c) for c in t.compensations],
                 )
-            if t.status is not t.previous_status:
+            if not same:
                 await conn.execute(
                     q["insert_audit"],
                     {
