@@ -11,8 +11,12 @@ docs/benchmarks.md.
    Postgres rows are skipped, with a note, when no server answers at ``RUVON_BENCH_POSTGRES``
    (default ``postgresql://postgres@127.0.0.1:5432/postgres``, where the benchmark databases
    are created and dropped).
-3. Writes the medians (min-max), p50/p95 latency, peak RSS, commits per workflow and the ratios
-   ours/peer and ours/floor, with the machine description, to docs/benchmarks.md.
+3. Profiles our engine (``bench/profile_engine.py``) and takes one workflow apart store by store
+   (``bench/anatomy.py``: the fixed work of the contract, the time in each SQL statement, the WAL
+   pages per commit, the Postgres commit against a raw one-row UPDATE).
+4. Writes the medians (min-max), p50/p95 latency, peak RSS, commits per workflow and the ratios
+   ours/peer and ours/floor, the targets with the measured reasons for each one missed, and the
+   machine description, to docs/benchmarks.md.
 
 Past ``--budget`` seconds the remaining runs are skipped, and the document says which.
 """
@@ -97,6 +101,7 @@ class State:
     versions: dict[str, str] = field(default_factory=dict)
     sdk_template: str | None = None
     profile: list[dict[str, Any]] = field(default_factory=list)
+    anatomy: list[dict[str, Any]] = field(default_factory=list)
     load_start: tuple[float, float, float] = field(default_factory=os.getloadavg)
     repeats: int = 3
     pins: dict[str, str] = field(
@@ -251,6 +256,23 @@ def profile_ours() -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
+def anatomy(pg_ok: bool) -> list[dict[str, Any]]:
+    """Where one workflow's time goes on each store (bench/anatomy.py), in a fresh process."""
+    print("taking our engine apart (bench/anatomy.py)", flush=True)
+    dbname = f"bench_anatomy_{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, str(BENCH / "anatomy.py"), "--runs", "1000"]
+    if pg_ok:
+        command += ["--pg", pg.create_database(PG_ADMIN, dbname)]
+    try:
+        out = subprocess.run(
+            command, capture_output=True, text=True, check=True, timeout=600
+        ).stdout
+    finally:
+        if pg_ok:
+            pg.drop_database(PG_ADMIN, dbname)
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
 def prepare_postgres(state: State) -> bool:
     try:
         version = pg.server_version(PG_ADMIN)
@@ -292,6 +314,7 @@ def main() -> None:
         if state.sdk_template:
             pg.drop_database(PG_ADMIN, state.sdk_template)
     state.profile = profile_ours()
+    state.anatomy = anatomy(pg_ok)
     wall = time.monotonic() - state.started
     RESULTS.mkdir(exist_ok=True)
     raw = [{"config": vars(c), "runs": r} for c, r in state.results.items()]
