@@ -46,3 +46,9 @@ def test_a_transition_statement_holds_only_the_parts_it_needs() -> None:
     assert len(full.params) == len(set(full.params))
     assert f"${len(full.params)}" in full.sql and f"${len(full.params) + 1}" not in full.sql
     assert queries._PARAM.search(full.sql) is None
+
+
+def test_comment_lines_stay_in_the_file() -> None:
+    q = queries.queries(SQLITE)["update_workflow_keep_status"]
+    assert q.sql.startswith("UPDATE ruvon_workflows")
+    assert "--" not in q.sql and "status =" not in q.sql

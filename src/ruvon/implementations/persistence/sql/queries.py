@@ -60,12 +60,18 @@ _RENDERED: dict[str, dict[str, Query]] = {}
 _COMPOSED: dict[tuple[str, tuple[str, ...]], Query] = {}
 
 
+def _uncommented(body: str) -> str:
+    """A query's text without its comment lines (they explain it in the file, not the driver)."""
+    lines = [line for line in body.splitlines() if not line.lstrip().startswith("--")]
+    return "\n".join(lines).strip()
+
+
 def _named() -> dict[str, str]:
     """Every query of ``queries.sql`` by name, as written (``:name`` parameters)."""
     if not _NAMED:
         parts = _NAME.split(_read("queries.sql"))[1:]
         _NAMED.update(
-            (name, body.strip()) for name, body in zip(parts[::2], parts[1::2], strict=True)
+            (name, _uncommented(body)) for name, body in zip(parts[::2], parts[1::2], strict=True)
         )
     return _NAMED
 
