@@ -232,6 +232,11 @@ async def test_logging_observer_builds_no_record_nobody_would_see() -> None:
             await wf.next_step()
             assert wf.status.value == "FAILED_ROLLED_BACK"
             assert made == []
+            # outside Ruvon's loggers (no NullHandler) logging's last resort still writes
+            # warnings and errors to stderr: those events are still wanted
+            outsider = LoggingObserver(logging.getLogger("not_ruvon.test"))
+            assert outsider.wants(EventKind.STEP_FAILED)
+            assert not outsider.wants(EventKind.WORKFLOW_COMPLETED)  # INFO: below last resort
             handler = logging.StreamHandler(io.StringIO())
             logger.addHandler(handler)
             try:

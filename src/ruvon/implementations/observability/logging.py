@@ -32,19 +32,23 @@ def level_of(kind: EventKind) -> int:
 def reaches_a_handler(logger: logging.Logger, level: int) -> bool:
     """Whether a record at ``level`` would reach a handler that writes it somewhere.
 
-    Walks the handlers as :meth:`logging.Logger.callHandlers` would. ``NullHandler`` does not
-    count: Ruvon's package logger has one, so without this check every warning and error would
-    build a record for nobody when the application has not configured logging.
+    Walks the handlers as :meth:`logging.Logger.callHandlers` would, ``logging.lastResort``
+    included (it writes when the walk finds no handler at all). ``NullHandler`` does not count:
+    Ruvon's package logger has one, so without this check every warning and error would build
+    a record for nobody when the application has not configured logging.
     """
+    found = 0
     current: logging.Logger | None = logger
     while current is not None:
         for handler in current.handlers:
+            found += 1
             if level >= handler.level and not isinstance(handler, logging.NullHandler):
                 return True
         if not current.propagate:
-            return False
+            break
         current = current.parent
-    return False
+    last = logging.lastResort
+    return found == 0 and last is not None and level >= last.level
 
 
 class LoggingObserver:
