@@ -113,7 +113,8 @@ class _Reader:
         try:
             conn = await acquired.__aenter__()
         except Exception as exc:
-            raise store._translate(exc) from exc
+            store._raise_translated(exc)
+            raise
         self._acquired = acquired
         return _Conn(conn)
 
@@ -123,11 +124,14 @@ class _Reader:
             if not self._spare.is_closed():
                 store._spare = self._spare
         elif self._acquired is not None:
-            await self._acquired.__aexit__(kind, exc, tb)
+            try:
+                await self._acquired.__aexit__(kind, exc, tb)
+            except Exception as release_error:  # the release failed (closing, resetting)
+                if release_error is not exc:
+                    store._raise_translated(release_error)
+                raise
         if isinstance(exc, Exception):
-            translated = store._translate(exc)
-            if translated is not exc:
-                raise translated from exc
+            store._raise_translated(exc)
 
 
 class PostgresPersistenceProvider(SQLStore):
@@ -210,13 +214,13 @@ class PostgresPersistenceProvider(SQLStore):
     def _error(self, exc: Exception) -> PersistenceError:
         return PersistenceError(f"{self.where}: {type(exc).__name__}: {exc}")
 
-    def _translate(self, exc: Exception) -> Exception:
-        """A driver or network error as ``PersistenceError``; anything else unchanged."""
+    def _raise_translated(self, exc: Exception) -> None:
+        """Raise a driver or network error as ``PersistenceError``; return on anything else
+        (the caller re-raises it as it is)."""
         import asyncpg
 
         if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
-            return self._error(exc)
-        return exc
+            raise self._error(exc) from exc
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
