@@ -46,6 +46,9 @@ class Transition:
     (``lease_owner`` ``None`` releases it), and upserts the step attempts and
     compensation-journal entries it carries (keyed by ``seq`` and by journal ``sequence``).
     A change of status is also written to the audit log, and ``metrics`` to the metrics table.
+    ``previous_status`` must be the status the row has at ``expected_version`` (the version
+    check vouches for the rest): the audit log records it, and a store may skip rewriting an
+    unchanged status.
     """
 
     workflow_id: str
