@@ -365,3 +365,64 @@ async def test_an_in_memory_sqlite_url_works(tmp_path: Path) -> None:
         assert (await store.load_workflow(wf.id)).id == wf.id
     finally:
         await store.close()
+
+
+# --- SQLite opened while another process holds the file ----------------------------------------
+
+
+def _locked_for(times: int, real: object) -> tuple[list[int], object]:
+    import sqlite3
+
+    calls: list[int] = []
+
+    def connect(self: SQLitePersistenceProvider) -> sqlite3.Connection:
+        calls.append(1)
+        if len(calls) <= times:
+            raise sqlite3.OperationalError("database is locked")
+        return real(self)  # type: ignore[operator]
+
+    return calls, connect
+
+
+async def test_sqlite_retries_an_open_that_finds_the_file_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what SQLite answers, without waiting, to a process opening the file while another one's
+    # last connection closes and removes the WAL
+    calls, connect = _locked_for(3, SQLitePersistenceProvider._connect)
+    monkeypatch.setattr(SQLitePersistenceProvider, "_connect", connect)
+    store = SQLitePersistenceProvider(tmp_path / "busy.db")
+    await store.initialize()
+    try:
+        assert len(calls) == 4
+        assert await store.list_workflows() == []
+    finally:
+        await store.close()
+
+
+async def test_sqlite_gives_up_on_a_lock_after_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls, connect = _locked_for(10**6, SQLitePersistenceProvider._connect)
+    monkeypatch.setattr(SQLitePersistenceProvider, "_connect", connect)
+    store = SQLitePersistenceProvider(tmp_path / "busy.db", busy_timeout=0.2)
+    with pytest.raises(PersistenceError, match=r"busy\.db.*database is locked"):
+        await store.initialize()
+    assert 3 <= len(calls) < 50  # retried, with growing pauses, then stopped
+
+
+async def test_sqlite_does_not_retry_other_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    calls: list[int] = []
+
+    def connect(self: SQLitePersistenceProvider) -> sqlite3.Connection:
+        calls.append(1)
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(SQLitePersistenceProvider, "_connect", connect)
+    with pytest.raises(PersistenceError, match="can not be opened"):
+        await SQLitePersistenceProvider(tmp_path / "x.db").initialize()
+    assert calls == [1]

@@ -12,8 +12,10 @@ coroutines because no transaction awaits anything in between its statements.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -34,6 +36,15 @@ SQLITE = Dialect(
     marker="?",
 )
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED, extended codes included: another connection holds a lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return "locked" in str(exc) or "busy" in str(exc)
+    return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
 
 
 class _Conn:
@@ -155,17 +166,40 @@ class SQLitePersistenceProvider(SQLStore):
         return PersistenceError(f"{self.where}: {text}")
 
     async def _open(self) -> None:
+        # SQLite can answer "database is locked" at once, without waiting in its busy handler,
+        # when the file is opened while another process's last connection closes (it then
+        # checkpoints and removes the WAL under an exclusive lock): opening is retried, with a
+        # growing pause, until ``busy_timeout`` has passed.
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                db = self._connect()
+                break
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() + pause > deadline:
+                    raise self._error(exc) from exc
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        self._db = db
+        self._conn = _Conn(db)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+        )
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
             db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute(f"PRAGMA synchronous = {self.synchronous}")
             db.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        self._db = db
-        self._conn = _Conn(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     async def _close(self) -> None:
         if self._db is not None:
