@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+for folder in (HERE, HERE / "engines"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
+from harness import INITIAL, WORKFLOW_YAML, drive_async, percentile  # noqa: E402
 from workloads.payment import steps_noprint as steps  # noqa: E402
 
 from ruvon.builder import WorkflowBuilder  # noqa: E402
 from ruvon.implementations.execution.sync import SyncExecutor  # noqa: E402
 from ruvon.implementations.observability.logging import LoggingObserver  # noqa: E402
 
-INITIAL = {"order_id": "ORD-12345", "customer_id": "CUST-789", "amount": 299.99, "currency": "USD"}
-WORKFLOW_YAML = HERE / "workloads" / "payment" / "workflow.yaml"
+__all__ = ["INITIAL", "Result", "builder", "percentile", "run_one", "steps", "timed_runs"]
 
 
 @dataclass
@@ -29,11 +28,6 @@ class Result:
     workflows_per_s: float
     latencies_ms: list[float]
     commits_per_workflow: float
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def builder() -> WorkflowBuilder:
@@ -67,27 +61,12 @@ async def timed_runs(
     b, executor, observer = builder(), SyncExecutor(), LoggingObserver()
     assert await run_one(b, store, executor, observer) == expected  # warm-up
     commits_before = store.commits
-    latencies: list[float] = []
 
     async def one() -> None:
-        t0 = time.perf_counter()
         status = await run_one(b, store, executor, observer)
-        latencies.append((time.perf_counter() - t0) * 1000)
         assert status == expected, status
 
-    start = time.perf_counter()
-    if concurrency == 1:
-        for _ in range(n):
-            await one()
-    else:
-        sem = asyncio.Semaphore(concurrency)
-
-        async def limited() -> None:
-            async with sem:
-                await one()
-
-        await asyncio.gather(*(limited() for _ in range(n)))
-    elapsed = time.perf_counter() - start
+    elapsed, latencies = await drive_async(one, n, concurrency)
     commits = (store.commits - commits_before) / n
     await store.close()
     return Result(n / elapsed, latencies, commits)

@@ -18,34 +18,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import INITIAL, timed_runs  # noqa: E402
-from workloads.payment import steps_noprint as steps  # noqa: E402
-from workloads.payment.models import PaymentState  # noqa: E402
+from common import steps, timed_runs  # noqa: E402  (puts bench/engines on the path)
+from plain_worker import plain_saga  # noqa: E402
 
 from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider  # noqa: E402
-
-FORWARD = [
-    (steps.create_order, steps.cancel_order),
-    (steps.charge_payment, steps.refund_payment),
-    (steps.reserve_inventory, steps.release_inventory),
-    (steps.create_shipment, steps.cancel_shipment),
-]
-
-
-def plain_saga() -> PaymentState:
-    """The floor: the same saga as straight-line Python."""
-    state = PaymentState(**INITIAL)
-    done = []
-    try:
-        for forward, compensate in FORWARD:
-            for key, value in forward(state, None).items():
-                setattr(state, key, value)
-            done.append(compensate)
-    except Exception:
-        for compensate in reversed(done):
-            for key, value in compensate(state, None).items():
-                setattr(state, key, value)
-    return state
 
 
 async def ruvon_runs(n: int) -> float:
