@@ -245,8 +245,7 @@ class PostgresPersistenceProvider(SQLStore):
         return bool(row and row["changed"])
 
     async def _apply_transition(self, t: Transition, values: dict[str, Any]) -> bool:
-        parts = ["moved"]
-        values = dict(values)
+        parts = ["moved"]  # ``values`` is this commit's own dict: the parts' values join it
         if t.steps:
             parts.append("steps")
             values["steps"] = _json([self._step_values(t.workflow_id, s, _same) for s in t.steps])
