@@ -1,5 +1,7 @@
 """The status enum and its one transition table."""
 
+import itertools
+
 import pytest
 
 from ruvon.errors import IllegalTransitionError
@@ -62,3 +64,88 @@ def test_allowed_transition_returns_target() -> None:
 def test_waiting_and_terminal_are_disjoint() -> None:
     assert not (WAITING & TERMINAL)
     assert S.PAUSED.is_waiting and not S.ACTIVE.is_waiting
+
+
+# The whole table, written out here on purpose: deriving it from ``TRANSITIONS`` would pin
+# nothing. One row per status, its allowed targets; every pair not listed must be refused.
+EXPECTED_TABLE: dict[str, set[str]] = {
+    "ACTIVE": {
+        "PAUSED",
+        "PENDING_ASYNC",
+        "PENDING_SUB_WORKFLOW",
+        "COMPENSATING",
+        "COMPLETED",
+        "FAILED",
+        "FAILED_CHILD_WORKFLOW",
+        "CANCELLED",
+    },
+    "PAUSED": {"ACTIVE", "COMPLETED", "FAILED", "COMPENSATING", "CANCELLED"},
+    "PENDING_ASYNC": {"ACTIVE", "COMPLETED", "FAILED", "COMPENSATING", "CANCELLED"},
+    "PENDING_SUB_WORKFLOW": {"ACTIVE", "FAILED_CHILD_WORKFLOW", "COMPENSATING", "CANCELLED"},
+    "COMPENSATING": {
+        "FAILED_ROLLED_BACK",
+        "COMPENSATION_FAILED",
+        "WAITING_COMPENSATION_APPROVAL",
+        "CANCELLED",
+    },
+    "WAITING_COMPENSATION_APPROVAL": {"COMPENSATING"},
+    "COMPLETED": set(),
+    "FAILED": {"ACTIVE"},
+    "FAILED_ROLLED_BACK": set(),
+    "COMPENSATION_FAILED": {"COMPENSATING"},
+    "FAILED_CHILD_WORKFLOW": {"ACTIVE", "COMPENSATING"},
+    "CANCELLED": set(),
+}
+
+ALL_PAIRS = list(itertools.product(EXPECTED_TABLE, repeat=2))
+ALLOWED = [(src, dst) for src, dst in ALL_PAIRS if dst in EXPECTED_TABLE[src]]
+FORBIDDEN = [(src, dst) for src, dst in ALL_PAIRS if dst not in EXPECTED_TABLE[src]]
+
+
+def test_the_expected_table_names_every_status_once() -> None:
+    assert sorted(EXPECTED_TABLE) == sorted(s.value for s in S)
+    assert len(ALLOWED) == 31 and len(FORBIDDEN) == 12 * 12 - 31
+
+
+def test_the_code_table_is_exactly_the_expected_table() -> None:
+    actual = {src.value: {dst.value for dst in dsts} for src, dsts in TRANSITIONS.items()}
+    assert actual == EXPECTED_TABLE
+
+
+@pytest.mark.parametrize(("source", "target"), ALLOWED)
+def test_allowed_transition(source: str, target: str) -> None:
+    assert check_transition(S(source), S(target), "wf-1") is S(target)
+
+
+@pytest.mark.parametrize(("source", "target"), FORBIDDEN)
+def test_forbidden_transition(source: str, target: str) -> None:
+    with pytest.raises(IllegalTransitionError) as info:
+        check_transition(S(source), S(target), "wf-1")
+    assert (info.value.source, info.value.target, info.value.workflow_id) == (
+        source,
+        target,
+        "wf-1",
+    )
+    assert f"{source} -> {target}" in str(info.value)
+
+
+EXPECTED_TERMINAL = {
+    "COMPLETED",
+    "FAILED",
+    "FAILED_ROLLED_BACK",
+    "COMPENSATION_FAILED",
+    "FAILED_CHILD_WORKFLOW",
+    "CANCELLED",
+}
+EXPECTED_WAITING = {
+    "PAUSED",
+    "PENDING_ASYNC",
+    "PENDING_SUB_WORKFLOW",
+    "WAITING_COMPENSATION_APPROVAL",
+}
+
+
+@pytest.mark.parametrize("status", list(EXPECTED_TABLE))
+def test_terminal_and_waiting_flags(status: str) -> None:
+    assert S(status).is_terminal is (status in EXPECTED_TERMINAL)
+    assert S(status).is_waiting is (status in EXPECTED_WAITING)
