@@ -17,6 +17,7 @@ from ruvon.models import StepContext, WorkflowJumpDirective, WorkflowPauseDirect
 
 ATTEMPTS: Counter[tuple[str, str]] = Counter()
 CONTEXTS: list[StepContext] = []
+INPUTS: list[tuple[str, dict[str, Any]]] = []  # (step name, user input) per call of records_input
 
 
 class Flaky(Exception):
@@ -98,6 +99,11 @@ def jump_to_last(state: S, context: StepContext) -> dict[str, Any]:
 
 def pause(state: S, context: StepContext) -> dict[str, Any]:
     raise WorkflowPauseDirective(result={"note": "waiting"})
+
+
+def records_input(state: S, context: StepContext, **user_input: Any) -> dict[str, Any]:
+    INPUTS.append((context.step_name, dict(user_input)))
+    return {"n": state.n + 1}
 
 
 def with_input(state: S, context: StepContext, **user_input: Any) -> dict[str, Any]:

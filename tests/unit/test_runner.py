@@ -74,11 +74,13 @@ async def test_async_steps_run() -> None:
 
 
 async def test_user_input_reaches_the_first_step_only() -> None:
-    b = builder(st("A"), st("B"))
+    fn = "engine_steps.records_input"
+    b = builder(st("A", fn=fn), st("B", fn=fn), st("C", fn=fn))
     wf = await b.create_workflow("T")
-    engine_steps.CONTEXTS.clear()
+    engine_steps.INPUTS.clear()
     await wf.next_step(user_input={"note": "hi"})
-    assert wf.state.note == "hi"
+    assert wf.status is S.COMPLETED  # one call ran the whole automated chain
+    assert engine_steps.INPUTS == [("A", {"note": "hi"}), ("B", {}), ("C", {})]
 
 
 async def test_input_model_validates_user_input() -> None:
