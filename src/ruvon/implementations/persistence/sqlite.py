@@ -13,6 +13,7 @@ coroutines because no transaction awaits anything in between its statements.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -36,7 +37,9 @@ SQLITE = Dialect(
     marker="?",
 )
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
+
+log = logging.getLogger("ruvon.persistence.sqlite")
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -100,12 +103,17 @@ class _Transaction:
 
     async def __aenter__(self) -> Connection:
         store = self._store
-        assert store._db is not None
-        if self._begin:
-            try:
-                store._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise store._error(exc) from exc
+        db = store._db
+        assert db is not None
+        try:
+            if store._abandoned:  # a failed ROLLBACK left it open: never read or build on it
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                store._abandoned = False
+            if self._begin:
+                db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise store._error(exc) from exc
         return store._conn
 
     async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> None:
@@ -117,13 +125,31 @@ class _Transaction:
                 try:
                     db.execute("COMMIT")
                 except sqlite3.Error as error:
-                    db.execute("ROLLBACK")
+                    _rollback(store, db, error)
                     raise store._error(error) from error
             return
-        if self._begin and db.in_transaction:
-            db.execute("ROLLBACK")
+        if self._begin:
+            _rollback(store, db, exc)
         if isinstance(exc, sqlite3.Error):
             raise store._error(exc) from exc
+
+
+def _rollback(store: SQLitePersistenceProvider, db: sqlite3.Connection, cause: object) -> None:
+    """Undo what is left of a failed transaction without hiding why it failed.
+
+    On SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM (and a BUSY commit) SQLite may already have
+    rolled the transaction back itself; a ROLLBACK then fails with "cannot rollback - no
+    transaction is active", which must not replace the disk-full error the caller needs to see.
+    A ROLLBACK that fails for another reason is logged, and the next use of the connection
+    rolls back first.
+    """
+    if not db.in_transaction:
+        return
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        store._abandoned = True
+        log.warning("%s: rollback after '%s' failed: %s", store.where, cause, exc)
 
 
 class SQLitePersistenceProvider(SQLStore):
@@ -150,6 +176,7 @@ class SQLitePersistenceProvider(SQLStore):
             )
         self.busy_timeout = float(options.get("busy_timeout", busy_timeout))
         self._db: sqlite3.Connection | None = None
+        self._abandoned = False  # a failed transaction whose ROLLBACK failed is still open
         self._local = threading.local()  # the lease keeper thread's own connection
         super().__init__()
 
@@ -159,6 +186,11 @@ class SQLitePersistenceProvider(SQLStore):
 
     def _error(self, exc: sqlite3.Error) -> PersistenceError:
         text = str(exc)
+        if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "disk is full" in text:
+            return PersistenceError(
+                f"{self.where} is full (no space left on its disk, or max_page_count "
+                f"reached): {text}"
+            )
         if "readonly" in text or "read-only" in text:
             return PersistenceError(f"{self.where} is not writable: {text}")
         if "unable to open" in text:
@@ -215,12 +247,16 @@ class SQLitePersistenceProvider(SQLStore):
     def _renew_detached(self, rows: list[dict[str, Any]]) -> set[str]:
         if self.path == ":memory:":  # one connection only: nothing else can take the lease
             return {r["id"] for r in rows}
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self.path, isolation_level=None)
-            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         query = self._q["renew_lease"]
-        return {r["id"] for r in rows if db.execute(query.sql, query.args(r)).rowcount}
+        try:
+            db = getattr(self._local, "db", None)
+            if db is None:
+                db = sqlite3.connect(self.path, isolation_level=None)
+                db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                self._local.db = db
+            return {r["id"] for r in rows if db.execute(query.sql, query.args(r)).rowcount}
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
 
     async def _has_schema(self, conn: Connection) -> bool:
         assert self._db is not None
