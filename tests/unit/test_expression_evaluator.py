@@ -180,7 +180,6 @@ HOSTILE: list[str] = [
     "''.__class__.__mro__[1].__subclasses__()",
     "state.customer.__class__.__init__.__globals__",
     "[x.__class__ for x in [1]]",
-    "state.data['_internal']",
     "state.data['__class__']",
     # pydantic internals
     "state.model_config",

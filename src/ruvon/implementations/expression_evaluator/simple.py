@@ -8,13 +8,22 @@ bounded comprehensions, and call a few pure built-ins (``len``, ``min``, ``sum``
 Safety comes in two layers:
 
 * every distinct expression is parsed once (``ast.parse`` in ``eval`` mode) and checked
-  statically: only whitelisted syntax, no names or attributes starting with ``_``, no pydantic
+  statically: only whitelisted syntax, no names or attributes starting with ``__``, no pydantic
   ``model_*`` internals, calls only of whitelisted functions by name, bounded length and depth;
 * evaluation runs in a hardened ``simpleeval.EvalWithCompoundTypes`` that refuses callable or
   module values (so no method can be reached, let alone called), bounds the number of
   evaluation steps, the size of integers, and the total size of the values an expression builds
   (``'a' * 10**9``, ``[[1] * 1000] * 1000``, big comprehensions), and refuses ``%``-formatting
   and f-strings, whose width fields allocate unbounded memory.
+
+The ``_`` rule guards the attribute namespace of Python objects: ``__class__`` and the other
+special names lead out of the data, ``_token`` is a private attribute of a model. A key of a
+mapping is data whatever its name, as much as the value under it, so every path to a key gives
+the same answer whether it starts with ``_`` or not: ``m['_k']``, ``m._k``, ``{**m}``,
+iterating ``m``, ``'_k' in m``. (Method calls such as ``m.get('_k')`` or ``m.items()`` are
+refused for every key.) Attribute syntax can not name a key starting with ``__``, nor one named
+like an internal (``format``, ``mro``, ``model_dump`` ...): those names are refused before
+evaluation on every object; a subscript reads such a key.
 
 Every failure, from a syntax error to a missing attribute, is an :class:`ExpressionError`
 naming the expression, with the original exception chained as its cause.
@@ -141,7 +150,9 @@ _REMOVED_NODES: tuple[type[ast.AST], ...] = (
     ast.FormattedValue,
 )
 
-_FORBIDDEN_ATTRIBUTE_PREFIXES = ("_", "func_")
+# Refused before evaluation on every object, mappings included. Single-underscore names are
+# judged when evaluated: a key of a mapping, or else a private attribute (refused).
+_FORBIDDEN_ATTRIBUTE_PREFIXES = ("__", "func_")
 _FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
     {
         "format",
@@ -175,11 +186,6 @@ def _check_attribute_name(name: str) -> None:
         raise FeatureNotAvailable(f"access to attribute {name!r} is not allowed")
 
 
-def _check_key(key: Any) -> None:
-    if isinstance(key, str) and key.startswith("_"):
-        raise FeatureNotAvailable(f"access to key {key!r} is not allowed")
-
-
 def _check_node(node: ast.AST) -> None:
     if type(node) not in _ALLOWED_NODES:
         raise FeatureNotAvailable(f"{type(node).__name__} is not allowed")
@@ -195,9 +201,6 @@ def _check_node(node: ast.AST) -> None:
             )
         if node.func.id not in FUNCTIONS:
             raise FeatureNotAvailable(f"function {node.func.id!r} is not allowed")
-    elif isinstance(node, ast.Subscript):
-        if isinstance(node.slice, ast.Constant):
-            _check_key(node.slice.value)
     elif isinstance(node, ast.comprehension) and node.is_async:
         raise FeatureNotAvailable("async comprehensions are not allowed")
 
@@ -301,19 +304,15 @@ class _GuardedEval(EvalWithCompoundTypes):  # type: ignore[misc]  # simpleeval i
         _check_attribute_name(name)
         obj = self._eval(node.value)
         # Dicts in the state read like objects: ``state.customer.country``. ``in`` first, so a
-        # defaultdict does not grow.
+        # defaultdict does not grow. A key is data, whatever its name.
         if isinstance(obj, Mapping) and name in obj:
             return obj[name]
+        if name.startswith("_"):
+            raise FeatureNotAvailable(f"access to attribute {name!r} is not allowed")
         try:
             return getattr(obj, name)
         except AttributeError:
             raise AttributeDoesNotExist(name, self.expr) from None
-
-    def _eval_subscript(self, node: ast.Subscript) -> Any:
-        container = self._eval(node.value)
-        key = self._eval(node.slice)
-        _check_key(key)
-        return container[key]
 
 
 def _describe(exc: InvalidExpression) -> str:
@@ -336,8 +335,9 @@ class SimpleExpressionEvaluator:
     sets), bounded comprehensions and the functions ``len abs min max round int float str bool
     sum any all``.
 
-    Refused with :class:`ExpressionError`: names, attributes and string keys starting with
-    ``_``; pydantic ``model_*`` internals; any call except of those functions (so no methods,
+    Refused with :class:`ExpressionError`: names starting with ``__``, attributes starting with
+    ``_`` (a mapping's keys are data: ``m._k`` and ``m['_k']`` read them); pydantic ``model_*``
+    internals; any call except of those functions (so no methods,
     no ``__import__``, ``open``, ``eval``, ``getattr``); callable values; lambdas, f-strings,
     ``%``-formatting, walrus and statements; expressions longer than
     :data:`MAX_EXPRESSION_LENGTH` characters or deeper than :data:`MAX_DEPTH`; integers above
