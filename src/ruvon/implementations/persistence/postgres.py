@@ -154,11 +154,29 @@ class PostgresPersistenceProvider(SQLStore):
         self.connect_timeout = connect_timeout
         self._pool: Any = None
         self._spare: Any = None
+        self._opening: asyncio.Future[None] | None = None
         super().__init__()
 
     @property
     def where(self) -> str:
         return f"PostgreSQL database '{redact(self.url)}'"
+
+    async def initialize(self) -> None:
+        """Open the pool and migrate, once: concurrent first calls share one attempt (and its
+        error, if it fails; the next call then tries again)."""
+        if self._ready:
+            return
+        opening = self._opening
+        if opening is None:
+            opening = self._opening = asyncio.ensure_future(self._initialize_once())
+        # shielded: a caller that is cancelled does not cancel the others' initialization
+        await asyncio.shield(opening)
+
+    async def _initialize_once(self) -> None:
+        try:
+            await super().initialize()
+        finally:
+            self._opening = None
 
     async def _open(self) -> None:
         try:
@@ -167,8 +185,10 @@ class PostgresPersistenceProvider(SQLStore):
             raise PersistenceError(
                 "the PostgreSQL store needs asyncpg: pip install 'ruvon[postgres]'"
             ) from exc
+        if self._pool is not None:
+            return
         try:
-            self._pool = await asyncpg.create_pool(
+            pool = await asyncpg.create_pool(
                 self.url,
                 min_size=self.min_size,
                 max_size=self.max_size,
@@ -176,6 +196,10 @@ class PostgresPersistenceProvider(SQLStore):
                 reset=_keep_session,
                 server_settings={"application_name": self.application_name},
             )
+            if self._pool is not None:  # opened meanwhile by another caller of migrate()
+                await pool.close()
+                return
+            self._pool = pool
             # one connection kept out of the pool for back-to-back use: a sequential runner
             # then skips the pool's acquire/release (about 100 µs a statement). Not with a
             # pool of one, whose only connection the other tasks must be able to wait for.
