@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import ast
+import re
+from typing import Any, ClassVar
 
 import pytest
 from pydantic import BaseModel
+from simpleeval import FeatureNotAvailable, FunctionNotDefined, IterableTooLong, NumberTooHigh
 
 from ruvon.errors import ExpressionError
+from ruvon.implementations.expression_evaluator import simple
 from ruvon.implementations.expression_evaluator.simple import SimpleExpressionEvaluator
 from ruvon.providers.expression import ExpressionEvaluator
 
@@ -334,3 +338,134 @@ def test_nested_evaluation_from_a_property_gets_its_own_evaluator() -> None:
 
     outer = Reentrant()
     assert evaluator.evaluate("state.doubled + state.x", {"state": outer}) == 6
+
+
+# --- each guard layer on its own ----------------------------------------------------------------
+# The evaluator refuses in two layers: the static check of the parsed tree (``simple._parse``)
+# and the guarded evaluation (``simple._GuardedEval`` with the bounded operators and functions
+# of ``bounded.py``). Most hostile expressions are stopped by both, so a test through
+# ``evaluate`` alone can not tell when one layer is gone: these call each layer directly and
+# check which refusal it gives.
+
+STATIC_REFUSALS: list[tuple[str, str]] = [
+    ("().__class__", "access to attribute '__class__' is not allowed"),
+    ("state.__dict__", "access to attribute '__dict__' is not allowed"),
+    ("state.func_globals", "access to attribute 'func_globals' is not allowed"),
+    ("state.model_dump", "access to attribute 'model_dump' is not allowed"),
+    ("'{0}'.format(1)", "not method calls"),
+    ("state.scores.append(1)", "not method calls"),
+    ("open('/etc/passwd')", "function 'open' is not allowed"),
+    ("getattr(state, 'amount')", "function 'getattr' is not allowed"),
+    ("__import__", "name '__import__' is not allowed"),
+    ("lambda: 1", "Lambda is not allowed"),
+    ("f'{1:999999999}'", "JoinedStr is not allowed"),
+    ("(x := 1)", "NamedExpr is not allowed"),
+    ("{x for x in [1]}", "SetComp is not allowed"),
+    ("[x async for x in state.scores]", "async comprehensions are not allowed"),
+    ("not " * 100 + "True", "nested deeper than 64 levels"),
+    ("", "expression is empty"),
+    ("state.amount +", "invalid syntax"),
+    ("x" * 2001, "2001 characters long, longer than the 2000 allowed"),
+]
+
+
+@pytest.mark.parametrize(("expression", "message"), STATIC_REFUSALS)
+def test_static_layer_refuses_without_evaluating(expression: str, message: str) -> None:
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        simple._parse(expression)
+
+
+def test_static_layer_names_the_expression_and_chains_the_check() -> None:
+    with pytest.raises(ExpressionError) as info:
+        simple._parse("state.__dict__")
+    assert info.value.expression == "state.__dict__"
+    assert isinstance(info.value.__cause__, FeatureNotAvailable)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "state.amount > 1000 and state.country in ['DE', 'FR']",
+        "state._token",
+        "9**9**9",
+        "state.data.items",
+    ],
+)
+def test_static_layer_passes_what_only_evaluation_can_judge(expression: str) -> None:
+    assert isinstance(simple._parse(expression), ast.expr)
+
+
+def _evaluate_unchecked(expression: str, names: dict[str, Any]) -> Any:
+    """The guarded evaluation alone: the tree goes in without the static check."""
+    tree = ast.parse(expression, mode="eval").body
+    return simple._GuardedEval(names).eval(expression, previously_parsed=tree)
+
+
+class _Holder:
+    _token = "secret"
+    data: ClassVar[dict[str, int]] = {"_key": 1, "visible": 2}
+
+    def method(self) -> int:
+        return 1
+
+
+RUNTIME_REFUSALS: list[tuple[str, type[Exception], str]] = [
+    ("obj._token", FeatureNotAvailable, "access to attribute '_token' is not allowed"),
+    ("obj.__class__", FeatureNotAvailable, "access to attribute '__class__' is not allowed"),
+    ("obj.format", FeatureNotAvailable, "access to attribute 'format' is not allowed"),
+    ("obj.method", FeatureNotAvailable, "a method is not allowed as a value"),
+    ("obj.data.items", FeatureNotAvailable, "is not allowed as a value"),
+    ("obj.method()", FunctionNotDefined, "obj.method"),
+    ("open('/etc/passwd')", FunctionNotDefined, "open"),
+    ("__import__", FeatureNotAvailable, "name '__import__' is not allowed"),
+    ("f'{1:999999999}'", FeatureNotAvailable, "JoinedStr is not allowed"),
+    ("9**9**9", NumberTooHigh, "would exceed 10000 bits"),
+    ("(2 ** 6000) * (2 ** 6000)", NumberTooHigh, "the product would exceed 10000 bits"),
+    ("(1 << 10000) << 10000", NumberTooHigh, "would exceed 10000 bits"),
+    ("'a' * 10**9", IterableTooLong, "repeating a sequence 1000000000 times is too large"),
+    ("'a' * 60000 + 'b' * 60000", IterableTooLong, "concatenating those sequences"),
+    ("'%999999999s' % 1", FeatureNotAvailable, "%-formatting of strings is not allowed"),
+    ("round(1, -10**9)", NumberTooHigh, "round() ndigits must be an integer within +-100"),
+    ("int('9' * 5000)", NumberTooHigh, "int() of text longer than 4300 characters"),
+    ("sum([[1]], [])", FeatureNotAvailable, "sum() only adds numbers"),
+    ("[[1] * 50000 for x in [1] * 100]", IterableTooLong, "builds values that are too large"),
+    (
+        "len([s + s + s + s + s + s + s + s + s + s + s for s in [1] * 9000 if s])",
+        IterableTooLong,
+        "evaluation takes more than 100000 steps",
+    ),
+]
+
+
+@pytest.mark.parametrize(("expression", "error", "message"), RUNTIME_REFUSALS)
+def test_evaluation_layer_refuses_without_the_static_check(
+    expression: str, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        _evaluate_unchecked(expression, {"obj": _Holder()})
+
+
+def test_evaluation_layer_still_reads_data() -> None:
+    names = {"obj": _Holder()}
+    assert _evaluate_unchecked("obj.data['visible'] + obj.data._key", names) == 3
+
+
+# Expressions that pass the static check: only the guarded evaluation stops them, and the
+# message says which of its guards did.
+ONLY_EVALUATION_STOPS: list[tuple[str, str]] = [
+    ("state._token", "access to attribute '_token' is not allowed"),
+    ("state.data.items", "a builtin_function_or_method is not allowed as a value"),
+    ("{}.get", "a builtin_function_or_method is not allowed as a value"),
+    ("9**9**9", "9 ** 387420489 would exceed 10000 bits"),
+    ("'a' * 10**9", "repeating a sequence 1000000000 times is too large"),
+    ("round(1, -10**9)", "round() ndigits must be an integer within +-100"),
+]
+
+
+@pytest.mark.parametrize(("expression", "message"), ONLY_EVALUATION_STOPS)
+def test_payloads_only_the_evaluation_layer_stops(
+    evaluator: SimpleExpressionEvaluator, state: State, expression: str, message: str
+) -> None:
+    simple._parse(expression)  # the static layer lets it through
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        evaluator.evaluate(expression, {"state": state})
