@@ -1,4 +1,4 @@
-"""The Postgres store under concurrent first use.
+"""The Postgres store under concurrent first use, dropped connections and cancelled calls.
 
 These run on the session's database of the shared server and disturb only the store's own
 connections (found by a per-test ``application_name``); the server itself is never stopped
@@ -8,16 +8,19 @@ connections (found by a per-test ``application_name``); the server itself is nev
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import pytest
 from contract_backends import PG_CONNECT_TIMEOUT, reset_postgres
+from contract_helpers import record, state_of, transition
 
-from ruvon.errors import PersistenceError
+from ruvon.errors import PersistenceError, RuvonError
 from ruvon.implementations.persistence.postgres import PostgresPersistenceProvider
 
 pytestmark = pytest.mark.postgres
@@ -112,3 +115,116 @@ async def test_a_failed_first_use_is_shared_and_the_next_call_tries_again(
     assert await store.list_workflows() == []
     await asyncio.wait_for(store.close(), 10)
     assert await _gone(admin, app) == 0
+
+
+@dataclass
+class _Traffic:
+    """Writers, cancelled callers and a dropper of the store's connections, on one store."""
+
+    store: PostgresPersistenceProvider
+    admin: asyncpg.Connection
+    app: str
+    rng: random.Random = field(default_factory=lambda: random.Random(8))
+    dropping: bool = True
+    seen: list[BaseException] = field(default_factory=list)  # every error a caller saw
+    final: dict[str, int] = field(default_factory=dict)  # workflow id -> last state.n committed
+    created: list[str] = field(default_factory=list)
+
+    async def writer(self, i: int) -> None:
+        """Create a workflow, then commit, read back and list, until ten rounds succeeded
+        after the drops stopped. A failure (while dropping) reloads the row: the commit
+        whose answer was lost may have landed."""
+        store, row, n, rounds = self.store, None, 0, 0
+        while rounds < 10:
+            try:
+                if row is None:
+                    row = await store.create_workflow(record(idempotency_key=f"k-{i}"))
+                    n = state_of(row).get("n", 0)
+                    self.created.append(row.id)
+                await store.commit(transition(row, state={"n": n + 1}))
+                n += 1
+                row = await store.load_workflow(row.id)
+                assert state_of(row) == {"n": n}
+                await store.list_workflows(limit=3)
+                rounds += 0 if self.dropping else 1
+            except RuvonError as exc:
+                self.seen.append(exc)
+                if not self.dropping:
+                    raise
+                await asyncio.sleep(0.01)
+                row = None if row is None else await self._reload(row.id)
+                n = 0 if row is None else state_of(row)["n"]
+        assert row is not None
+        self.final[row.id] = n
+
+    async def _reload(self, wid: str) -> Any:
+        while True:
+            try:
+                return await self.store.load_workflow(wid)
+            except PersistenceError as exc:
+                self.seen.append(exc)
+                await asyncio.sleep(0.01)
+
+    async def canceller(self) -> None:
+        """Calls cancelled part-way (a read, a write in a transaction)."""
+        store = self.store
+        while self.dropping:
+            wid = self.rng.choice(self.created) if self.created else "none"
+            call = (
+                store.list_workflows(limit=50)
+                if self.rng.random() < 0.5
+                else store.log_execution(wid, "INFO", "x")
+            )
+            try:
+                await asyncio.wait_for(call, self.rng.uniform(0.0002, 0.003))
+            except TimeoutError:
+                pass  # the cancellation this task is for
+            except RuvonError as exc:
+                self.seen.append(exc)
+
+    async def dropper(self) -> None:
+        """Terminate the store's server connections 15 times, as a restart would."""
+        for _ in range(15):
+            await asyncio.sleep(0.08)
+            await self.admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = $1",
+                self.app,
+            )
+        # an idle pooled connection learns of its end from the server's FATAL message and the
+        # socket's close right after: calls in that instant still fail (PersistenceError)
+        await asyncio.sleep(0.3)
+        self.dropping = False
+
+
+async def test_dropped_connections_and_cancelled_calls__callers_see_only_persistence_errors(
+    url: str, admin: asyncpg.Connection
+) -> None:
+    """40 tasks write and read while the server drops the store's connections and other
+    callers are cancelled mid-query: no raw driver error reaches a caller, nothing committed
+    is lost, and once the drops stop every call succeeds again (the same store)."""
+    app = f"ruvon-drops-{secrets.token_hex(3)}"
+    store = PostgresPersistenceProvider(url, max_size=5, application_name=app)
+    await store.initialize()
+    traffic = _Traffic(store, admin, app)
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(
+                traffic.dropper(),
+                *(traffic.canceller() for _ in range(3)),
+                *(traffic.writer(i) for i in range(40)),
+            ),
+            60,
+        )
+    finally:
+        await asyncio.wait_for(store.close(), 10)
+    raw = [e for e in traffic.seen if not isinstance(e, PersistenceError)]
+    assert not raw, raw[:3]
+    assert traffic.seen  # the drops were felt
+    assert len(traffic.final) == 40
+    check = PostgresPersistenceProvider(url, max_size=2)
+    try:
+        for wid, n in traffic.final.items():
+            assert state_of(await check.load_workflow(wid)) == {"n": n}
+    finally:
+        await check.close()

@@ -84,7 +84,7 @@ async def test_other_errors_pass_through_unchanged_and_release_the_connection() 
 async def test_the_spare_connection_is_taken_and_given_back() -> None:
     store, pool = _store()
     spare = _Conn()
-    store._spare = spare
+    store._spare, store._spare_free = spare, True
     async with store._reader():
         assert store._spare is None  # taken: a second task goes to the pool
         async with store._reader():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,8 @@ POSTGRES = Dialect(
     marker="$",
 )
 _MIGRATION_LOCK = 0x52_55_56_4F_4E  # "RUVON": one advisory lock for schema changes
+
+log = logging.getLogger("ruvon.persistence")
 
 
 def redact(url: str) -> str:
@@ -86,56 +89,148 @@ async def _keep_session(conn: Any) -> None:
     context, advisory locks are transaction-scoped), so there is nothing to reset."""
 
 
-class _Reader:
-    """``async with``: a connection outside an explicit transaction (the spare one when it is
-    free, else one from the pool); driver errors leave as ``PersistenceError``.
+def _alive(conn: Any) -> bool:
+    """Whether a pooled connection can take another statement. A proxy whose connection was
+    lost has already been given back to the pool by asyncpg, and then ``is_closed()`` itself
+    raises (``InterfaceError: ... released back to the pool``): that is a dead one too."""
+    try:
+        return not conn.is_closed()
+    except Exception:
+        return False
 
-    A small class rather than ``@asynccontextmanager`` over :meth:`_connection`: it runs for
-    every commit, and two generator-based context managers cost more than the rest of the
-    Python side of a commit.
+
+def _terminate(conn: Any) -> None:
+    try:
+        conn.terminate()
+    except Exception:  # already given back to the pool: its connection is gone
+        log.debug("connection already released", exc_info=True)
+
+
+class _Reader:
+    """``async with``: a connection outside an explicit transaction; driver errors leave as
+    ``PersistenceError``.
+
+    The spare: one pooled connection the store keeps acquired between uses, so that a
+    sequential runner skips the pool's acquire and release (about 100 µs a statement). One task
+    at a time holds the *spare role* (taken and given back with no await in between); the
+    others use the pool. The role keeps its connection only after a clean use: a connection
+    that raised is given back to the pool (a driver error terminates it first: after a FATAL
+    message its socket can still look open while its protocol waits for a reply that never
+    comes, and the next statement would fail with ``cannot switch to state``), and the next
+    holder of the role acquires a fresh one. So a lost spare heals by itself, and the spare
+    counts in ``max_size`` like any pooled connection.
+
+    A small class rather than ``@asynccontextmanager``: it runs for every commit, and
+    generator-based context managers cost more than the rest of the Python side of a commit.
     """
 
-    __slots__ = ("_acquired", "_spare", "_store")
+    __slots__ = ("_acquired", "_conn", "_pool", "_role", "_store")
 
     def __init__(self, store: PostgresPersistenceProvider) -> None:
         self._store = store
-        self._spare: Any = None
+        self._pool: Any = None
+        self._conn: Any = None
         self._acquired: Any = None
+        self._role = False
 
     async def __aenter__(self) -> Connection:
         store = self._store
-        spare = store._spare
-        if spare is not None and not spare.is_closed():
-            store._spare = None  # no await between the check and the take
-            self._spare = spare
+        self._pool = store._pool
+        if not store._spare_free:
+            self._conn = await self._acquire(keep_context=True)
+            return _Conn(self._conn)
+        store._spare_free = False  # no await between the check and the take
+        self._role = True
+        spare, store._spare = store._spare, None
+        if spare is not None and _alive(spare):
+            self._conn = spare
             return _Conn(spare)
-        acquired = store._pool.acquire()
+        try:
+            if spare is not None:
+                # it died while idle: usually asyncpg gave it back already (then this returns
+                # at once); a connection closed without that cleanup still holds its slot
+                await self._give_back(spare, quiet=True)
+            self._conn = await self._acquire(keep_context=False)
+        except BaseException:
+            store._spare_free = True
+            raise
+        return _Conn(self._conn)
+
+    async def _acquire(self, *, keep_context: bool) -> Any:
+        acquired = self._pool.acquire()
         try:
             conn = await acquired.__aenter__()
         except Exception as exc:
-            store._raise_translated(exc)
+            self._store._raise_translated(exc)
             raise
-        self._acquired = acquired
-        return _Conn(conn)
+        if keep_context:  # released through it on exit; the spare role releases by hand
+            self._acquired = acquired
+        return conn
 
     async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         store = self._store
-        if self._spare is not None:
-            if not self._spare.is_closed():
-                store._spare = self._spare
+        conn = self._conn
+        if exc is None and self._role and self._pool is store._pool and _alive(conn):
+            store._spare = conn  # the common case: the spare goes back, no await
+            store._spare_free = True
+            return
+        driver_error = exc is not None and store._is_driver_error(exc)
+        if driver_error:
+            _terminate(conn)  # not trusted again; the pool replaces it on a later acquire
+        if self._role:
+            await self._leave_role(conn, exc, driver_error)
         elif self._acquired is not None:
-            try:
-                await self._acquired.__aexit__(kind, exc, tb)
-            except Exception as release_error:  # the release failed (closing, resetting)
-                if release_error is not exc:
-                    store._raise_translated(release_error)
+            await self._release(kind, exc, tb)
+        if driver_error:
+            assert isinstance(exc, Exception)
+            raise store._error(exc) from exc
+
+    async def _leave_role(self, conn: Any, exc: BaseException | None, driver_error: bool) -> None:
+        store = self._store
+        if self._pool is not store._pool:  # the store was closed (and maybe reopened) meanwhile
+            await self._give_back(conn, quiet=True)
+            return
+        # an error the store raised between statements (a conflict, a missing workflow)
+        # leaves the connection idle; a driver error or a cancellation (a query may still be
+        # running) does not
+        clean = exc is None or (isinstance(exc, Exception) and not driver_error)
+        if clean and _alive(conn):
+            store._spare = conn
+            store._spare_free = True
+            return
+        store._spare_free = True  # the next holder of the role acquires a fresh connection
+        await self._give_back(conn, quiet=exc is not None)
+
+    async def _give_back(self, conn: Any, *, quiet: bool) -> None:
+        """Return a connection the spare role held to its pool, which waits for a cancelled
+        query to stop and rolls back a transaction left open (a terminated one returns at
+        once). ``quiet``: a failure is only logged (an error is already on its way out)."""
+        try:
+            await self._pool.release(conn)
+        except Exception as release_error:
+            if not quiet:
+                self._store._raise_translated(release_error)
                 raise
-        if isinstance(exc, Exception):
-            store._raise_translated(exc)
+            log.debug("giving back a connection failed: %r", release_error)
+
+    async def _release(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            await self._acquired.__aexit__(kind, exc, tb)
+        except Exception as release_error:  # the release failed (closing, resetting)
+            if release_error is not exc:
+                self._store._raise_translated(release_error)
+            raise
 
 
 class PostgresPersistenceProvider(SQLStore):
-    """Workflows in PostgreSQL, through a pool of ``min_size``..``max_size`` connections."""
+    """Workflows in PostgreSQL, through a pool of ``min_size``..``max_size`` connections.
+
+    The pool is opened once, on first use, however many tasks make that first call at once.
+    A connection lost to a server restart or outage fails the call using it (a
+    ``PersistenceError``); later calls get new connections as soon as the server accepts them.
+    ``close()`` waits up to ``close_timeout`` seconds for calls in flight, then drops the
+    connections.
+    """
 
     dialect = POSTGRES
 
@@ -146,14 +241,19 @@ class PostgresPersistenceProvider(SQLStore):
         min_size: int = 1,
         max_size: int = 10,
         connect_timeout: float = 10.0,
+        close_timeout: float = 5.0,
         application_name: str = "ruvon",
     ) -> None:
         self.application_name = application_name
         self.url = url
         self.min_size, self.max_size = min_size, max_size
         self.connect_timeout = connect_timeout
+        self.close_timeout = close_timeout
         self._pool: Any = None
         self._spare: Any = None
+        # whether a task may take the spare role (see _Reader); never with a pool of one, whose
+        # only connection the other tasks must be able to wait for
+        self._spare_free = False
         self._opening: asyncio.Future[None] | None = None
         super().__init__()
 
@@ -196,65 +296,68 @@ class PostgresPersistenceProvider(SQLStore):
                 reset=_keep_session,
                 server_settings={"application_name": self.application_name},
             )
-            if self._pool is not None:  # opened meanwhile by another caller of migrate()
-                await pool.close()
-                return
-            self._pool = pool
-            # one connection kept out of the pool for back-to-back use: a sequential runner
-            # then skips the pool's acquire/release (about 100 µs a statement). Not with a
-            # pool of one, whose only connection the other tasks must be able to wait for.
-            if self.max_size > 1:
-                self._spare = await self._pool.acquire()
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            if self._pool is not None:
-                await self._pool.close()
-                self._pool = None
-            raise PersistenceError(f"can not connect to {self.where}: {exc}") from exc
+        except Exception as exc:
+            if self._is_driver_error(exc):
+                raise PersistenceError(
+                    f"can not connect to {self.where}: {type(exc).__name__}: {exc}"
+                ) from exc
+            raise
+        if self._pool is not None:  # opened meanwhile by another caller of migrate()
+            await pool.close()
+            return
+        self._pool = pool
+        self._spare = None
+        self._spare_free = self.max_size > 1
 
     async def _close(self) -> None:
-        if self._pool is not None:
-            spare, self._spare = self._spare, None
-            if spare is not None:
-                await self._pool.release(spare)
-            await self._pool.close()
-            self._pool = None
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
-        """The spare connection when it is free (no await between the check and the take),
-        else one from the pool."""
-        spare = self._spare
-        if spare is None or spare.is_closed():
-            async with self._pool.acquire() as conn:
-                yield conn
+        pool, self._pool = self._pool, None
+        spare, self._spare = self._spare, None
+        self._spare_free = False
+        if pool is None:
             return
-        self._spare = None
+        closed = False
         try:
-            yield spare
+            async with asyncio.timeout(self.close_timeout):
+                if spare is not None:
+                    await pool.release(spare)
+                await pool.close()  # waits for the connections that calls in flight still use
+            closed = True
+        except Exception as exc:  # the timeout, or a connection that can not close cleanly
+            log.warning(
+                "%s: the pool did not close cleanly within %.1f s (%s: %s); its connections "
+                "are dropped",
+                self.where,
+                self.close_timeout,
+                type(exc).__name__,
+                exc,
+            )
         finally:
-            if not spare.is_closed():
-                self._spare = spare
+            if not closed:
+                pool.terminate()
 
-    def _error(self, exc: Exception) -> PersistenceError:
+    def _error(self, exc: BaseException) -> PersistenceError:
         return PersistenceError(f"{self.where}: {type(exc).__name__}: {exc}")
 
-    def _raise_translated(self, exc: Exception) -> None:
-        """Raise a driver or network error as ``PersistenceError``; return on anything else
-        (the caller re-raises it as it is)."""
+    @staticmethod
+    def _is_driver_error(exc: BaseException) -> bool:
+        """An error of asyncpg or of the network (``TimeoutError`` is an ``OSError``)."""
         import asyncpg
 
-        if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+        errors = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+        return isinstance(exc, (*errors, OSError))
+
+    def _raise_translated(self, exc: BaseException) -> None:
+        """Raise a driver or network error as ``PersistenceError``; return on anything else
+        (the caller re-raises it as it is)."""
+        if self._is_driver_error(exc):
             raise self._error(exc) from exc
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
-        import asyncpg
-
-        try:
-            async with self._connection() as conn, conn.transaction():
-                yield _Conn(conn)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise self._error(exc) from exc
+        async with self._reader() as conn:
+            assert isinstance(conn, _Conn)
+            async with conn._c.transaction():
+                yield conn
 
     def _reader(self) -> _Reader:
         return _Reader(self)
@@ -293,7 +396,11 @@ class PostgresPersistenceProvider(SQLStore):
     def _renew_detached(self, rows: list[dict[str, Any]]) -> set[str]:
         # the pool belongs to the application's event loop: use a short-lived connection on a
         # loop of this thread's own (a renewal happens every third of a lease)
-        return asyncio.run(self._renew_on_own_connection(rows))
+        try:
+            return asyncio.run(self._renew_on_own_connection(rows))
+        except Exception as exc:
+            self._raise_translated(exc)
+            raise
 
     async def _renew_on_own_connection(self, rows: list[dict[str, Any]]) -> set[str]:
         import asyncpg
@@ -312,7 +419,7 @@ class PostgresPersistenceProvider(SQLStore):
                     renewed.add(row["id"])
             return renewed
         finally:
-            await conn.close()
+            await conn.close(timeout=self.connect_timeout)
 
     async def _has_schema(self, conn: Connection) -> bool:
         assert isinstance(conn, _Conn)
