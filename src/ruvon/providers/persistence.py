@@ -9,6 +9,11 @@ from typing import Any, Protocol, runtime_checkable
 from ruvon.models import CompensationRecord, StepRecord, WorkflowError
 from ruvon.runtime.status import WorkflowStatus
 
+RECOVERY_FAILED = "ruvon:recovery-failed"
+"""The ``lease_owner`` of a workflow recovery could not continue (it can not be loaded, or the
+engine failed on it): a lease that never expires, so later passes skip the row until an operator
+retries it (``ruvon recover --include-failed``). No runner id looks like it (``host:pid:n``)."""
+
 
 @dataclass(slots=True)
 class WorkflowRecord:
@@ -106,6 +111,23 @@ class PersistenceProvider(Protocol):
 
     async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
         """Ids of ``ACTIVE``/``COMPENSATING`` workflows whose lease expired before ``now``."""
+
+    async def claim_for_recovery(
+        self, workflow_id: str, owner: str, expires_at: float, now: float, *, failed: bool = False
+    ) -> bool:
+        """Take the lease of an abandoned workflow, in one atomic step; ``False`` if it is not.
+
+        Abandoned: ``ACTIVE``/``COMPENSATING`` with a lease that expired before ``now`` (with
+        ``failed``: one marked :data:`RECOVERY_FAILED` instead). Bumps the version. A workflow
+        another runner finished or claimed in the meantime is left untouched.
+        """
+
+    async def mark_recovery_failed(self, workflow_id: str, owner: str) -> bool:
+        """Replace ``owner``'s lease by the :data:`RECOVERY_FAILED` marker (never expires, so
+        automatic recovery skips the row); ``False`` if ``owner`` no longer holds the lease."""
+
+    async def find_recovery_failed(self, limit: int = 100) -> list[str]:
+        """Ids of ``ACTIVE``/``COMPENSATING`` workflows marked :data:`RECOVERY_FAILED`."""
 
     async def load_workflow(self, workflow_id: str) -> WorkflowRecord:
         """The execution row, or ``WorkflowNotFoundError``."""

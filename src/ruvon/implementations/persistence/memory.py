@@ -12,7 +12,7 @@ from typing import Any
 
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
 from ruvon.models import CompensationRecord, StepRecord
-from ruvon.providers.persistence import Transition, WorkflowRecord
+from ruvon.providers.persistence import RECOVERY_FAILED, Transition, WorkflowRecord
 from ruvon.runtime.status import WorkflowStatus
 
 
@@ -186,11 +186,49 @@ class InMemoryPersistenceProvider:
 
     async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
         running = (WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING)
-        return [
-            r.id
+        rows = [
+            r
             for r in self._rows.values()
             if r.status in running and r.lease_owner is not None and _expired(r, now)
-        ][:limit]
+        ]
+        rows.sort(key=lambda r: r.lease_expires_at or 0.0)  # oldest first, as the SQL stores
+        return [r.id for r in rows[:limit]]
+
+    async def claim_for_recovery(
+        self, workflow_id: str, owner: str, expires_at: float, now: float, *, failed: bool = False
+    ) -> bool:
+        row = self._row(workflow_id)
+        if row.status not in (WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING):
+            return False
+        if failed:
+            if row.lease_owner != RECOVERY_FAILED:
+                return False
+        elif row.lease_owner is None or not _expired(row, now):
+            return False
+        row.lease_owner, row.lease_expires_at = owner, expires_at
+        row.version += 1
+        self.commits += 1
+        return True
+
+    async def mark_recovery_failed(self, workflow_id: str, owner: str) -> bool:
+        row = self._row(workflow_id)
+        running = (WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING)
+        if row.lease_owner != owner or row.status not in running:
+            return False
+        row.lease_owner, row.lease_expires_at = RECOVERY_FAILED, None
+        row.version += 1
+        self.commits += 1
+        return True
+
+    async def find_recovery_failed(self, limit: int = 100) -> list[str]:
+        running = (WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING)
+        rows = [
+            r
+            for r in self._rows.values()
+            if r.status in running and r.lease_owner == RECOVERY_FAILED
+        ]
+        rows.sort(key=lambda r: r.updated_at)
+        return [r.id for r in rows[:limit]]
 
     async def metrics(self, workflow_id: str) -> list[tuple[str, float]]:
         """Metrics recorded for the workflow (name, value)."""

@@ -75,6 +75,31 @@ WHERE status IN ('ACTIVE', 'COMPENSATING') AND lease_owner IS NOT NULL
 ORDER BY lease_expires_at
 LIMIT :limit
 
+-- name: claim_for_recovery
+-- The status and the expiry are checked in the UPDATE itself: a workflow its runner finished
+-- (or another recoverer claimed) between find_recoverable and this claim is not taken.
+UPDATE ruvon_workflows
+SET lease_owner = :owner, lease_expires_at = :expires_at, version = version + 1
+WHERE id = :id AND status IN ('ACTIVE', 'COMPENSATING') AND lease_owner IS NOT NULL
+  AND lease_expires_at < :now
+
+-- name: claim_recovery_failed
+UPDATE ruvon_workflows
+SET lease_owner = :owner, lease_expires_at = :expires_at, version = version + 1
+WHERE id = :id AND status IN ('ACTIVE', 'COMPENSATING') AND lease_owner = :marker
+
+-- name: mark_recovery_failed
+-- A lease without an expiry never expires: find_recoverable skips the row from now on.
+UPDATE ruvon_workflows
+SET lease_owner = :marker, lease_expires_at = NULL, version = version + 1
+WHERE id = :id AND lease_owner = :owner AND status IN ('ACTIVE', 'COMPENSATING')
+
+-- name: find_recovery_failed
+SELECT id FROM ruvon_workflows
+WHERE status IN ('ACTIVE', 'COMPENSATING') AND lease_owner = :marker
+ORDER BY updated_at
+LIMIT :limit
+
 -- name: upsert_step_attempt
 INSERT INTO ruvon_step_attempts (
     workflow_id, seq, step_name, step_index, attempt, status, started_at, ended_at,

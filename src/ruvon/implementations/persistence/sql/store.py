@@ -26,7 +26,7 @@ from ruvon.models import (
     StepStatus,
     WorkflowError,
 )
-from ruvon.providers.persistence import Transition, WorkflowRecord
+from ruvon.providers.persistence import RECOVERY_FAILED, Transition, WorkflowRecord
 from ruvon.runtime.status import WorkflowStatus
 
 Row = Mapping[str, Any]
@@ -387,6 +387,40 @@ class SQLStore(ABC):
         await self._ensure()
         async with self._reader() as conn:
             rows = await conn.fetchall(self._q["find_recoverable"], {"now": now, "limit": limit})
+        return [r["id"] for r in rows]
+
+    async def claim_for_recovery(
+        self, workflow_id: str, owner: str, expires_at: float, now: float, *, failed: bool = False
+    ) -> bool:
+        await self._ensure()
+        values = {
+            "id": workflow_id,
+            "owner": owner,
+            "expires_at": expires_at,
+            "now": now,
+            "marker": RECOVERY_FAILED,
+        }
+        query = self._q["claim_recovery_failed" if failed else "claim_for_recovery"]
+        async with self._reader() as conn:  # one UPDATE: atomic on its own
+            claimed = bool(await conn.execute(query, values))
+        if claimed:
+            self.commits += 1
+        return claimed
+
+    async def mark_recovery_failed(self, workflow_id: str, owner: str) -> bool:
+        await self._ensure()
+        values = {"id": workflow_id, "owner": owner, "marker": RECOVERY_FAILED}
+        async with self._reader() as conn:
+            marked = bool(await conn.execute(self._q["mark_recovery_failed"], values))
+        if marked:
+            self.commits += 1
+        return marked
+
+    async def find_recovery_failed(self, limit: int = 100) -> list[str]:
+        await self._ensure()
+        values = {"marker": RECOVERY_FAILED, "limit": limit}
+        async with self._reader() as conn:
+            rows = await conn.fetchall(self._q["find_recovery_failed"], values)
         return [r["id"] for r in rows]
 
     async def _rows(self, name: str, workflow_id: str) -> list[Row]:
