@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from ruvon.errors import RuvonError
+
+if TYPE_CHECKING:
+    from ruvon.recovery import RecoveryReport
 
 app = typer.Typer(help="Ruvon workflow engine", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database commands", no_args_is_help=True)
@@ -96,22 +100,117 @@ def list_workflows(
 def recover(
     db: DbOption,
     app_dir: AppDir = ".",
-    limit: Annotated[int, typer.Option(help="At most this many workflows")] = 1000,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many workflows")] = 1000,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Workflows recovered at once (default 10)")
+    ] = None,
+    lease_seconds: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Lease taken on each workflow recovered, seconds (default 30)"),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for live leases to expire, then recover those too")
+    ] = False,
+    include_failed: Annotated[
+        bool, typer.Option("--include-failed", help="Also retry workflows marked failed before")
+    ] = False,
+    list_failed: Annotated[
+        bool,
+        typer.Option("--list-failed", help="Only list the workflows marked failed, with why"),
+    ] = False,
 ) -> None:
-    """Continue workflows whose runner died (their lease expired)."""
+    """Continue workflows whose runner died (their lease expired).
+
+    A workflow that can not be continued is marked failed and reported; the others go on.
+    """
     sys.path.insert(0, os.path.abspath(app_dir))
+    from ruvon import recovery
     from ruvon.builder import WorkflowBuilder
 
-    async def main() -> list[str]:
-        store = _store(db)
-        ids = await WorkflowBuilder(persistence_provider=store).recover(limit=limit)
-        await store.close()
-        return ids
+    if list_failed:
+        _list_failed(db, limit)
+        return
 
-    ids = _run(main)
-    for workflow_id in ids:
+    async def announce_then_sleep(seconds: float) -> None:
+        typer.echo(f"waiting {seconds:.1f}s for live leases to expire")
+        await asyncio.sleep(seconds)
+
+    async def main() -> recovery.RecoveryReport:
+        store = _store(db)
+        options: dict[str, Any] = {"persistence_provider": store}
+        if lease_seconds is not None:
+            options["lease_seconds"] = lease_seconds
+        try:
+            return await recovery.recover_waiting(
+                WorkflowBuilder(**options),
+                store,
+                limit=limit,
+                concurrency=concurrency or recovery.DEFAULT_CONCURRENCY,
+                include_failed=include_failed,
+                wait=wait,
+                sleep=announce_then_sleep,
+            )
+        finally:
+            await store.close()
+
+    _print_recovery(_run(main))
+
+
+def _print_recovery(report: RecoveryReport) -> None:
+    """One line per workflow, then the totals; the last line is always ``N workflow(s)
+    recovered`` (scripts read it)."""
+    for workflow_id in report.continued:
         typer.echo(f"recovered {workflow_id}")
-    typer.echo(f"{len(ids)} workflow(s) recovered")
+    for workflow_id in report.handed_back:
+        typer.echo(f"handed back {workflow_id}: its step waits for user input")
+    for workflow_id, reason in report.failed.items():
+        typer.echo(f"failed {workflow_id}: {reason}")
+    for workflow_id, reason in report.errors.items():
+        typer.echo(f"not recovered {workflow_id}: {reason} (a later run tries again)")
+    now = time.time()
+    for held in report.skipped:
+        typer.echo(
+            f"skipped {held.workflow_id}: lease held by runner {held.owner} for "
+            f"{max(0.0, held.expires_at - now):.1f}s more"
+        )
+    if report.failed:
+        typer.echo(
+            f"{len(report.failed)} workflow(s) marked failed: no longer recovered automatically "
+            "(list them with --list-failed, retry them with --include-failed)"
+        )
+    if report.skipped:
+        why = (
+            "their runners renewed the lease while we waited: they are alive"
+            if report.waited
+            else "their lease is live (--wait waits for it to expire)"
+        )
+        typer.echo(f"{len(report.skipped)} workflow(s) skipped: {why}")
+    typer.echo(f"{len(report.continued)} workflow(s) recovered")
+
+
+def _list_failed(db: str, limit: int) -> None:
+    from ruvon.recovery import failed_workflows
+
+    async def main() -> list[tuple[str, str, str]]:
+        store = _store(db)
+        try:
+            failed = await failed_workflows(store, limit=limit)
+            rows = []
+            for workflow_id, reason in failed.items():
+                try:
+                    r = await store.load_workflow(workflow_id)
+                    where = f"{r.workflow_type} {r.status.value} at step {r.current_step}"
+                except RuvonError as exc:
+                    where = f"unreadable row: {exc}"
+                rows.append((workflow_id, where, reason))
+            return rows
+        finally:
+            await store.close()
+
+    rows = _run(main)
+    for workflow_id, where, reason in rows:
+        typer.echo(f"{workflow_id} ({where}): {reason}")
+    typer.echo(f"{len(rows)} workflow(s) marked failed by recovery")
 
 
 def main() -> None:
