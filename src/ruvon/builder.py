@@ -16,12 +16,19 @@ from ruvon.definition import (
     definition_from_snapshot,
     discover,
 )
-from ruvon.errors import PersistenceError, WorkflowValidationError, describe_validation
+from ruvon.errors import (
+    IdempotencyConflictError,
+    PersistenceError,
+    StepResultError,
+    WorkflowValidationError,
+    describe_validation,
+)
 from ruvon.providers.execution import ExecutionProvider
 from ruvon.providers.expression import ExpressionEvaluator
 from ruvon.providers.observer import EventKind, WorkflowObserver
 from ruvon.providers.persistence import PersistenceProvider, WorkflowRecord
 from ruvon.providers.templating import TemplateEngine
+from ruvon.runtime.merge import dump_state
 from ruvon.runtime.status import WorkflowStatus
 from ruvon.workflow import DEFAULT_LEASE_SECONDS, Workflow, new_runner_id
 
@@ -186,6 +193,7 @@ class WorkflowBuilder:
             metadata=record.metadata,
             lease_seconds=self.lease_seconds,
             committed_state=record.state,
+            cancel_requested=record.cancel_requested,
             **history,
         )
 
@@ -218,9 +226,16 @@ class WorkflowBuilder:
             state = definition.state_model.__pydantic_validator__.validate_python(
                 initial_data or {}
             )
+            # the state starts as the store will give it back (see ruvon.runtime.merge)
+            state_json = dump_state(state, "initial data")
+            state = definition.state_model.__pydantic_validator__.validate_json(state_json)
         except ValidationError as exc:
             raise WorkflowValidationError.from_pydantic(
                 f"initial data for workflow '{workflow_type}'", definition.state_model, exc
+            ) from exc
+        except StepResultError as exc:
+            raise WorkflowValidationError(
+                f"initial data for workflow '{workflow_type}' can not be stored: {exc}"
             ) from exc
         providers = self._providers(
             persistence_provider,
@@ -237,7 +252,7 @@ class WorkflowBuilder:
             workflow_type=definition.workflow_type,
             workflow_version=definition.workflow_version,
             status=WorkflowStatus.ACTIVE,
-            state=type(state).__pydantic_serializer__.to_json(state),
+            state=state_json,
             current_step=0,
             saga_mode=definition.spec.saga_mode,
             definition=definition.snapshot,
@@ -252,6 +267,13 @@ class WorkflowBuilder:
         )
         stored = await providers["persistence"].create_workflow(record)
         if stored.id != record.id:  # idempotency key already used: hand back that workflow
+            if stored.workflow_type != record.workflow_type:
+                raise IdempotencyConflictError(
+                    f"idempotency key {idempotency_key!r} belongs to workflow '{stored.id}' of "
+                    f"type '{stored.workflow_type}', not '{record.workflow_type}'",
+                    idempotency_key=idempotency_key,
+                    workflow_id=stored.id,
+                )
             return await self._hydrate(stored, providers)
         wf = self._bind(
             definition,

@@ -153,6 +153,15 @@ class WorkflowNotFoundError(PersistenceError):
         super().__init__(f"workflow '{workflow_id}' not found")
 
 
+class IdempotencyConflictError(RuvonError, ValueError):
+    """An idempotency key already belongs to a workflow of another type."""
+
+    def __init__(self, message: str, *, idempotency_key: str | None, workflow_id: str) -> None:
+        self.idempotency_key = idempotency_key
+        self.workflow_id = workflow_id
+        super().__init__(message)
+
+
 class ConcurrentModificationError(PersistenceError):
     """Another runner advanced the workflow since it was read (optimistic concurrency).
 

@@ -13,16 +13,18 @@ import socket
 import threading
 import time
 from collections.abc import Generator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from ruvon.errors import IllegalOperationError
+from ruvon.errors import ConcurrentModificationError, IllegalOperationError
 from ruvon.models import CompensationRecord, StepRecord, StepStatus, WorkflowError
 from ruvon.providers.observer import EventKind, WorkflowEvent
 from ruvon.providers.persistence import Transition
 from ruvon.runtime import runner, saga
+from ruvon.runtime.merge import Merged, dump_state, load_state
 from ruvon.runtime.status import TERMINAL, WorkflowStatus, check_transition
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from ruvon.providers.persistence import PersistenceProvider
     from ruvon.providers.templating import TemplateEngine
     from ruvon.runtime.attempts import CallResult
+    from ruvon.runtime.outcome import StepOutcome
 
 S = WorkflowStatus
 _RUNNING = (S.ACTIVE, S.COMPENSATING)
@@ -65,7 +68,7 @@ class _Done:
         self._wf = wf
 
     def __await__(self) -> Generator[Any, None, None]:
-        return self._wf.commit(self._wf.status, reason="saga mode enabled").__await__()
+        return self._wf.persist_settings().__await__()
 
 
 class Workflow:
@@ -100,6 +103,7 @@ class Workflow:
         lease_expires_at: float | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         committed_state: bytes | str | None = None,
+        cancel_requested: str | None = None,
     ) -> None:
         self.id = id
         self.definition = definition
@@ -141,6 +145,13 @@ class Workflow:
         self._committed_state: bytes | str | None = committed_state
         # the saga flag as the store has it; enable_saga_mode() without await changes only ours
         self._stored_saga_mode = saga_mode
+        # (state object, its JSON) once a merge has proved the state storable: commit reuses it
+        self._state_json: tuple[BaseModel, bytes] | None = None
+        # what the store has besides the state, to put the object back after a failed commit
+        self._committed = (current_step, status, error, len(self.history), self._journal_copy())
+        # an operator asked to cancel while another runner held the lease (honoured at the
+        # next transition)
+        self.cancel_requested = cancel_requested
 
     # --- attributes -----------------------------------------------------------------------------
 
@@ -201,7 +212,12 @@ class Workflow:
         return await self.next_step(user_input)
 
     async def cancel(self, reason: str | None = None) -> WorkflowStatus:
-        """Stop the workflow. In saga mode its completed steps are compensated first."""
+        """Stop the workflow. In saga mode its completed steps are compensated first.
+
+        If another runner (another process, or another object) is advancing it right now, the
+        request is recorded instead and that runner honours it at its next transition; the
+        status returned is then the one before, and :attr:`cancel_requested` is set.
+        """
         with self._exclusive():
             if self.status.is_terminal or self.status in (
                 S.COMPENSATING,
@@ -213,15 +229,30 @@ class Workflow:
                     status=self.status.value,
                 )
             message = reason or "cancelled"
-            await self.acquire()
-            if self.saga_mode and saga.plan(self):
-                self.error = WorkflowError(saga.CANCELLED_ERROR, message, self.current_step_name)
-                await saga.unwind(self)
-            else:
-                await self.commit(S.CANCELLED, reason=message)
-                if self.observer.wants(EventKind.WORKFLOW_CANCELLED):
-                    await self.notify(EventKind.WORKFLOW_CANCELLED, data={"reason": message})
+            try:
+                await self.acquire()
+            except ConcurrentModificationError as exc:
+                if exc.lease_owner is None or exc.lease_owner == self.runner_id:
+                    raise  # not held by another runner: this object is out of date
+                if not await self.persistence.request_cancel(self.id, message):
+                    raise
+                self.cancel_requested = message
+                return self.status
+            self.cancel_requested = message
+            await self.honour_cancel()
             return self.status
+
+    async def honour_cancel(self) -> None:
+        """Carry out the pending cancellation (this object holds the lease)."""
+        message = self.cancel_requested or "cancelled"
+        self.cancel_requested = None
+        if self.saga_mode and saga.plan(self):
+            self.error = WorkflowError(saga.CANCELLED_ERROR, message, self.current_step_name)
+            await saga.unwind(self)
+            return
+        await self.commit(S.CANCELLED, reason=message)
+        if self.observer.wants(EventKind.WORKFLOW_CANCELLED):
+            await self.notify(EventKind.WORKFLOW_CANCELLED, data={"reason": message})
 
     async def retry(self) -> WorkflowStatus:
         """Run a failed workflow again: the failed step (``FAILED``) or the failed compensations
@@ -300,22 +331,23 @@ class Workflow:
     def record_attempt(
         self,
         step: CompiledStep,
-        call: CallResult,
+        attempt: CallResult | StepOutcome,
         status: StepStatus,
+        *,
         result: dict[str, Any] | None = None,
         error: WorkflowError | None = None,
     ) -> StepRecord:
         """Add one attempt of a forward step to the history (written with the next commit)."""
         record = StepRecord(
-            len(self.history),
-            step.name,
-            step.index,
-            call.attempt,
-            status,
-            call.started_at,
-            call.ended_at,
-            result,
-            error,
+            seq=len(self.history),
+            step_name=step.name,
+            step_index=step.index,
+            attempt=attempt.attempt,
+            status=status,
+            started_at=attempt.started_at,
+            ended_at=attempt.ended_at,
+            result=result,
+            error=error,
         )
         self.history.append(record)
         self._staged_steps.append(record)
@@ -332,23 +364,83 @@ class Workflow:
         """Saga mode was switched on in memory and is not in the store yet."""
         return self.saga_mode != self._stored_saga_mode
 
+    def apply(self, merged: Merged) -> None:
+        """Take the state a merge produced (and its JSON, which the next commit writes)."""
+        self.state = merged.state
+        self._state_json = (merged.state, merged.state_json)
+
     def restore_state(self) -> None:
         """Drop in-place changes made since the last commit (after a failed attempt)."""
         if self._committed_state is not None:
-            self.state = type(self.state).model_validate_json(self._committed_state)
+            self.state = load_state(type(self.state), self._committed_state, "restore")
+            self._state_json = None
 
     def dump_state(self) -> bytes:
-        return type(self.state).__pydantic_serializer__.to_json(self.state)
+        cached = self._state_json
+        if cached is not None and cached[0] is self.state:
+            return cached[1]
+        return dump_state(self.state, self.current_step_name or "end")
+
+    def _journal_copy(self) -> list[CompensationRecord]:
+        return [replace(e) for e in self.journal]
+
+    def rollback(self) -> None:
+        """Put the object back to its last commit: after a failed commit, or an attempt that
+        was interrupted (cancelled). What the store has is then what the object says."""
+        step, status, error, history_len, journal = self._committed
+        self.restore_state()
+        self.current_step, self.status, self.error = step, status, error
+        del self.history[history_len:]
+        self.journal = [replace(e) for e in journal]
+        self._staged_steps, self._staged_comps = [], []
+        self.last_result = next(
+            (r.result for r in reversed(self.history) if r.result is not None), None
+        )
 
     async def acquire(self) -> None:
-        """Take the workflow's lease unless this object already holds it (one commit)."""
+        """Take the workflow's lease unless this object already holds it (one commit).
+
+        A workflow no runner has started yet (version 0) whose saga mode was switched on since
+        is started instead: the flag is committed with the lease in one write, so recovery never
+        sees it claimed without it.
+        """
         now = time.time()
         if self._lease_expires is not None and self._lease_expires > now + 1.0:
+            return
+        if self.version == 0 and self.saga_flag_pending:
+            self._lease_expires = now + self.lease_seconds  # so the commit keeps the lease
+            try:
+                await self.commit(self.status, reason="started")
+            except BaseException:
+                self._lease_expires = None
+                raise
             return
         expires = now + self.lease_seconds
         await self.persistence.claim(self.id, self.version, self.runner_id, expires, now)
         self.version += 1
         self._lease_expires = expires
+
+    async def persist_settings(self) -> None:
+        """Write the saga flag now (``await workflow.enable_saga_mode()``), through the lease."""
+        with self._exclusive():
+            await self.acquire()
+            if self.saga_flag_pending:
+                await self.commit(self.status, reason="saga mode enabled")
+
+    @property
+    def waiting_for(self) -> dict[str, Any] | None:
+        """What a ``PAUSED`` workflow waits for: the step that will take the input and its
+        ``input_model`` as a JSON schema (``None`` when that step takes no model)."""
+        if self.status is not S.PAUSED:
+            return None
+        steps = self.definition.steps
+        step = steps[self.current_step] if self.current_step < len(steps) else None
+        model = step.input_model if step is not None else None
+        return {
+            "step": step.name if step is not None else None,
+            "input_model": f"{model.__module__}.{model.__qualname__}" if model else None,
+            "input_schema": model.model_json_schema() if model else None,
+        }
 
     @property
     def lease_expires_at(self) -> float | None:
@@ -368,12 +460,19 @@ class Workflow:
         )
 
     async def commit(
-        self, status: WorkflowStatus, reason: str | None = None, *, release: bool = False
+        self,
+        status: WorkflowStatus,
+        reason: str | None = None,
+        *,
+        release: bool = False,
     ) -> None:
         """Persist the workflow as it is now, moving to ``status``, in one transaction.
 
         The lease is kept (and extended) while the workflow is running and this object holds
-        it; ``release`` or a status that is not running gives it up in the same commit.
+        it; ``release`` or a status that is not running gives it up in the same commit. The
+        store refuses the write unless the version is the one this object read and the lease
+        is free, expired or ours. If the commit fails, the object is put back to its last
+        commit.
         """
         previous = self.status
         if status is not previous:
@@ -381,26 +480,31 @@ class Workflow:
         now = time.time()
         keep = not release and self._lease_expires is not None and status in _RUNNING
         expires = now + self.lease_seconds if keep else None
-        state = self.dump_state()
-        await self.persistence.commit(
-            Transition(
-                self.id,
-                self.version,
-                previous,
-                status,
-                state,
-                self.current_step,
-                self.saga_mode,
-                self.error,
-                now,
-                self._staged_steps,
-                self._staged_comps,
-                reason,
-                self.runner_id if keep else None,
-                expires,
-                self._metrics(status, now) if status in TERMINAL else (),
+        try:
+            state = self.dump_state()
+            cancel = await self.persistence.commit(
+                Transition(
+                    workflow_id=self.id,
+                    expected_version=self.version,
+                    previous_status=previous,
+                    status=status,
+                    state=state,
+                    current_step=self.current_step,
+                    saga_mode=self.saga_mode,
+                    error=self.error,
+                    updated_at=now,
+                    steps=self._staged_steps,
+                    compensations=self._staged_comps,
+                    reason=reason,
+                    runner_id=self.runner_id,
+                    lease_owner=self.runner_id if keep else None,
+                    lease_expires_at=expires,
+                    metrics=self._metrics(status, now) if status in TERMINAL else (),
+                )
             )
-        )
+        except BaseException:
+            self.rollback()
+            raise
         with self._lease_lock:
             self._lease_expires = expires
         self._committed_state = state
@@ -408,8 +512,12 @@ class Workflow:
         self.version += 1
         self.status = status
         self._updated_at = now
+        journal = self._journal_copy() if self._staged_comps else self._committed[4]
+        self._committed = (self.current_step, status, self.error, len(self.history), journal)
         self._staged_steps = []  # the lists went to the store with the transition
         self._staged_comps = []
+        if cancel is not None and status in _RUNNING:
+            self.cancel_requested = cancel
         if status is not previous and self.observer.wants(EventKind.STATUS_CHANGED):
             await self.notify(EventKind.STATUS_CHANGED, previous_status=previous.value)
 

@@ -61,6 +61,8 @@ def transition(
     return Transition(
         workflow_id=row.id,
         expected_version=row.version if expected_version is None else expected_version,
+        # by default the runner that holds the row's lease (or any runner, if none does)
+        runner_id=fields.pop("runner_id", row.lease_owner or "test-runner"),
         previous_status=row.status,
         status=status or row.status,
         state=orjson.dumps(state if state is not None else {"n": 2}),

@@ -200,14 +200,16 @@ async def test_a_second_object_can_not_advance_while_the_first_holds_the_lease(
     assert (row.version, row.lease_owner, row.current_step) == (0, first.runner_id, 0)
     assert engine_steps.ATTEMPTS[(first.id, "A")] == 0  # the step did not run
 
-    await first.next_step()  # runs A; the step is not automated, so the lease is released
+    # commits "started" (the settings, before any step runs), then runs A; the step is not
+    # automated, so the lease is released
+    await first.next_step()
     row = await store.load_workflow(first.id)
-    assert (row.version, row.lease_owner, row.current_step) == (1, None, 1)
+    assert (row.version, row.lease_owner, row.current_step) == (2, None, 1)
 
     # the second object is stale now: it must reload
     with pytest.raises(ConcurrentModificationError) as info:
         await second.next_step()
-    assert (info.value.expected_version, info.value.actual_version) == (0, 1)
+    assert (info.value.expected_version, info.value.actual_version) == (0, 2)
 
     third = await b.load_workflow(first.id)
     assert await third.run() is S.COMPLETED
@@ -219,14 +221,20 @@ async def test_recover_continues_a_workflow_whose_lease_expired(
     store: PersistenceProvider,
 ) -> None:
     steps = (st("A"), st("B"))
-    dying = builder(*steps, persistence_provider=store, lease_seconds=0.05)
-    alive = builder(*steps, persistence_provider=store)  # default 30 s lease
+    # saga mode from the YAML: the settings are final at creation, so a workflow whose runner
+    # dies before advancing it is recovered
+    dying = builder(*steps, persistence_provider=store, lease_seconds=0.05, saga=True)
+    alive = builder(*steps, persistence_provider=store, saga=True)  # default 30 s lease
     abandoned = await dying.create_workflow("T")  # the runner "dies" before advancing it
     held = await alive.create_workflow("T")
+    # without saga mode its program might still have turned it on: never run by recovery
+    plain = builder(*steps, persistence_provider=store, lease_seconds=0.05)
+    never_started = await plain.create_workflow("T")
     await asyncio.sleep(0.1)
 
-    rescuer = builder(*steps, persistence_provider=store)
+    rescuer = builder(*steps, persistence_provider=store, saga=True)
     assert await rescuer.recover() == [abandoned.id]
+    assert (await store.load_workflow(never_started.id)).version == 0
 
     done = await rescuer.load_workflow(abandoned.id)
     assert done.status is S.COMPLETED and done.state.log == ["A", "B"]

@@ -424,6 +424,9 @@ async def test_a_full_disk_fails_a_step_whole_and_a_reloaded_workflow_goes_on(
             # long enough that the creator's lease is still its own (no claim to write) when
             # the step runs; short enough to wait for its end below
             lease_seconds=2.0,
+            # saga mode from the YAML: no "started" commit before the first step (which the
+            # full disk would refuse before the step runs)
+            saga=True,
         )
         wf = await b.create_workflow("T")
         before = committed(path, wf.id)

@@ -609,14 +609,27 @@ async def test_find_recoverable_returns_only_abandoned_running_workflows(
 ) -> None:
     now = time.time()
     past, future = now - 5.0, now + 60.0
+    started = {"version": 1}  # at version 0 a workflow was created but never started
     wanted = {
-        "active_expired": record(status=S.ACTIVE, lease_owner="x", lease_expires_at=past),
+        "active_expired": record(
+            status=S.ACTIVE, lease_owner="x", lease_expires_at=past, **started
+        ),
         "compensating_expired": record(
-            status=S.COMPENSATING, lease_owner="x", lease_expires_at=past - 1
+            status=S.COMPENSATING, lease_owner="x", lease_expires_at=past - 1, **started
+        ),
+        # created with saga mode on: nothing its program could still change
+        "saga_never_started_expired": record(
+            status=S.ACTIVE, lease_owner="x", lease_expires_at=past - 2, saga_mode=True
         ),
     }
     ignored = {
-        "active_unexpired": record(status=S.ACTIVE, lease_owner="x", lease_expires_at=future),
+        # created without saga mode and never started: its program may still turn it on
+        "plain_never_started_expired": record(
+            status=S.ACTIVE, lease_owner="x", lease_expires_at=past
+        ),
+        "active_unexpired": record(
+            status=S.ACTIVE, lease_owner="x", lease_expires_at=future, **started
+        ),
         "active_no_lease": record(status=S.ACTIVE),
         "paused_expired": record(status=S.PAUSED, lease_owner="x", lease_expires_at=past),
         "completed_expired": record(status=S.COMPLETED, lease_owner="x", lease_expires_at=past),
@@ -641,10 +654,10 @@ async def test_claim_then_commit_releases_and_find_recoverable_forgets(
     store: PersistenceProvider,
 ) -> None:
     now = time.time()
-    wf = record(lease_owner="dead-runner", lease_expires_at=now - 1.0)
+    wf = record(lease_owner="dead-runner", lease_expires_at=now - 1.0, version=1)
     await store.create_workflow(wf)
     assert await store.find_recoverable(now) == [wf.id]
-    await store.claim(wf.id, 0, "me", now + 60.0, now)
+    await store.claim(wf.id, 1, "me", now + 60.0, now)
     assert await store.find_recoverable(now) == []  # claimed: the new lease is not expired
     row = await store.load_workflow(wf.id)
     await store.commit(transition(row, status=S.COMPLETED, lease_owner=None))

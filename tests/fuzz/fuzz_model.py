@@ -105,6 +105,11 @@ class Plan:
     def initial_data(self) -> dict[str, Any]:
         return {**copy.deepcopy(self.initial), "plan": self.plan_json()}
 
+    def initial_json(self) -> dict[str, Any]:
+        """``initial_data()`` in JSON form, for a child process."""
+        data = {k: _ADAPTERS[k].dump_python(v, mode="json") for k, v in self.initial.items()}
+        return {**data, "plan": self.plan_json()}
+
     def plan_json(self) -> str:
         """What the step functions read from ``state.plan``."""
         steps = {}
@@ -353,6 +358,7 @@ class Space:
     # results holding Decimal, set, datetime or model values (else their JSON forms, which the
     # state model converts back)
     typed_results: bool = True
+    sagas: tuple[str, ...] = ("off", "yaml", "call")
 
 
 FULL = Space()
@@ -412,7 +418,7 @@ def plans(draw: st.DrawFn, space: Space = FULL, max_steps: int = 6) -> Plan:
     count = draw(st.integers(1, max_steps))
     return Plan(
         steps=tuple(draw(steps(f"s{i}", space)) for i in range(count)),
-        saga=draw(st.sampled_from(("off", "yaml", "call"))),
+        saga=draw(st.sampled_from(space.sagas)),
         initial=draw(results(space.fields)),
     )
 

@@ -201,7 +201,7 @@ def test_memory_store_copies_every_row_field() -> None:
     copied = _clone(row)
     assert copied == row
     assert copied.metadata is not row.metadata and copied.definition is not row.definition
-    assert len(fields(WorkflowRecord)) == 18  # a new field must be added to _clone too
+    assert len(fields(WorkflowRecord)) == 19  # a new field must be added to _clone too
 
 
 async def test_logging_observer_builds_no_record_nobody_would_see() -> None:

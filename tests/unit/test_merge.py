@@ -1,5 +1,7 @@
 """Merging a step's result into the state."""
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,27 +20,36 @@ class M(BaseModel):
 
 def test_keys_replace_fields_and_others_stay() -> None:
     s = M(a=1, b="y")
-    merged = merge_result(s, {"a": 2}, "s1")
+    merged = merge_result(s, {"a": 2}, "s1").state
     assert merged.a == 2 and merged.b == "y"
     assert s.a == 1, "the input state object is not modified"
 
 
 def test_values_are_validated_and_coerced() -> None:
-    assert merge_result(M(), {"a": "7"}, "s1").a == 7
+    assert merge_result(M(), {"a": "7"}, "s1").state.a == 7
 
 
 def test_in_place_mutations_are_kept() -> None:
     s = M()
     s.items.append("mutated")
     s.b = "assigned"
-    merged = merge_result(s, {"a": 1}, "s1")
+    merged = merge_result(s, {"a": 1}, "s1").state
     assert merged.items == ["mutated"] and merged.b == "assigned"
 
 
 @pytest.mark.parametrize("result", [None, {}])
-def test_nothing_to_merge_returns_the_same_state(result: Any) -> None:
+def test_nothing_to_merge_gives_an_equal_state(result: Any) -> None:
+    s = M(a=3)
+    merged = merge_result(s, result, "s1")
+    assert merged.state == s and merged.state_json == s.model_dump_json().encode()
+
+
+@pytest.mark.parametrize("result", [None, {}])
+def test_in_place_changes_are_validated_whatever_the_step_returns(result: Any) -> None:
     s = M()
-    assert merge_result(s, result, "s1") is s
+    s.positive = -5  # no validate_assignment: only the merge can catch it
+    with pytest.raises(StepResultError, match=r"step 's1'.*positive"):
+        merge_result(s, result, "s1")
 
 
 def test_result_that_does_not_fit_fails_and_leaves_state_alone() -> None:
@@ -58,9 +69,9 @@ def test_unknown_key_is_kept_when_model_allows_extra() -> None:
         model_config = ConfigDict(extra="allow")
         a: int = 0
 
-    merged = merge_result(Open(), {"zzz": 1}, "s1")
+    merged = merge_result(Open(), {"zzz": 1}, "s1").state
     assert merged.zzz == 1  # type: ignore[attr-defined]
-    assert merge_result(merged, {"a": 2}, "s2").zzz == 1  # type: ignore[attr-defined]
+    assert merge_result(merged, {"a": 2}, "s2").state.zzz == 1  # type: ignore[attr-defined]
 
 
 def test_non_dict_result_fails() -> None:
@@ -70,7 +81,7 @@ def test_non_dict_result_fails() -> None:
 
 def test_same_model_instance_replaces_state() -> None:
     new = M(a=9)
-    assert merge_result(M(), new, "s1") is new
+    assert merge_result(M(), new, "s1").state == new
 
 
 def test_model_validators_run_on_merge() -> None:
@@ -95,4 +106,51 @@ def test_private_attributes_survive() -> None:
 
     s = P()
     s._secret = "kept"
-    assert merge_result(s, {"a": 1}, "s1")._secret == "kept"
+    assert merge_result(s, {"a": 1}, "s1").state._secret == "kept"
+
+
+class Rich(BaseModel):
+    class Inner(BaseModel):
+        n: int = 0
+
+    inner: Inner = Inner()
+    tags: set[str] = set()
+    price: Decimal = Decimal("0")
+    when: datetime | None = None
+    big: int = 0
+
+
+def test_values_the_model_accepts_are_recorded_as_json_ready_data() -> None:
+    merged = merge_result(
+        Rich(),
+        {
+            "inner": Rich.Inner(n=2),
+            "tags": {"a"},
+            "price": Decimal("1.10"),
+            "when": datetime(2026, 1, 2, tzinfo=UTC),
+            "big": 2**70,
+        },
+        "s1",
+    )
+    assert merged.state.tags == {"a"} and merged.state.price == Decimal("1.10")
+    assert merged.result == {
+        "inner": {"n": 2},
+        "tags": ["a"],
+        "price": "1.10",
+        "when": "2026-01-02T00:00:00Z",
+        "big": 2**70,
+    }
+    assert Rich.model_validate_json(merged.state_json) == merged.state
+
+
+def test_a_value_the_json_form_can_not_hold_fails_the_step_by_name() -> None:
+    class B(BaseModel):
+        raw: bytes = b""
+
+    with pytest.raises(StepResultError, match=r"step 's1'.*can not be stored as JSON"):
+        merge_result(B(), {"raw": b"\xff"}, "s1")
+
+
+def test_compensation_errors_say_so() -> None:
+    with pytest.raises(StepResultError, match=r"compensation of step 's1'.*not a field"):
+        merge_result(M(), {"zzz": 1}, "s1", compensation=True)

@@ -336,7 +336,9 @@ async def test_automated_chain_stops_before_a_step_that_needs_input() -> None:
     )
     wf = await b.create_workflow("T")
     await wf.next_step()
-    assert (wf.status, wf.current_step_name) == (S.ACTIVE, "B")
+    assert (wf.status, wf.current_step_name) == (S.PAUSED, "B")
+    assert wf.waiting_for is not None and wf.waiting_for["step"] == "B"
+    assert "approved" in wf.waiting_for["input_schema"]["properties"]
     await wf.next_step({"by": "bo", "approved": True})
     assert wf.status is S.COMPLETED
 

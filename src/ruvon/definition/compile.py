@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -13,6 +12,7 @@ from ruvon.definition.imports import (
     ImportFailure,
     import_object,
     import_step_function,
+    is_async_callable,
     resolve_exception,
 )
 from ruvon.definition.schema import StepSpec, WorkflowSpec
@@ -36,6 +36,8 @@ class CompiledStep:
     # copied out of ``spec`` because the step loop reads them on every step
     automate_next: bool
     timeout_seconds: float | None
+    # what the step type's handler built at load (routes, task functions, loop bodies)
+    compiled: Any = None
 
     def should_retry(self, exc: BaseException) -> bool:
         """Whether ``exc`` is retryable under this step's ``retry_on`` (empty: any Exception)."""
@@ -124,7 +126,7 @@ def _compile_step(
             str(exc), spec=wf, source=source, lines=lines, step=where, key="retry_policy.retry_on"
         ) from exc
     func, comp = resolved["function"], resolved["compensate_function"]
-    is_async = inspect.iscoroutinefunction(func)
+    is_async = is_async_callable(func)
     if spec.timeout_seconds is not None and func is not None and not is_async:
         raise _fail(
             "timeout_seconds needs an 'async def' function: a running synchronous function can "
@@ -142,7 +144,7 @@ def _compile_step(
         function=func,
         compensate=comp,
         is_async=is_async,
-        compensate_is_async=inspect.iscoroutinefunction(comp),
+        compensate_is_async=is_async_callable(comp),
         input_model=resolved["input_model"],
         retry_on=retry_on,
         automate_next=spec.automate_next,
@@ -173,9 +175,10 @@ def compile_definition(
         snapshot=snapshot,
         index_by_name={s.name: s.index for s in steps},
     )
+    compiled = []
     for step in steps:
         try:
-            STEP_HANDLERS[step.spec.type].check(step, definition)
+            built = STEP_HANDLERS[step.spec.type].compile(step, definition)
         except DefinitionError as exc:
             raise DefinitionError(
                 exc.detail,
@@ -185,4 +188,5 @@ def compile_definition(
                 line=lines.line(("steps", step.index, exc.key or "")),
                 workflow_type=spec.workflow_type,
             ) from exc
-    return definition
+        compiled.append(step if built is None else replace(step, compiled=built))
+    return replace(definition, steps=tuple(compiled))

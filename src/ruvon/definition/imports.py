@@ -55,6 +55,17 @@ def import_step_function(path: str) -> Callable[..., Any]:
     return func  # type: ignore[no-any-return]
 
 
+def is_async_callable(func: Any) -> bool:
+    """Whether calling ``func`` returns a coroutine: an ``async def`` function, a partial of one,
+    or an object whose ``__call__`` is ``async def``."""
+    if func is None:
+        return False
+    if inspect.iscoroutinefunction(func):
+        return True
+    call = getattr(type(func), "__call__", None)  # noqa: B004 - the class's own __call__
+    return not inspect.isfunction(func) and inspect.iscoroutinefunction(call)
+
+
 def resolve_exception(name: str) -> type[BaseException] | str:
     """Resolve a ``retry_on`` entry: builtin or dotted exception class, else a bare name."""
     if "." in name:

@@ -15,7 +15,7 @@ engine failed on it): a lease that never expires, so later passes skip the row u
 retries it (``ruvon recover --include-failed``). No runner id looks like it (``host:pid:n``)."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class WorkflowRecord:
     """Everything a store keeps on the execution row of one workflow.
 
@@ -41,9 +41,10 @@ class WorkflowRecord:
     version: int = 0
     lease_owner: str | None = None
     lease_expires_at: float | None = None
+    cancel_requested: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Transition:
     """One durable step of a workflow's life, written atomically by :meth:`commit`.
 
@@ -53,11 +54,13 @@ class Transition:
     A change of status is also written to the audit log, and ``metrics`` to the metrics table.
     ``previous_status`` must be the status the row has at ``expected_version`` (the version
     check vouches for the rest): the audit log records it, and a store may skip rewriting an
-    unchanged status.
+    unchanged status. The write goes through the lease: it is refused unless the row's lease is
+    free, expired (before ``updated_at``) or held by ``runner_id``.
     """
 
     workflow_id: str
     expected_version: int
+    runner_id: str
     previous_status: WorkflowStatus
     status: WorkflowStatus
     state: bytes
@@ -86,8 +89,17 @@ class PersistenceProvider(Protocol):
     async def create_workflow(self, record: WorkflowRecord) -> WorkflowRecord:
         """Insert ``record``; if its ``idempotency_key`` exists, return the existing workflow."""
 
-    async def commit(self, transition: Transition) -> None:
-        """Apply ``transition`` atomically, or raise ``ConcurrentModificationError``."""
+    async def commit(self, transition: Transition) -> str | None:
+        """Apply ``transition`` atomically, or raise ``ConcurrentModificationError``.
+
+        Returns the reason of a pending cancellation request (:meth:`request_cancel`), if any;
+        a transition out of ``ACTIVE``/``PAUSED`` clears it.
+        """
+
+    async def request_cancel(self, workflow_id: str, reason: str) -> bool:
+        """Record that an operator wants the workflow cancelled, without the lease and without
+        a version change; ``False`` if it is finished. The runner holding the lease reads it
+        back with its next commit."""
 
     async def claim(
         self, workflow_id: str, expected_version: int, owner: str, expires_at: float, now: float

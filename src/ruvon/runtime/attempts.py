@@ -1,8 +1,11 @@
 """Calling a step or compensation function with its retry policy.
 
 Every attempt gets a fresh :class:`StepContext` with the same ``idempotency_key``. Retries wait
-``RetryPolicy.delay(attempt)`` seconds and only happen for exceptions ``retry_on`` accepts.
-Directives are not failures: they propagate to the caller untouched.
+``RetryPolicy.delay(attempt)`` seconds and only happen for exceptions ``retry_on`` accepts; a
+retried attempt is recorded and its in-place changes to the state are dropped. Directives are
+not failures: the attempt that raised one is returned with it, so its number is known.
+``BaseException``\\ s that are not ``Exception``\\ s (cancellation, interrupts) propagate: the
+runner drops the attempt's traces.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import pydantic_core
 
 from ruvon.models import Directive, StepContext, StepStatus, WorkflowError
 from ruvon.providers.execution import StepCall
@@ -23,15 +28,24 @@ if TYPE_CHECKING:
     from ruvon.workflow import Workflow
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class CallResult:
-    """What the last attempt returned, or raised; ``attempt`` is its 1-based number."""
+    """What the last attempt returned, raised, or signalled; ``attempt`` is its 1-based number."""
 
-    value: Any
-    error: BaseException | None
+    value: Any = None
+    error: BaseException | None = None
+    directive: Directive | None = None
     attempt: int
     started_at: float
     ended_at: float
+
+
+def private_copy(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A deep copy of JSON-ready data (results), so user code can not change a stored record."""
+    if data is None:
+        return None
+    copied: dict[str, Any] = pydantic_core.from_json(pydantic_core.to_json(data))
+    return copied
 
 
 async def call_with_retries(
@@ -50,20 +64,18 @@ async def call_with_retries(
     attempt = 1
     while True:
         context = StepContext(
-            wf.id,
-            wf.workflow_type,
-            step.name,
-            step.index,
-            attempt,
-            key,
-            wf.persistence,
-            validated_input,
-            wf.last_result,
-            None,
-            None,
-            compensation_of,
-            wf.error,
-            is_compensation,
+            workflow_id=wf.id,
+            workflow_type=wf.workflow_type,
+            step_name=step.name,
+            step_index=step.index,
+            attempt=attempt,
+            idempotency_key=key,
+            persistence=wf.persistence,
+            validated_input=validated_input,
+            previous_step_result=private_copy(wf.last_result),
+            forward_result=private_copy(compensation_of),
+            failure=wf.error,
+            is_compensation=is_compensation,
         )
         started = time.time()
         try:
@@ -77,28 +89,29 @@ async def call_with_retries(
                     None if is_compensation else step.timeout_seconds,
                 )
             )
-            return CallResult(value, None, attempt, started, time.time())
-        except Directive:
-            raise
+            return CallResult(
+                value=value, attempt=attempt, started_at=started, ended_at=time.time()
+            )
+        except Directive as directive:
+            return CallResult(
+                directive=directive, attempt=attempt, started_at=started, ended_at=time.time()
+            )
         except Exception as exc:
-            failed = CallResult(None, exc, attempt, started, time.time())
+            failed = CallResult(
+                error=exc, attempt=attempt, started_at=started, ended_at=time.time()
+            )
             if attempt >= policy.max_attempts or not step.should_retry(exc):
                 return failed
+            error = WorkflowError.from_exception(exc, step.name)
             if not is_compensation:  # a forward attempt that will be retried is recorded
-                wf.record_attempt(
-                    step,
-                    failed,
-                    StepStatus.FAILED,
-                    None,
-                    WorkflowError.from_exception(exc, step.name),
-                )
+                wf.record_attempt(step, failed, StepStatus.FAILED, error=error)
             wf.restore_state()  # the next attempt starts from the committed state
             if wf.observer.wants(EventKind.STEP_RETRIED):
                 await wf.notify(
                     EventKind.STEP_RETRIED,
                     step_name=step.name,
                     attempt=attempt,
-                    error=WorkflowError.from_exception(exc, step.name),
+                    error=error,
                     data={"compensation": is_compensation},
                 )
             await asyncio.sleep(policy.delay(attempt))

@@ -1,61 +1,117 @@
-"""Merging a step's result into the state.
+"""Merging a step's result into the state, through the form the store keeps.
 
-The returned dict's keys replace the model's fields (a shallow merge); the merged data is
-validated as a new model instance, so a result that does not fit fails the step and leaves the
-state as it was. Keys that are not fields fail the step too, unless the model allows extras.
-In-place mutations the step made to ``state`` are kept: the merge starts from the live object.
+The returned dict's keys replace the model's fields (a shallow merge). In-place mutations the
+step made to ``state`` are kept: the merge starts from the live object. The merged state is then
+serialized with the state model's own serializer and validated back from that JSON, so
+
+- the state in memory is exactly what every store gives back after a reload (a ``Decimal``, a
+  ``set``, a nested model or a ``datetime`` behave the same on the in-memory store and on SQLite);
+- the state is validated after every step, whatever it returned (``None`` and ``{}`` included):
+  in-place changes that break the model fail the step;
+- a value the model's JSON form can not hold (bytes that are not UTF-8 under the default
+  ``ser_json_bytes``, an object of no serializable type) fails the step here, before anything is
+  written, instead of failing the commit.
+
+Keys that are not fields fail the step too, unless the model allows extras. The live ``state``
+object is never modified by the merge; on error nothing changed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from ruvon.errors import StepResultError
 
 
-def merge_result(state: BaseModel, result: Any, step_name: str) -> BaseModel:
-    """Return the state with ``result`` merged in; ``state`` itself is not modified."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Merged:
+    """The state after a step: the model, its JSON (what the commit writes), and the step's
+    result as JSON-ready data taken from that state (what the step record keeps)."""
+
+    state: BaseModel
+    state_json: bytes
+    result: dict[str, Any] | None
+
+
+def _what(step: str, compensation: bool) -> str:
+    return f"compensation of step '{step}'" if compensation else f"step '{step}'"
+
+
+def dump_state(state: BaseModel, step: str, *, compensation: bool = False) -> bytes:
+    """The state as the store keeps it; ``StepResultError`` naming the step if it can not be."""
+    try:
+        return type(state).__pydantic_serializer__.to_json(state, round_trip=True, warnings=False)
+    except (PydanticSerializationError, ValueError, TypeError) as exc:
+        raise StepResultError(
+            f"{_what(step, compensation)} left a state that can not be stored as JSON by "
+            f"{type(state).__name__}: {exc}",
+            step=step,
+        ) from exc
+
+
+def load_state(
+    cls: type[BaseModel], data: bytes | str, step: str, *, compensation: bool = False
+) -> BaseModel:
+    """Validate stored JSON into ``cls``; ``StepResultError`` naming the first bad field."""
+    try:
+        return cls.__pydantic_validator__.validate_json(data)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "<root>"
+        raise StepResultError(
+            f"{_what(step, compensation)} returned a result that does not fit {cls.__name__}: "
+            f"{key}: {first['msg']}",
+            step=step,
+        ) from exc
+
+
+def _candidate(
+    state: BaseModel, result: Any, step: str, compensation: bool
+) -> tuple[BaseModel, dict[str, Any]]:
+    """The live state with ``result``'s keys set (unvalidated), and the keys as a dict."""
     if result is None:
-        return state
+        return state, {}
     if isinstance(result, BaseModel):
         if type(result) is type(state):
-            return result
+            return result, {}
         result = result.model_dump()
     if not isinstance(result, dict):
         raise StepResultError(
-            f"step '{step_name}' returned {type(result).__name__}; a step must return a dict "
-            f"(or None)",
-            step=step_name,
+            f"{_what(step, compensation)} returned {type(result).__name__}; a step must return "
+            "a dict (or None)",
+            step=step,
         )
     if not result:
-        return state
+        return state, {}
     cls = type(state)
     fields = cls.__pydantic_fields__  # the class's dict itself; ``model_fields`` builds a copy
-    extra = state.__pydantic_extra__
-    if extra is None and not fields.keys() >= result.keys():
+    if state.__pydantic_extra__ is None and not fields.keys() >= result.keys():
         unknown = [k for k in result if k not in fields]
         raise StepResultError(
-            f"step '{step_name}' returned key '{unknown[0]}' which is not a field of "
+            f"{_what(step, compensation)} returned key '{unknown[0]}' which is not a field of "
             f"{cls.__name__}",
-            step=step_name,
+            step=step,
         )
-    # Validating the whole merged mapping keeps model validators honest and is atomic: on error
-    # the live state is untouched. ``state.__dict__`` already holds in-place mutations.
-    data = (
-        {**state.__dict__, **extra, **result} if extra is not None else {**state.__dict__, **result}
-    )
-    try:
-        merged: BaseModel = cls.__pydantic_validator__.validate_python(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise StepResultError(
-            f"step '{step_name}' returned a result that does not fit {cls.__name__}: "
-            f"{key}: {first['msg']}",
-            step=step_name,
-        ) from exc
+    return state.model_copy(update=result), result
+
+
+def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool = False) -> Merged:
+    """Merge ``result`` into ``state`` (left untouched) and prove the outcome can be stored."""
+    candidate, changed = _candidate(state, result, step, compensation)
+    data = dump_state(candidate, step, compensation=compensation)
+    cls = type(state)
+    merged = load_state(cls, data, step, compensation=compensation)
     if state.__pydantic_private__:
         merged.__pydantic_private__ = dict(state.__pydantic_private__)
-    return merged
+    recorded = None
+    if changed:
+        recorded = cls.__pydantic_serializer__.to_python(
+            merged, mode="json", include=set(changed), round_trip=True, warnings=False
+        )
+    elif isinstance(result, dict):
+        recorded = {}
+    return Merged(state=merged, state_json=data, result=recorded)

@@ -1,11 +1,12 @@
-"""Failing a workflow and the saga unwind.
+"""The saga unwind.
 
-When a step fails in saga mode, the completed steps are compensated in reverse order of
-completion. The journal gets one entry per undone step: ``SKIPPED`` (no compensation, or the
-failing step itself without ``compensate_on_failure``), ``STARTED`` then ``COMPLETED``/``FAILED``,
-or ``REJECTED`` by an operator. Each ``STARTED`` entry is committed before its function runs and
-each outcome is committed with the next ``STARTED`` entry, so an unwind of ``n`` compensations
-costs ``n + 1`` commits and a crash never re-runs a compensation the journal shows finished.
+When a step fails in saga mode (see ``runner.fail_step``), the completed steps are compensated
+in reverse order of completion. The journal gets one entry per undone step: ``SKIPPED`` (no
+compensation, or the failing step itself without ``compensate_on_failure``), ``STARTED`` then
+``COMPLETED``/``FAILED``, or ``REJECTED`` by an operator. Each ``STARTED`` entry is committed
+before its function runs and each outcome is committed with the next ``STARTED`` entry, so an
+unwind of ``n`` compensations costs ``n + 1`` commits and a crash never re-runs a compensation
+the journal shows finished. A failed compensation leaves no trace in the state.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from ruvon.errors import StepResultError
 from ruvon.models import (
     CompensationRecord,
     CompensationStatus,
-    Directive,
     StepRecord,
     StepStatus,
     WorkflowError,
@@ -32,29 +32,6 @@ if TYPE_CHECKING:
 
 CANCELLED_ERROR = "WorkflowCancelled"
 C = CompensationStatus
-
-
-async def fail(wf: Workflow, step: CompiledStep, error: WorkflowError) -> None:
-    """Record a step failure once, then stop (``FAILED``) or unwind (saga mode).
-
-    In-place changes the failed step made to the state are dropped first: the state is the one
-    last committed, as it would be after a crash.
-    """
-    wf.error = error
-    wf.restore_state()
-    if wf.observer.wants(EventKind.STEP_FAILED):
-        await wf.notify(
-            EventKind.STEP_FAILED,
-            step_name=step.name,
-            error=error,
-            attempt=wf.history[-1].attempt if wf.history else None,
-        )
-    if not wf.saga_mode:
-        await wf.commit(S.FAILED, reason=f"step '{step.name}' failed")
-        if wf.observer.wants(EventKind.WORKFLOW_FAILED):
-            await wf.notify(EventKind.WORKFLOW_FAILED, step_name=step.name, error=error)
-        return
-    await unwind(wf)
 
 
 def plan(wf: Workflow, *, include_failed: bool = False) -> list[StepRecord]:
@@ -125,29 +102,39 @@ async def _skip(wf: Workflow, record: StepRecord, step: CompiledStep, detail: st
 async def _compensate(
     wf: Workflow, record: StepRecord, step: CompiledStep, entry: CompensationRecord
 ) -> None:
+    """Run one compensation with its retries; a failed one leaves no trace in the state."""
     assert step.compensate is not None
     if wf.observer.wants(EventKind.COMPENSATION_STARTED):
         await wf.notify(EventKind.COMPENSATION_STARTED, step_name=step.name)
-    error: BaseException | None
-    try:
-        call = await call_with_retries(
-            wf,
-            step,
-            function=step.compensate,
-            is_async=step.compensate_is_async,
-            user_input={},
-            compensation_of=record.result or {},
+    call = await call_with_retries(
+        wf,
+        step,
+        function=step.compensate,
+        is_async=step.compensate_is_async,
+        user_input={},
+        compensation_of=record.result or {},
+    )
+    entry.attempts, entry.ended_at = call.attempt, call.ended_at
+    error = call.error
+    if error is None and call.directive is not None:
+        error = StepResultError(
+            f"compensation of step '{step.name}' raised {type(call.directive).__name__}; "
+            "a compensation can not jump, pause or start a workflow",
+            step=step.name,
         )
-        entry.attempts, entry.ended_at, error = call.attempt, call.ended_at, call.error
-        if error is None:
-            wf.state = merge_result(wf.state, call.value, f"{step.name} (compensation)")
-            entry.result = call.value if isinstance(call.value, dict) else None
-    except (Directive, StepResultError) as exc:
-        entry.attempts, entry.ended_at, error = max(entry.attempts, 1), wf.clock(), exc
+    if error is None:
+        try:
+            merged = merge_result(wf.state, call.value, step.name, compensation=True)
+        except StepResultError as exc:
+            error = exc
+        else:
+            wf.apply(merged)
+            entry.result = merged.result
     if error is None:
         entry.status = C.COMPLETED
         kind = EventKind.COMPENSATION_COMPLETED
     else:
+        wf.restore_state()  # the failed compensation's in-place changes are dropped
         entry.status = C.FAILED
         entry.error = WorkflowError.from_exception(error, step.name)
         kind = EventKind.COMPENSATION_FAILED

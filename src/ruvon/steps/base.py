@@ -1,4 +1,11 @@
-"""The step-handler contract and the shared path of every step that calls a user function."""
+"""The step-handler contract and the shared path of every step that calls a user function.
+
+A handler is told to run a step once (with its retries) and says what happened as a
+:class:`~ruvon.runtime.outcome.StepOutcome`. It does no bookkeeping: the runner validates the
+input, sends ``STEP_STARTED``, records the deciding attempt and turns any exception a handler
+raises into a failure of that step. Directives raised by user functions are translated here,
+once, into outcome kinds.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,10 @@ from pydantic import ValidationError
 from ruvon.errors import StepResultError, WorkflowValidationError
 from ruvon.models import (
     StartSubWorkflowDirective,
-    StepStatus,
     WorkflowError,
     WorkflowJumpDirective,
     WorkflowPauseDirective,
 )
-from ruvon.providers.observer import EventKind
 from ruvon.runtime.attempts import CallResult, call_with_retries
 from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome
@@ -26,15 +31,17 @@ if TYPE_CHECKING:
 
 
 class StepHandler(Protocol):
-    """One step type: its YAML model, its load-time checks, and how it runs."""
+    """One step type: its YAML model, its load-time compilation, and how it runs."""
 
     spec_model: type[StepSpec]
 
-    def check(self, step: CompiledStep, definition: WorkflowDefinition) -> None:
-        """Raise ``DefinitionError`` (with ``key``) if the step can not run as defined."""
+    def compile(self, step: CompiledStep, definition: WorkflowDefinition) -> Any:
+        """Check the step and build what it needs at run time (task functions, loop bodies,
+        routes); raise ``DefinitionError`` (with ``key``) if it can not run as defined. The
+        value is kept as ``step.compiled``."""
 
     async def run(
-        self, wf: Workflow, step: CompiledStep, user_input: dict[str, Any]
+        self, wf: Workflow, step: CompiledStep, user_input: dict[str, Any], validated_input: Any
     ) -> StepOutcome:
         """Run the step once (with its retries) and say what happened."""
 
@@ -51,52 +58,72 @@ def validate_input(step: CompiledStep, user_input: dict[str, Any]) -> Any:
         ) from exc
 
 
-def _failed(wf: Workflow, step: CompiledStep, call: CallResult, exc: BaseException) -> StepOutcome:
-    error = WorkflowError.from_exception(exc, step.name)
-    wf.record_attempt(step, call, StepStatus.FAILED, None, error)
-    return StepOutcome(OutcomeKind.FAILED, error=error)
+def failed(step: CompiledStep, exc: BaseException, call: CallResult) -> StepOutcome:
+    """The outcome of a step that failed with ``exc`` on the attempt ``call`` describes."""
+    return StepOutcome(
+        kind=OutcomeKind.FAILED,
+        error=WorkflowError.from_exception(exc, step.name),
+        attempt=call.attempt,
+        started_at=call.started_at,
+        ended_at=call.ended_at,
+    )
 
 
-async def run_function_step(
-    wf: Workflow, step: CompiledStep, user_input: dict[str, Any]
-) -> StepOutcome:
-    """Call ``step.function`` with retries, translate directives, merge the result."""
-    assert step.function is not None
-    validated = None if step.input_model is None else validate_input(step, user_input)
-    if wf.observer.wants(EventKind.STEP_STARTED):
-        await wf.notify(EventKind.STEP_STARTED, step_name=step.name)
-    kind, jump_to = OutcomeKind.COMPLETED, None
-    try:
-        call = await call_with_retries(
-            wf, step, step.function, step.is_async, user_input, validated
-        )
-    except WorkflowJumpDirective as directive:
-        call = CallResult(directive.result, None, 1, wf.clock(), wf.clock())
+def _directive(
+    wf: Workflow, step: CompiledStep, call: CallResult
+) -> tuple[OutcomeKind, Any, int | None]:
+    """The outcome kind a directive asks for, the result to merge, and a jump target."""
+    directive = call.directive
+    if isinstance(directive, WorkflowJumpDirective):
         target = wf.definition.index_by_name.get(directive.target_step_name)
         if target is None:
-            exc = StepResultError(
+            raise StepResultError(
                 f"step '{step.name}' jumped to unknown step '{directive.target_step_name}'",
                 step=step.name,
             )
-            return _failed(wf, step, call, exc)
-        kind, jump_to = OutcomeKind.JUMP, target
-    except WorkflowPauseDirective as directive:
-        call = CallResult(directive.result, None, 1, wf.clock(), wf.clock())
-        kind = OutcomeKind.PAUSE
-    except StartSubWorkflowDirective as directive:
-        call = CallResult(None, None, 1, wf.clock(), wf.clock())
-        exc = StepResultError(
-            f"step '{step.name}' asked for sub-workflow '{directive.workflow_type}': sub-workflows "
-            "are not supported by this version of Ruvon",
+        return OutcomeKind.JUMP, directive.result, target
+    if isinstance(directive, WorkflowPauseDirective):
+        return OutcomeKind.PAUSE, directive.result, None
+    if isinstance(directive, StartSubWorkflowDirective):
+        raise StepResultError(
+            f"step '{step.name}' asked for sub-workflow '{directive.workflow_type}': "
+            "sub-workflows are not supported by this version of Ruvon",
             step=step.name,
         )
-        return _failed(wf, step, call, exc)
+    raise StepResultError(
+        f"step '{step.name}' raised {type(directive).__name__}, which is not a directive "
+        "this version of Ruvon knows",
+        step=step.name,
+    )
+
+
+def outcome_of_call(wf: Workflow, step: CompiledStep, call: CallResult) -> StepOutcome:
+    """Translate what the function did (returned, raised, signalled) into an outcome."""
     if call.error is not None:
-        return _failed(wf, step, call, call.error)
+        return failed(step, call.error, call)
+    kind, value, jump_to = OutcomeKind.COMPLETED, call.value, None
     try:
-        state = merge_result(wf.state, call.value, step.name)
+        if call.directive is not None:
+            kind, value, jump_to = _directive(wf, step, call)
+        merged = merge_result(wf.state, value, step.name)
     except StepResultError as exc:
-        return _failed(wf, step, call, exc)
-    result = call.value if isinstance(call.value, dict) else None
-    wf.record_attempt(step, call, StepStatus.COMPLETED, result)
-    return StepOutcome(kind, state, result, None, jump_to)
+        return failed(step, exc, call)
+    return StepOutcome(
+        kind=kind,
+        merged=merged,
+        jump_to=jump_to,
+        attempt=call.attempt,
+        started_at=call.started_at,
+        ended_at=call.ended_at,
+    )
+
+
+async def run_function_step(
+    wf: Workflow, step: CompiledStep, user_input: dict[str, Any], validated_input: Any
+) -> StepOutcome:
+    """Call ``step.function`` with retries, translate directives, merge the result."""
+    assert step.function is not None
+    call = await call_with_retries(
+        wf, step, step.function, step.is_async, user_input, validated_input
+    )
+    return outcome_of_call(wf, step, call)

@@ -17,7 +17,7 @@ class StandardStep:
 
     spec_model = StepSpec
 
-    def check(self, step: CompiledStep, definition: WorkflowDefinition) -> None:
+    def compile(self, step: CompiledStep, definition: WorkflowDefinition) -> None:
         if step.function is None:
             raise DefinitionError("a STANDARD step needs a 'function'", key="function")
 

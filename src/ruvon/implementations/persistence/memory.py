@@ -10,6 +10,8 @@ import copy
 import time
 from typing import Any
 
+import pydantic_core
+
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
 from ruvon.models import CompensationRecord, StepRecord
 from ruvon.providers.persistence import RECOVERY_FAILED, Transition, WorkflowRecord
@@ -24,43 +26,66 @@ def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:
     """
     r = row
     return WorkflowRecord(
-        r.id,
-        r.workflow_type,
-        r.workflow_version,
-        r.status,
-        r.state,
-        r.current_step,
-        r.saga_mode,
-        copy.deepcopy(r.definition) if definition else r.definition,
-        r.idempotency_key,
-        r.parent_id,
-        r.owner_id,
-        copy.deepcopy(r.metadata) if r.metadata else {},
-        r.error,
-        r.created_at,
-        r.updated_at,
-        r.version,
-        r.lease_owner,
-        r.lease_expires_at,
+        id=r.id,
+        workflow_type=r.workflow_type,
+        workflow_version=r.workflow_version,
+        status=r.status,
+        state=r.state,
+        current_step=r.current_step,
+        saga_mode=r.saga_mode,
+        definition=copy.deepcopy(r.definition) if definition else r.definition,
+        idempotency_key=r.idempotency_key,
+        parent_id=r.parent_id,
+        owner_id=r.owner_id,
+        metadata=copy.deepcopy(r.metadata) if r.metadata else {},
+        error=r.error,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        version=r.version,
+        lease_owner=r.lease_owner,
+        lease_expires_at=r.lease_expires_at,
+        cancel_requested=r.cancel_requested,
     )
+
+
+def _own(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A private copy of a result: user code holding the original can not rewrite history."""
+    if data is None:
+        return None
+    copied: dict[str, Any] = pydantic_core.from_json(pydantic_core.to_json(data))
+    return copied
 
 
 def _clone_entry(e: CompensationRecord) -> CompensationRecord:
     # spelled out: a getattr loop over the fields costs several times more, once per commit
     return CompensationRecord(
-        e.sequence,
-        e.forward_seq,
-        e.step_name,
-        e.step_index,
-        e.function,
-        e.status,
-        e.started_at,
-        e.ended_at,
-        e.attempts,
-        e.error,
-        e.detail,
-        e.decided_by,
-        e.result,
+        sequence=e.sequence,
+        forward_seq=e.forward_seq,
+        step_name=e.step_name,
+        step_index=e.step_index,
+        function=e.function,
+        status=e.status,
+        started_at=e.started_at,
+        ended_at=e.ended_at,
+        attempts=e.attempts,
+        error=e.error,
+        detail=e.detail,
+        decided_by=e.decided_by,
+        result=_own(e.result),
+    )
+
+
+def _clone_step(s: StepRecord) -> StepRecord:
+    return StepRecord(
+        seq=s.seq,
+        step_name=s.step_name,
+        step_index=s.step_index,
+        attempt=s.attempt,
+        status=s.status,
+        started_at=s.started_at,
+        ended_at=s.ended_at,
+        result=_own(s.result),
+        error=s.error,
     )
 
 
@@ -117,13 +142,18 @@ class InMemoryPersistenceProvider:
         except KeyError:
             raise WorkflowNotFoundError(workflow_id) from None
 
-    async def commit(self, transition: Transition) -> None:
+    async def commit(self, transition: Transition) -> str | None:
         row = self._rows.get(transition.workflow_id)
         if row is None:
             raise WorkflowNotFoundError(transition.workflow_id)
         if row.version != transition.expected_version:
             raise ConcurrentModificationError(
                 transition.workflow_id, transition.expected_version, row.version
+            )
+        held = row.lease_owner not in (None, transition.runner_id)
+        if held and not _expired(row, transition.updated_at):
+            raise ConcurrentModificationError(
+                transition.workflow_id, transition.expected_version, row.version, row.lease_owner
             )
         row.status = transition.status
         row.state = transition.state
@@ -139,7 +169,7 @@ class InMemoryPersistenceProvider:
         if transition.steps:
             steps = self._steps[row.id]
             for s in transition.steps:
-                steps[s.seq] = s  # step records are never changed once written
+                steps[s.seq] = _clone_step(s)
         if transition.compensations:
             journal = self._journal[row.id]
             for c in transition.compensations:
@@ -153,7 +183,18 @@ class InMemoryPersistenceProvider:
                     "reason": transition.reason,
                 }
             )
+        if transition.status not in (WorkflowStatus.ACTIVE, WorkflowStatus.PAUSED):
+            row.cancel_requested = None
         self.commits += 1
+        return row.cancel_requested
+
+    async def request_cancel(self, workflow_id: str, reason: str) -> bool:
+        row = self._row(workflow_id)
+        finished = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED_ROLLED_BACK)
+        if row.status in finished or row.status is WorkflowStatus.CANCELLED:
+            return False
+        row.cancel_requested = reason
+        return True
 
     async def claim(
         self, workflow_id: str, expected_version: int, owner: str, expires_at: float, now: float
@@ -189,7 +230,11 @@ class InMemoryPersistenceProvider:
         rows = [
             r
             for r in self._rows.values()
-            if r.status in running and r.lease_owner is not None and _expired(r, now)
+            if r.status in running
+            and r.lease_owner is not None
+            and _expired(r, now)
+            # created, never started: unless saga mode is on, its program may still turn it on
+            and (r.version > 0 or r.saga_mode)
         ]
         rows.sort(key=lambda r: r.lease_expires_at or 0.0)  # oldest first, as the SQL stores
         return [r.id for r in rows[:limit]]
@@ -256,7 +301,7 @@ class InMemoryPersistenceProvider:
 
     async def step_history(self, workflow_id: str) -> list[StepRecord]:
         self._row(workflow_id)
-        return [s for _, s in sorted(self._steps[workflow_id].items())]
+        return [_clone_step(s) for _, s in sorted(self._steps[workflow_id].items())]
 
     async def compensation_journal(self, workflow_id: str) -> list[CompensationRecord]:
         self._row(workflow_id)

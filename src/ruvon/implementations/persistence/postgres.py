@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import orjson
+import pydantic_core
 
 from ruvon.errors import PersistenceError
 from ruvon.implementations.persistence.sql.queries import Dialect, Query, with_parts
@@ -22,10 +22,11 @@ def _same(value: Any) -> Any:
 
 
 def _json(rows: list[dict[str, Any]]) -> str:
-    return orjson.dumps(rows).decode()
+    return pydantic_core.to_json(rows).decode()  # integers beyond 64 bits, unlike orjson
 
 
-_CHANGED = "SELECT count(*) AS changed FROM moved"  # 0: the version check failed
+# changed 0: the version or lease check failed; else the pending cancellation request
+_CHANGED = "SELECT count(*) AS changed, max(cancel_requested) AS cancel_requested FROM moved"
 
 
 POSTGRES = Dialect(
@@ -371,7 +372,9 @@ class PostgresPersistenceProvider(SQLStore):
             row = await conn.fetchone(self._q["pg_create_workflow"], values)
         return bool(row and row["changed"])
 
-    async def _apply_transition(self, t: Transition, values: dict[str, Any]) -> bool:
+    async def _apply_transition(
+        self, t: Transition, values: dict[str, Any]
+    ) -> tuple[str | None] | None:
         parts = ["moved"]  # ``values`` is this commit's own dict: the parts' values join it
         if t.steps:
             parts.append("steps")
@@ -391,7 +394,7 @@ class PostgresPersistenceProvider(SQLStore):
         query = with_parts(self.dialect, "pg_transition_", tuple(parts), _CHANGED)
         async with self._reader() as conn:
             row = await conn.fetchone(query, values)
-        return bool(row and row["changed"])
+        return (row["cancel_requested"],) if row and row["changed"] else None
 
     def _renew_detached(self, rows: list[dict[str, Any]]) -> set[str]:
         # the pool belongs to the application's event loop: use a short-lived connection on a

@@ -43,8 +43,13 @@ LIMIT :limit
 UPDATE ruvon_workflows
 SET status = :status, state = :state, current_step = :current_step, saga_mode = :saga_mode,
     error = :error, updated_at = :updated_at, version = version + 1,
-    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
+    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
+    -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
+    cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
 WHERE id = :id AND version = :expected_version
+  -- every write goes through the lease: free, ours, or expired
+  AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at)
+RETURNING cancel_requested
 
 -- name: update_workflow_keep_status
 -- The same without ``status``: SQLite rewrites the status index entry of every row whose
@@ -52,8 +57,18 @@ WHERE id = :id AND version = :expected_version
 UPDATE ruvon_workflows
 SET state = :state, current_step = :current_step, saga_mode = :saga_mode,
     error = :error, updated_at = :updated_at, version = version + 1,
-    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
+    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
+    -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
+    cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
 WHERE id = :id AND version = :expected_version
+  -- every write goes through the lease: free, ours, or expired
+  AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at)
+RETURNING cancel_requested
+
+-- name: request_cancel
+-- No version change: the runner holding the lease reads it back with its next commit.
+UPDATE ruvon_workflows SET cancel_requested = :reason
+WHERE id = :id AND status NOT IN ('COMPLETED', 'FAILED_ROLLED_BACK', 'CANCELLED')
 
 -- name: select_version
 SELECT version, lease_owner FROM ruvon_workflows WHERE id = :id
@@ -69,9 +84,11 @@ UPDATE ruvon_workflows SET lease_expires_at = :expires_at
 WHERE id = :id AND lease_owner = :owner
 
 -- name: find_recoverable
+-- A workflow at version 0 was created but never started: unless saga mode is already on, its
+-- program may still turn it on, so recovery must not run it yet.
 SELECT id FROM ruvon_workflows
 WHERE status IN ('ACTIVE', 'COMPENSATING') AND lease_owner IS NOT NULL
-  AND lease_expires_at < :now
+  AND lease_expires_at < :now AND (version > 0 OR saga_mode)
 ORDER BY lease_expires_at
 LIMIT :limit
 
@@ -189,9 +206,13 @@ SELECT count(*) AS changed FROM created
 UPDATE ruvon_workflows
 SET status = :status, state = :state, current_step = :current_step, saga_mode = :saga_mode,
     error = :error, updated_at = :updated_at, version = version + 1,
-    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
+    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
+    -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
+    cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
 WHERE id = :id AND version = :expected_version
-RETURNING id
+  -- every write goes through the lease: free, ours, or expired
+  AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at)
+RETURNING id, cancel_requested
 
 -- name: pg_transition_steps
 INSERT INTO ruvon_step_attempts (

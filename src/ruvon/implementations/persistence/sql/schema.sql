@@ -30,7 +30,8 @@ CREATE TABLE ruvon_workflows (
     updated_at {float} NOT NULL,
     version INTEGER NOT NULL,
     lease_owner TEXT,
-    lease_expires_at {float}
+    lease_expires_at {float},
+    cancel_requested TEXT
 );
 CREATE INDEX ruvon_workflows_created ON ruvon_workflows (created_at);
 CREATE INDEX ruvon_workflows_type ON ruvon_workflows (workflow_type);
@@ -100,4 +101,4 @@ CREATE TABLE ruvon_metrics (
 );
 CREATE INDEX ruvon_metrics_workflow ON ruvon_metrics (workflow_id, id);
 
-INSERT INTO ruvon_schema (version) VALUES (2);
+INSERT INTO ruvon_schema (version) VALUES (3);

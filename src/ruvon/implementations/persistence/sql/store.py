@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any, Protocol
 
-import orjson
+import pydantic_core
 
 from ruvon.definition.registry import snapshot_digest
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
@@ -47,7 +47,9 @@ class Connection(Protocol):
 
 
 def _dump(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    # pydantic-core, not orjson: results may hold integers beyond 64 bits (orjson refuses them
+    # on the way in and turns them into floats on the way out)
+    return None if value is None else pydantic_core.to_json(value).decode()
 
 
 def _text(state: bytes | str) -> str:
@@ -227,12 +229,13 @@ class SQLStore(ABC):
             )
         return True
 
-    async def commit(self, transition: Transition) -> None:
+    async def commit(self, transition: Transition) -> str | None:
         await self._ensure()
         t = transition
         values = {
             "id": t.workflow_id,
             "expected_version": t.expected_version,
+            "runner_id": t.runner_id,
             "status": t.status.value,
             "state": _text(t.state),
             "current_step": t.current_step,
@@ -242,21 +245,41 @@ class SQLStore(ABC):
             "lease_owner": t.lease_owner,
             "lease_expires_at": t.lease_expires_at,
         }
-        if not await self._apply_transition(t, values):
+        moved = await self._apply_transition(t, values)
+        if moved is None:
             async with self._reader() as conn:
                 await self._conflict(conn, t.workflow_id, t.expected_version)
         self.commits += 1
+        return moved[0] if moved else None
 
-    async def _apply_transition(self, t: Transition, values: dict[str, Any]) -> bool:
-        """Write one transition atomically; ``False`` if the version check failed (then nothing
-        is written). Dialect hook: this is the version for local transactions."""
+    async def request_cancel(self, workflow_id: str, reason: str) -> bool:
+        await self._ensure()
+        async with self._reader() as conn:  # one UPDATE: atomic on its own
+            done = await conn.execute(
+                self._q["request_cancel"], {"id": workflow_id, "reason": reason}
+            )
+            if not done and not await conn.fetchone(
+                self._q["workflow_exists"], {"id": workflow_id}
+            ):
+                raise WorkflowNotFoundError(workflow_id)
+        return bool(done)
+
+    async def _apply_transition(
+        self, t: Transition, values: dict[str, Any]
+    ) -> tuple[str | None] | None:
+        """Write one transition atomically; ``None`` if the version or lease check failed (then
+        nothing is written), else ``(cancel_requested,)``. Dialect hook: this is the version
+        for local transactions."""
         q = self._q
         same = t.status is t.previous_status
         async with self._transaction() as conn:
-            if not await conn.execute(
+            # all rows fetched: SQLite must finish the RETURNING statement before COMMIT
+            moved = await conn.fetchall(
                 q["update_workflow_keep_status" if same else "update_workflow"], values
-            ):
-                return False
+            )
+            if not moved:
+                return None
+            row = moved[0]
             if t.steps:
                 await conn.executemany(
                     q["upsert_step_attempt"], [self._step_values(t.workflow_id, s) for s in t.steps]
@@ -285,7 +308,7 @@ class SQLStore(ABC):
                         for n, v in t.metrics
                     ],
                 )
-        return True
+        return (row["cancel_requested"],)
 
     async def _conflict(self, conn: Connection, workflow_id: str, expected: int) -> None:
         row = await conn.fetchone(self._q["select_version"], {"id": workflow_id})
@@ -507,8 +530,8 @@ class SQLStore(ABC):
         if value is None or not isinstance(value, str | bytes):
             return value
         try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
+            return pydantic_core.from_json(value)
+        except ValueError as exc:
             raise PersistenceError(
                 f"{self.where}: workflow '{workflow_id}' has a corrupted JSON column: {exc}"
             ) from exc
@@ -552,6 +575,7 @@ class SQLStore(ABC):
             version=int(row["version"]),
             lease_owner=row["lease_owner"],
             lease_expires_at=row["lease_expires_at"],
+            cancel_requested=row["cancel_requested"],
         )
 
     @staticmethod
