@@ -1,84 +1,44 @@
-"""A template engine on Jinja2's immutable sandbox.
+"""A template engine on Jinja2's immutable sandbox, bounded in time, work and memory.
 
 Templates such as ``"Order {{ state.order_id }} for {{ state.customer.name }}"`` are rendered
-in :class:`jinja2.sandbox.ImmutableSandboxedEnvironment`: no access to ``_``-prefixed
-attributes (``{{ ''.__class__.__mro__ }}``), no mutation of lists and dicts, ``range`` bounded.
-On top of the sandbox, ``**`` and ``*`` are intercepted so that ``{{ 9**9**9 }}`` and
-``{{ 'a' * 10**9 }}`` fail instead of hanging or exhausting memory. Undefined names and
+in a :class:`~ruvon.implementations.templating.sandbox.BoundedSandbox`: Jinja2's
+:class:`jinja2.sandbox.ImmutableSandboxedEnvironment` (no access to ``_``-prefixed attributes
+such as ``{{ ''.__class__.__mro__ }}``, no mutation of lists and dicts) with every render held
+to its :class:`TemplateLimits`: output length, the size of each value built and of all of them,
+steps (loop iterations, calls, filters) and wall-clock time. Operations that could build a huge
+value (``'a' * 10**9``, ``'%999999999d' % 1``, ``'{:>999999999}'.format(1)``,
+``'a' | center(10**9)``, ``lipsum(n=10**6)``, ``indent(20000)`` ...) are refused before they
+allocate it; nested ``range`` loops and recursive macros run out of steps. Undefined names and
 attributes fail too (:class:`jinja2.StrictUndefined`) rather than rendering as empty text.
 
 Every failure is a :class:`ruvon.errors.TemplateError` naming the template, with the Jinja2
-exception chained as its cause.
+exception chained as its cause; going over a limit says which limit.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 # Absolute import: this is the real ``jinja2`` package, not this module.
 import jinja2
-import jinja2.sandbox
 from jinja2.exceptions import SecurityError
 
 from ruvon.errors import TemplateError
+from ruvon.implementations.templating.limits import LimitExceeded, TemplateLimits, render_budget
+from ruvon.implementations.templating.sandbox import BoundedSandbox
 
-__all__ = ["Jinja2TemplateEngine"]
+__all__ = ["Jinja2TemplateEngine", "TemplateLimits"]
 
 #: Compiled templates kept per engine.
 TEMPLATE_CACHE_SIZE = 512
-#: Largest integer, in bits, that ``**`` and ``*`` may produce in a template.
-MAX_INT_BITS = 10_000
-#: Longest string or list that ``*`` may produce in a template.
-MAX_REPEAT_LENGTH = 100_000
 #: Deepest nesting of dicts/lists/tuples that :meth:`Jinja2TemplateEngine.render_object` walks.
 MAX_OBJECT_DEPTH = 100
 #: Longest template text quoted in an error message.
 _QUOTE_LENGTH = 200
 
 _MARKERS = ("{{", "{%", "{#")
-
-
-class _BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
-    """The immutable sandbox with ``**`` and ``*`` bounded."""
-
-    intercepted_binops = frozenset({"**", "*"})
-
-    def call_binop(
-        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
-    ) -> Any:
-        if operator == "**":
-            _check_power(left, right)
-        elif operator == "*":
-            _check_repeat(left, right)
-        return super().call_binop(context, operator, left, right)
-
-
-def _check_power(base: Any, exponent: Any) -> None:
-    if (
-        isinstance(base, int)
-        and isinstance(exponent, int)
-        and exponent > 0
-        and abs(base) > 1
-        and exponent * math.log2(abs(base)) > MAX_INT_BITS
-    ):
-        raise SecurityError(f"{base} ** {exponent} is too large")
-
-
-def _check_repeat(left: Any, right: Any) -> None:
-    if isinstance(left, int) and isinstance(right, int):
-        if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-            raise SecurityError("the product is too large")
-        return
-    for sequence, times in ((left, right), (right, left)):
-        if (
-            isinstance(sequence, str | bytes | list | tuple)
-            and isinstance(times, int)
-            and len(sequence) * times > MAX_REPEAT_LENGTH
-        ):
-            raise SecurityError(f"repeating a sequence {times} times is too long")
 
 
 def _quote(template: str) -> str:
@@ -88,15 +48,18 @@ def _quote(template: str) -> str:
 
 
 class Jinja2TemplateEngine:
-    """Renders templates in Jinja2's immutable sandbox with strict undefined handling.
+    """Renders templates in a bounded immutable sandbox with strict undefined handling.
 
     Autoescaping is off (the output is data, not HTML) and a trailing newline is kept. Text
     without any Jinja2 markup (``{{``, ``{%``, ``{#``) is returned unchanged without rendering.
-    Compiled templates are cached (LRU). The engine is safe to share between threads and tasks.
+    Compiled templates are cached (LRU). ``limits`` bounds each render (defaults: 1,000,000
+    characters of output, 1,000,000 steps, 2 seconds; see :class:`TemplateLimits`). The engine is
+    safe to share between threads and tasks.
     """
 
-    def __init__(self) -> None:
-        self._env = _BoundedSandbox(
+    def __init__(self, limits: TemplateLimits | None = None) -> None:
+        self.limits = limits or TemplateLimits()
+        self._env = BoundedSandbox(
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,
@@ -107,7 +70,9 @@ class Jinja2TemplateEngine:
 
     def _compile_uncached(self, template: str) -> jinja2.Template:
         try:
-            return self._env.from_string(template)
+            # Constant folding calls filters at compile time: bounded like a render.
+            with render_budget(self.limits):
+                return self._env.from_string(template)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(
                 f"invalid template syntax in template {_quote(template)} (line {exc.lineno}): "
@@ -124,9 +89,16 @@ class Jinja2TemplateEngine:
             raise TemplateError(f"a template must be a string, not {type(template).__name__}")
         if not any(marker in template for marker in _MARKERS):
             return template
+        if len(template) > self.limits.max_template_length:
+            raise TemplateError(
+                f"template {_quote(template)} is {len(template)} characters long, longer than "
+                f"the {self.limits.max_template_length} allowed"
+            )
         compiled = self._compile(template)
         try:
-            return compiled.render(dict(names))
+            return self._generate(compiled, names)
+        except LimitExceeded as exc:
+            raise TemplateError(f"template {_quote(template)} exceeds a limit: {exc}") from exc
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"undefined value in template {_quote(template)}: {exc}") from exc
         except SecurityError as exc:
@@ -135,6 +107,19 @@ class Jinja2TemplateEngine:
             raise TemplateError(
                 f"rendering template {_quote(template)} failed with {type(exc).__name__}: {exc}"
             ) from exc
+
+    def _generate(self, compiled: jinja2.Template, names: Mapping[str, Any]) -> str:
+        """Render piece by piece, stopping as soon as the output is too long."""
+        limit = self.limits.max_output_length
+        pieces: list[str] = []
+        length = 0
+        with render_budget(self.limits):
+            for piece in compiled.generate(dict(names)):
+                length += len(piece)
+                if length > limit:
+                    raise LimitExceeded(f"the output is longer than {limit} characters")
+                pieces.append(piece)
+        return "".join(pieces)
 
     def render_object(self, value: Any, names: Mapping[str, Any]) -> Any:
         """Render every string inside nested dicts/lists/tuples; other values pass through.
