@@ -290,3 +290,17 @@ def test_bounded_operations__still_give_jinja2_results(
 ) -> None:
     names: dict[str, Any] = {"state": State()}
     assert engine.render(template, names) == expected
+
+
+def test_render_object__is_one_render_for_the_limits() -> None:
+    engine = Jinja2TemplateEngine(TemplateLimits(max_output_length=100))
+    body = {"a": "{{ 'x' * 40 }}", "b": ["{{ 'y' * 40 }}", "plain text is not rendered"]}
+    assert engine.render_object(body, {})["b"][0] == "y" * 40
+    with pytest.raises(TemplateError, match="the output is longer than 100 characters"):
+        engine.render_object({**body, "c": "{{ 'z' * 40 }}"}, {})
+
+
+def test_error_messages__do_not_quote_huge_values(engine: Jinja2TemplateEngine) -> None:
+    with pytest.raises(TemplateError) as info:
+        engine.render("{{ {}[key] }}", {"key": "k" * 500_000})
+    assert len(str(info.value)) < 1000

@@ -26,7 +26,12 @@ import jinja2
 from jinja2.exceptions import SecurityError
 
 from ruvon.errors import TemplateError
-from ruvon.implementations.templating.limits import LimitExceeded, TemplateLimits, render_budget
+from ruvon.implementations.templating.limits import (
+    Budget,
+    LimitExceeded,
+    TemplateLimits,
+    render_budget,
+)
 from ruvon.implementations.templating.sandbox import BoundedSandbox
 
 __all__ = ["Jinja2TemplateEngine", "TemplateLimits"]
@@ -39,6 +44,21 @@ MAX_OBJECT_DEPTH = 100
 _QUOTE_LENGTH = 200
 
 _MARKERS = ("{{", "{%", "{#")
+
+
+def _generate(compiled: jinja2.Template, names: Mapping[str, Any], current: Budget) -> str:
+    """Render piece by piece, stopping as soon as the output is too long."""
+    pieces: list[str] = []
+    for piece in compiled.generate(dict(names)):
+        current.write(len(piece))
+        pieces.append(piece)
+    return "".join(pieces)
+
+
+def _shorten(exc: BaseException) -> str:
+    """The message of ``exc``, cut: it may quote a value as large as the limits allow."""
+    text = str(exc)
+    return text if len(text) <= _QUOTE_LENGTH else text[:_QUOTE_LENGTH] + "..."
 
 
 def _quote(template: str) -> str:
@@ -85,6 +105,9 @@ class Jinja2TemplateEngine:
 
     def render(self, template: str, names: Mapping[str, Any]) -> str:
         """Render one template string with ``names`` (e.g. ``{"state": state}``) in scope."""
+        return self._render(template, names, None)
+
+    def _render(self, template: str, names: Mapping[str, Any], shared: Budget | None) -> str:
         if not isinstance(template, str):
             raise TemplateError(f"a template must be a string, not {type(template).__name__}")
         if not any(marker in template for marker in _MARKERS):
@@ -95,48 +118,42 @@ class Jinja2TemplateEngine:
                 f"the {self.limits.max_template_length} allowed"
             )
         compiled = self._compile(template)
+        quoted = _quote(template)
         try:
-            return self._generate(compiled, names)
+            if shared is not None:
+                return _generate(compiled, names, shared)
+            with render_budget(self.limits) as current:
+                return _generate(compiled, names, current)
         except LimitExceeded as exc:
-            raise TemplateError(f"template {_quote(template)} exceeds a limit: {exc}") from exc
+            raise TemplateError(f"template {quoted} exceeds a limit: {exc}") from exc
         except jinja2.UndefinedError as exc:
-            raise TemplateError(f"undefined value in template {_quote(template)}: {exc}") from exc
+            raise TemplateError(f"undefined value in template {quoted}: {_shorten(exc)}") from exc
         except SecurityError as exc:
-            raise TemplateError(f"unsafe operation in template {_quote(template)}: {exc}") from exc
+            raise TemplateError(f"unsafe operation in template {quoted}: {_shorten(exc)}") from exc
         except Exception as exc:
             raise TemplateError(
-                f"rendering template {_quote(template)} failed with {type(exc).__name__}: {exc}"
+                f"rendering template {quoted} failed with {type(exc).__name__}: {_shorten(exc)}"
             ) from exc
-
-    def _generate(self, compiled: jinja2.Template, names: Mapping[str, Any]) -> str:
-        """Render piece by piece, stopping as soon as the output is too long."""
-        limit = self.limits.max_output_length
-        pieces: list[str] = []
-        length = 0
-        with render_budget(self.limits):
-            for piece in compiled.generate(dict(names)):
-                length += len(piece)
-                if length > limit:
-                    raise LimitExceeded(f"the output is longer than {limit} characters")
-                pieces.append(piece)
-        return "".join(pieces)
 
     def render_object(self, value: Any, names: Mapping[str, Any]) -> Any:
         """Render every string inside nested dicts/lists/tuples; other values pass through.
 
         Dict keys are kept as they are; only values are rendered. New containers are returned,
-        ``value`` is not modified.
+        ``value`` is not modified. All the strings together are one render for the limits.
         """
-        return self._render_object(value, names, 0)
+        with render_budget(self.limits) as shared:
+            return self._render_object(value, names, 0, shared)
 
-    def _render_object(self, value: Any, names: Mapping[str, Any], depth: int) -> Any:
+    def _render_object(
+        self, value: Any, names: Mapping[str, Any], depth: int, shared: Budget
+    ) -> Any:
         if isinstance(value, str):
-            return self.render(value, names)
+            return self._render(value, names, shared)
         if not isinstance(value, dict | list | tuple):
             return value
         if depth >= MAX_OBJECT_DEPTH:
             raise TemplateError(f"object to render is nested deeper than {MAX_OBJECT_DEPTH} levels")
         if isinstance(value, dict):
-            return {key: self._render_object(item, names, depth + 1) for key, item in value.items()}
-        rendered = [self._render_object(item, names, depth + 1) for item in value]
+            return {k: self._render_object(v, names, depth + 1, shared) for k, v in value.items()}
+        rendered = [self._render_object(item, names, depth + 1, shared) for item in value]
         return tuple(rendered) if isinstance(value, tuple) else rendered

@@ -51,12 +51,13 @@ class LimitExceeded(SecurityError):
 class Budget:
     """The remaining allowance of one render; shared by everything the render calls."""
 
-    __slots__ = ("_deadline", "built", "limits", "steps")
+    __slots__ = ("_deadline", "built", "limits", "output", "steps")
 
     def __init__(self, limits: TemplateLimits) -> None:
         self.limits = limits
         self.steps = 0
         self.built = 0
+        self.output = 0
         self._deadline = time.monotonic() + limits.max_render_seconds
 
     def step(self) -> None:
@@ -70,6 +71,14 @@ class Budget:
         if time.monotonic() > self._deadline:
             raise LimitExceeded(
                 f"rendering takes longer than {self.limits.max_render_seconds} seconds"
+            )
+
+    def write(self, size: int) -> None:
+        """Count ``size`` characters of output."""
+        self.output += size
+        if self.output > self.limits.max_output_length:
+            raise LimitExceeded(
+                f"the output is longer than {self.limits.max_output_length} characters"
             )
 
     def check_size(self, size: int, what: str) -> None:
