@@ -55,11 +55,15 @@ CORPUS: list[tuple[str, str]] = [
     ("{{ '%((a))999999999s' % {'(a)': 1} }}", "the formatted string would be larger than"),
     ("{{ '%999999999d' | format(1) }}", "the formatted string would be larger than 1000000"),
     ("{{ '%(x)999999999d' | format(x=1) }}", "the formatted string would be larger than"),
+    # one mapping value formatted by every conversion: the format is 600 kB, its output 10 GB
+    ("{{ ('%(a)s' * 100000) % {'a': 'x' * 100000} }}", "the formatted string would be larger"),
+    ("{{ ('%(a)s' * 100000) | format(a='x' * 100000) }}", "the formatted string would be"),
     # str.format
     ("{{ '{:>999999999}'.format(1) }}", "the formatted field would be larger than 1000000"),
     ("{{ '{0:{1}}'.format(1, 999999999) }}", "the formatted field would be larger than"),
     ("{{ '{:.999999999f}'.format(1.0) }}", "the formatted field would be larger than"),
     ("{{ '{x:>999999999}'.format_map({'x': 1}) }}", "the formatted field would be larger than"),
+    ("{{ ('{0}' * 100000).format('x' * 100000) }}", "the template builds more than 10000000"),
     # filters
     ("{{ 'a' | center(10**9) }}", "the centered string would be larger than 1000000"),
     ("{{ 'a' | center(1000000000) }}", "the centered string would be larger than 1000000"),

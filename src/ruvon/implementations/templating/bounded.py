@@ -100,16 +100,20 @@ def _number(text: str, i: int) -> tuple[int | str, int]:
     return (10**_MAX_DIGITS if len(digits) > _MAX_DIGITS else int(digits or 0)), i
 
 
-def _percent_specs(fmt: str) -> Iterator[tuple[int | str, int | str]]:
-    """Width and precision of each conversion of a printf-style format, as CPython parses it."""
+def _percent_specs(fmt: str) -> Iterator[tuple[str | None, int | str, int | str]]:
+    """Mapping key, width and precision of each conversion of a printf-style format, as CPython
+    parses it (``%%`` included, as a conversion of width 0 that takes no value)."""
     i = 0
     while (i := fmt.find("%", i)) >= 0:
         i += 1
+        key = None
         if i < len(fmt) and fmt[i] == "(":  # mapping key: parentheses nest
-            depth, i = 1, i + 1
+            depth, start = 1, i + 1
+            i += 1
             while i < len(fmt) and depth:
                 depth += {"(": 1, ")": -1}.get(fmt[i], 0)
                 i += 1
+            key = fmt[start : i - 1]
         while i < len(fmt) and fmt[i] in "#0- +":
             i += 1
         width, i = _number(fmt, i)
@@ -118,20 +122,34 @@ def _percent_specs(fmt: str) -> Iterator[tuple[int | str, int | str]]:
             precision, i = _number(fmt, i + 1)
         while i < len(fmt) and fmt[i] in "hlL":
             i += 1
-        i += 1  # the conversion character (``%%`` included: width 0)
-        yield width, precision
+        if i < len(fmt) and fmt[i] == "%":
+            key = "%"
+        i += 1
+        yield key, width, precision
 
 
 def check_percent_format(fmt: str | bytes, values: Any, current: Budget) -> None:
-    """Refuse ``fmt % values`` when the widths, precisions and values add up over the limit."""
+    """Refuse ``fmt % values`` when widths, precisions and values add up over the limit.
+
+    Each conversion counts the value it formats: with a mapping, ``'%(a)s%(a)s'`` formats
+    ``a`` twice.
+    """
     text = fmt.decode("latin-1") if isinstance(fmt, bytes) else fmt
-    star_args = iter(values if isinstance(values, tuple) else (values,))
-    size = len(text) + _size(values, current)
-    for width, precision in _percent_specs(text):
+    positional = iter(values if isinstance(values, tuple) else (values,))
+    size = len(text)
+    for key, width, precision in _percent_specs(text):
         for number in (width, precision):
-            if number == "*":
-                number = _int(next(star_args, 0))
-            size += abs(_int(number))
+            size += abs(_int(next(positional, 0) if number == "*" else number))
+        if key == "%":
+            continue
+        if key is None:
+            value = next(positional, None)
+        elif isinstance(values, Mapping):
+            value = values.get(key)
+        else:
+            value = None
+        size += _size(value, current)
+        current.check_size(size, "the formatted string")
     current.check_size(size, "the formatted string")
 
 
