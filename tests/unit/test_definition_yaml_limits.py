@@ -152,3 +152,22 @@ def test_oversized_file__refused_before_it_is_read(
     assert info.value.detail.startswith(
         f"YAML refused: the file is {MAX_DOCUMENT_LENGTH + 22} bytes long"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        ("1" * 5000, "malformed YAML: can not read the int value: Exceeds the limit (4300 digits)"),
+        ("2024-13-01", "malformed YAML: can not read the timestamp value: month must be in 1..12"),
+        ("!!int ten", "malformed YAML: can not read the int value: invalid literal for int()"),
+    ],
+)
+def test_value_that_does_not_convert__is_a_definition_error_at_its_line(
+    tmp_path: Path, value: str, detail: str
+) -> None:
+    path = write(tmp_path, "values.yaml", f"workflow_type: Values\ndescription: {value}\n")
+
+    err = refused(path)
+
+    assert err.line == 2
+    assert err.detail.startswith(detail)

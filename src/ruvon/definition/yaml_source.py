@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 import yaml.composer
+import yaml.constructor
 
 from ruvon.errors import DefinitionError
 
@@ -95,6 +96,21 @@ class _BoundedLoader(yaml.SafeLoader):
             # The anchored node is still being composed: the alias would make a cycle.
             raise _refused(f"alias *{event.anchor} refers to a node that contains it", event)
         return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # A scalar that matches a tag's pattern can still fail to convert (an integer of
+        # 5,000 digits, a 13th month): report it as YAML at its line, not as a bare ValueError.
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"can not read the {node.tag.rsplit(':', 1)[-1]} value: {exc}",
+                node.start_mark,
+            ) from exc
 
 
 def _refused(problem: str, event: Any) -> _LimitError:
