@@ -33,12 +33,7 @@ EXAMPLES = int(os.environ.get("RUVON_FUZZ_EXAMPLES", "400"))
 # regression test (in test_regressions.py, marked xfail) that shows the bug. When the fix lands,
 # that test passes, its marker goes, and test_open_findings_are_still_open says to delete the
 # entry here, which puts the part back into the fuzzed space.
-OPEN_FINDINGS: dict[str, str] = {
-    "failing_comps_mutate": "test_failed_compensation_leaves_no_trace_of_its_in_place_changes",
-    "retried_pauses": "test_pause_on_a_retry_is_recorded_with_its_attempt_number",
-    "corrupt_with_empty_result": "test_in_place_break_with_an_empty_result_fails",
-    "typed_results": "test_step_result_of_any_state_field_type_is_stored",
-}
+OPEN_FINDINGS: dict[str, str] = {}  # every finding so far is fixed
 SPACE = Space(**dict.fromkeys(OPEN_FINDINGS, False))
 
 

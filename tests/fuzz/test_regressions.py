@@ -68,9 +68,6 @@ def history(wf: Workflow) -> list[tuple[str, int, str]]:
     return [(r.step_name, r.attempt, r.status.value) for r in wf.history]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 8 item: a failed attempt leaves no trace, being fixed"
-)
 def test_failed_compensation_leaves_no_trace_of_its_in_place_changes(
     store: PersistenceProvider,
 ) -> None:
@@ -90,9 +87,6 @@ def test_failed_compensation_leaves_no_trace_of_its_in_place_changes(
         assert wf.state.tags == set() and wf.state.inner.label == ""
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 8 item: a failed attempt leaves no trace, being fixed"
-)
 def test_compensation_with_a_bad_result_leaves_no_trace_of_its_in_place_changes(
     store: PersistenceProvider,
 ) -> None:
@@ -110,7 +104,6 @@ def test_compensation_with_a_bad_result_leaves_no_trace_of_its_in_place_changes(
         assert wf.state.undone == [] and wf.state.text == "a"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item: a directive on retry recorded as attempt 1")
 def test_pause_on_a_retry_is_recorded_with_its_attempt_number(store: PersistenceProvider) -> None:
     # attempt 1 raises, attempt 2 raises WorkflowPauseDirective
     plan = Plan(steps=(Step(name="A", fails=1, max_attempts=2, ending="pause"),))
@@ -119,7 +112,6 @@ def test_pause_on_a_retry_is_recorded_with_its_attempt_number(store: Persistence
         assert history(wf) == [("A", 1, "FAILED"), ("A", 2, "COMPLETED")]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item: a directive on retry recorded as attempt 1")
 def test_compensation_directive_on_a_retry_counts_every_attempt(
     store: PersistenceProvider,
 ) -> None:
@@ -137,9 +129,6 @@ def test_compensation_directive_on_a_retry_counts_every_attempt(
         assert journal(wf) == [("B", "SKIPPED", 0), ("A", "FAILED", 2)]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 8 item: state validated after in-place changes, being fixed"
-)
 def test_in_place_break_with_an_empty_result_fails(
     store: PersistenceProvider,
 ) -> None:
@@ -159,18 +148,9 @@ TYPED_VALUES: list[tuple[str, Any]] = [
     ("inner", Inner(label="nested", weight=3)),
     ("stamp", datetime(2024, 2, 29, 12, 30, tzinfo=UTC)),
 ]
-_NOT_STORED = pytest.mark.xfail(
-    strict=True, reason="issue 8 item: Decimal/set/model results fail to store on SQLite"
-)
-# (store, field, value): SQLite can not store a result holding a Decimal, a set or a model
+# (store, field, value): SQLite could not store a result holding a Decimal, a set or a model
 TYPED_CASES = [
-    pytest.param(
-        kind,
-        key,
-        value,
-        id=f"{kind}-{key}",
-        marks=[_NOT_STORED] if kind == "sqlite" and key != "stamp" else [],
-    )
+    pytest.param(kind, key, value, id=f"{kind}-{key}")
     for kind in ("memory", "sqlite")
     for key, value in TYPED_VALUES
 ]
