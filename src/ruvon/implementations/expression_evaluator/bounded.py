@@ -13,6 +13,7 @@ import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pydantic import BaseModel
 from simpleeval import FeatureNotAvailable, IterableTooLong, NumberTooHigh
 
 # --- limits -------------------------------------------------------------------------------------
@@ -43,7 +44,8 @@ PARSE_CACHE_SIZE = 1024
 
 
 def size_of(value: Any, limit: int) -> int:
-    """Approximate size of ``value``: elements, characters and big-integer words, recursively.
+    """Approximate size of ``value``: elements, characters and big-integer words, recursively
+    (the fields of pydantic models included).
 
     Counting stops as soon as the size exceeds ``limit``, so the cost is bounded by ``limit``
     whatever the value (shared, cyclic or huge structures included).
@@ -64,18 +66,28 @@ def size_of(value: Any, limit: int) -> int:
             elif kind is dict:
                 pending.append(item.keys())
                 pending.append(item.values())
-            elif isinstance(item, str | bytes):
-                total += len(item)
-            elif isinstance(item, int):
-                total += item.bit_length() >> 6
-            elif isinstance(item, list | tuple | set | frozenset):
-                pending.append(item)
-            elif isinstance(item, dict):
-                pending.append(item.keys())
-                pending.append(item.values())
+            else:
+                total += _size_of_other(item, pending)
             if total > limit:
                 return total
     return total
+
+
+def _size_of_other(item: Any, pending: list[Iterable[Any]]) -> int:
+    """What :func:`size_of` adds for ``item`` of a subclass or another type; queues its parts."""
+    if isinstance(item, str | bytes):
+        return len(item)
+    if isinstance(item, int):
+        return item.bit_length() >> 6
+    if isinstance(item, list | tuple | set | frozenset):
+        pending.append(item)
+    elif isinstance(item, dict):
+        pending.append(item.keys())
+        pending.append(item.values())
+    elif isinstance(item, BaseModel):
+        # A model prints its fields: ``str([state] * 10**5)`` is as large as they are.
+        pending.append(item.__dict__.values())
+    return 0
 
 
 def _safe_power(base: Any, exponent: Any) -> Any:
