@@ -2,21 +2,22 @@
 
 One process creates 100 workflows of ``PaymentProcessingManual`` (the saga without
 ``automate_next``: each ``next_step()`` runs one step and releases the lease) and exits; their
-creator's 0.5 s lease runs out. Then two racer processes (``race_worker.py``), started at the
-same instant, pass over the same workflows in the same order until all are finished: load,
-``next_step()``, and on ``ConcurrentModificationError`` move on. Every step is up for grabs
-between the two, and the lease claim (a compare-and-set) must hand each to exactly one of them.
+creator's 0.5 s lease runs out. Then two racer processes (``race_worker.py``) pass over the same
+workflows in the same order until all are finished: load, ``next_step()``, and on
+``ConcurrentModificationError`` move on. Every step is up for grabs between the two, and the
+lease claim (a compare-and-set) must hand each to exactly one of them.
 
-The racers pause 2 ms between workflows, outside any transaction: without it, on SQLite, the
-racer waiting in SQLite's busy handler is starved by the other's back-to-back transactions and
-one racer does nearly all the work, which is no race.
+That the two really race does not depend on timing: they shake hands through files (see
+``race_worker.py``), so the follower collides with a lease the leader provably holds, and each
+of them runs steps, on every run. The 2 ms pause between workflows (outside any transaction)
+only keeps the rest of the race mixed on SQLite, where a racer waiting in the busy handler is
+otherwise starved by the other's back-to-back transactions; no assertion rests on it.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -66,14 +67,20 @@ def test_two_racers_run_every_step_exactly_once(
     created: dict[str, str] = creator.json()["workflows"]
     assert len(created) == N and set(created.values()) == {"ACTIVE"}
     ids_file = tmp_path / "ids.json"
-    ids_file.write_text(json.dumps(list(created)))
+    ids = list(created)
+    ids_file.write_text(json.dumps(ids))
     sleep_past_lease(creator.ended_at)  # the creator's lease is gone: the workflows are free
 
-    start_at = time.time() + 2.0  # both racers are up (imports done) before they start
+    handshake = tmp_path / "handshake"
+    handshake.mkdir()
     argv = [str(RACER), "--db", target.url, "--ids-file", str(ids_file), "--one-step"]
-    argv += ["--pause", "0.002", "--start-at", str(start_at)]
+    argv += ["--pause", "0.002", "--handshake", str(handshake)]
+    roles = {"racer-a": "leader", "racer-b": "follower"}
     racers = run_jobs(
-        [Job(name, [sys.executable, *argv], target.env(), logs) for name in ("racer-a", "racer-b")],
+        [
+            Job(name, [sys.executable, *argv, "--role", role], target.env(), logs)
+            for name, role in roles.items()
+        ],
         2,
     )
     reports = {}
@@ -113,3 +120,8 @@ def test_two_racers_run_every_step_exactly_once(
         )
     assert set(steps_by) == {"racer-a", "racer-b"}, "one racer did all the work: no race"
     assert conflicts > 0, "the racers never collided: no race"
+    # the handshake: the follower met the leader's lease on the first workflow, then advanced
+    # the second one itself
+    assert reports["racer-b"]["conflicts"] >= 1
+    assert (handshake / "holding").read_text() == ids[0]
+    assert (handshake / "go").read_text() == ids[1]
