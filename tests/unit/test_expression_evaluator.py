@@ -8,10 +8,18 @@ from typing import Any, ClassVar
 
 import pytest
 from pydantic import BaseModel
-from simpleeval import FeatureNotAvailable, FunctionNotDefined, IterableTooLong, NumberTooHigh
+from simpleeval import (
+    AttributeDoesNotExist,
+    FeatureNotAvailable,
+    FunctionNotDefined,
+    IterableTooLong,
+    NameNotDefined,
+    NumberTooHigh,
+)
 
 from ruvon.errors import ExpressionError
 from ruvon.implementations.expression_evaluator import simple
+from ruvon.implementations.expression_evaluator.bounded import PARSE_CACHE_SIZE
 from ruvon.implementations.expression_evaluator.simple import SimpleExpressionEvaluator
 from ruvon.providers.expression import ExpressionEvaluator
 
@@ -347,13 +355,18 @@ def test_nested_evaluation_from_a_property_gets_its_own_evaluator() -> None:
 # ``evaluate`` alone can not tell when one layer is gone: these call each layer directly and
 # check which refusal it gives.
 
+_NO_METHODS = (
+    "only calls of len, abs, min, max, round, int, float, str, bool, sum, any, all are allowed, "
+    "not method calls"
+)
+
 STATIC_REFUSALS: list[tuple[str, str]] = [
     ("().__class__", "access to attribute '__class__' is not allowed"),
     ("state.__dict__", "access to attribute '__dict__' is not allowed"),
     ("state.func_globals", "access to attribute 'func_globals' is not allowed"),
     ("state.model_dump", "access to attribute 'model_dump' is not allowed"),
-    ("'{0}'.format(1)", "not method calls"),
-    ("state.scores.append(1)", "not method calls"),
+    ("'{0}'.format(1)", _NO_METHODS),
+    ("state.scores.append(1)", _NO_METHODS),
     ("open('/etc/passwd')", "function 'open' is not allowed"),
     ("getattr(state, 'amount')", "function 'getattr' is not allowed"),
     ("__import__", "name '__import__' is not allowed"),
@@ -362,17 +375,34 @@ STATIC_REFUSALS: list[tuple[str, str]] = [
     ("(x := 1)", "NamedExpr is not allowed"),
     ("{x for x in [1]}", "SetComp is not allowed"),
     ("[x async for x in state.scores]", "async comprehensions are not allowed"),
-    ("not " * 100 + "True", "nested deeper than 64 levels"),
-    ("", "expression is empty"),
-    ("state.amount +", "invalid syntax"),
-    ("x" * 2001, "2001 characters long, longer than the 2000 allowed"),
+    ("not " * 100 + "True", "expression is nested deeper than 64 levels"),
 ]
 
 
 @pytest.mark.parametrize(("expression", "message"), STATIC_REFUSALS)
 def test_static_layer_refuses_without_evaluating(expression: str, message: str) -> None:
-    with pytest.raises(ExpressionError, match=re.escape(message)):
+    with pytest.raises(ExpressionError) as info:
         simple._parse(expression)
+    assert str(info.value) == f"{message} in expression {expression!r}"
+
+
+def test_static_layer_refuses_empty_invalid_and_long_text() -> None:
+    with pytest.raises(ExpressionError) as info:
+        simple._parse("   ")
+    assert str(info.value) == "expression is empty in expression '   '"
+    with pytest.raises(ExpressionError, match=r"^invalid syntax: ") as info:
+        simple._parse("state.amount +")
+    assert isinstance(info.value.__cause__, SyntaxError)
+    with pytest.raises(ExpressionError, match="2001 characters long, longer than the 2000") as info:
+        simple._parse("x" * 2001)
+    assert info.value.expression == "x" * 80 + "..."
+
+
+def test_static_limits_hold_exactly_at_their_bounds() -> None:
+    assert isinstance(simple._parse("1" + " " * 1999), ast.Constant)  # 2,000 characters
+    assert isinstance(simple._parse("not " * 63 + "True"), ast.UnaryOp)  # 64 levels deep
+    with pytest.raises(ExpressionError, match="nested deeper than 64 levels"):
+        simple._parse("not " * 64 + "True")
 
 
 def test_static_layer_names_the_expression_and_chains_the_check() -> None:
@@ -409,26 +439,44 @@ class _Holder:
         return 1
 
 
+_DATA_ONLY = (
+    "is not allowed as a value: expressions read data, they can not reach functions, methods, "
+    "classes or modules"
+)
+
 RUNTIME_REFUSALS: list[tuple[str, type[Exception], str]] = [
     ("obj._token", FeatureNotAvailable, "access to attribute '_token' is not allowed"),
     ("obj.__class__", FeatureNotAvailable, "access to attribute '__class__' is not allowed"),
     ("obj.format", FeatureNotAvailable, "access to attribute 'format' is not allowed"),
-    ("obj.method", FeatureNotAvailable, "a method is not allowed as a value"),
-    ("obj.data.items", FeatureNotAvailable, "is not allowed as a value"),
-    ("obj.method()", FunctionNotDefined, "obj.method"),
-    ("open('/etc/passwd')", FunctionNotDefined, "open"),
+    ("obj.method", FeatureNotAvailable, f"a method {_DATA_ONLY}"),
+    ("obj.data.items", FeatureNotAvailable, f"a builtin_function_or_method {_DATA_ONLY}"),
+    (
+        "obj.method()",
+        FunctionNotDefined,
+        "Function 'obj.method' not defined, for expression 'obj.method()'.",
+    ),
+    (
+        "open('/etc/passwd')",
+        FunctionNotDefined,
+        "Function 'open' not defined, for expression 'open('/etc/passwd')'.",
+    ),
     ("__import__", FeatureNotAvailable, "name '__import__' is not allowed"),
     ("f'{1:999999999}'", FeatureNotAvailable, "JoinedStr is not allowed"),
-    ("9**9**9", NumberTooHigh, "would exceed 10000 bits"),
+    ("9**9**9", NumberTooHigh, "9 ** 387420489 would exceed 10000 bits"),
     ("(2 ** 6000) * (2 ** 6000)", NumberTooHigh, "the product would exceed 10000 bits"),
-    ("(1 << 10000) << 10000", NumberTooHigh, "would exceed 10000 bits"),
+    ("(1 << 10000) << 10000", NumberTooHigh, "1 << 10000 would exceed 10000 bits"),
     ("'a' * 10**9", IterableTooLong, "repeating a sequence 1000000000 times is too large"),
-    ("'a' * 60000 + 'b' * 60000", IterableTooLong, "concatenating those sequences"),
+    ("'a' * 60000 + 'b' * 60000", IterableTooLong, "concatenating those sequences is too large"),
     ("'%999999999s' % 1", FeatureNotAvailable, "%-formatting of strings is not allowed"),
     ("round(1, -10**9)", NumberTooHigh, "round() ndigits must be an integer within +-100"),
     ("int('9' * 5000)", NumberTooHigh, "int() of text longer than 4300 characters"),
     ("sum([[1]], [])", FeatureNotAvailable, "sum() only adds numbers"),
-    ("[[1] * 50000 for x in [1] * 100]", IterableTooLong, "builds values that are too large"),
+    (
+        "[[1] * 50000 for x in [1] * 100]",
+        IterableTooLong,
+        "the expression builds values that are too large "
+        "(more than 100000 per value or 500000 in total)",
+    ),
     (
         "len([s + s + s + s + s + s + s + s + s + s + s for s in [1] * 9000 if s])",
         IterableTooLong,
@@ -441,8 +489,9 @@ RUNTIME_REFUSALS: list[tuple[str, type[Exception], str]] = [
 def test_evaluation_layer_refuses_without_the_static_check(
     expression: str, error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(error, match=re.escape(message)):
+    with pytest.raises(error) as info:
         _evaluate_unchecked(expression, {"obj": _Holder()})
+    assert str(info.value) == message
 
 
 def test_evaluation_layer_still_reads_data() -> None:
@@ -469,3 +518,92 @@ def test_payloads_only_the_evaluation_layer_stops(
     simple._parse(expression)  # the static layer lets it through
     with pytest.raises(ExpressionError, match=re.escape(message)):
         evaluator.evaluate(expression, {"state": state})
+
+
+def test_step_budget_holds_exactly_at_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simple, "MAX_STEPS", 3)
+    assert _evaluate_unchecked("1 + 2", {}) == 3  # three nodes: the sum and its two operands
+    with pytest.raises(IterableTooLong, match=r"^evaluation takes more than 3 steps$"):
+        _evaluate_unchecked("1 + 2 + 3", {})
+
+
+def test_value_and_total_size_hold_exactly_at_their_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(simple, "MAX_VALUE_SIZE", 4)
+    assert _evaluate_unchecked("[1, 2, 3]", {}) == [1, 2, 3]  # size 4: the list and 3 items
+    with pytest.raises(IterableTooLong, match=r"more than 4 per value"):
+        _evaluate_unchecked("[1, 2, 3, 4]", {})
+    monkeypatch.setattr(simple, "MAX_VALUE_SIZE", 100)
+    monkeypatch.setattr(simple, "MAX_BUILT_SIZE", 9)
+    # [1, 2] (3) + [3] (2) + their sum [1, 2, 3] (4): 9 in all
+    assert _evaluate_unchecked("[1, 2] + [3]", {}) == [1, 2, 3]
+    monkeypatch.setattr(simple, "MAX_BUILT_SIZE", 8)
+    with pytest.raises(IterableTooLong, match=r"or 8 in total"):
+        _evaluate_unchecked("[1, 2] + [3]", {})
+
+
+def test_evaluation_errors_carry_the_expression() -> None:
+    with pytest.raises(NameNotDefined) as name_info:
+        _evaluate_unchecked("missing", {})
+    assert name_info.value.expression == "missing"
+    with pytest.raises(AttributeDoesNotExist) as attr_info:
+        _evaluate_unchecked("obj.nope", {"obj": _Holder()})
+    assert (attr_info.value.attr, attr_info.value.expression) == ("nope", "obj.nope")
+    with pytest.raises(FunctionNotDefined) as call_info:
+        _evaluate_unchecked("obj.method()", {"obj": _Holder()})
+    assert (call_info.value.func_name, call_info.value.expression) == (
+        "obj.method",
+        "obj.method()",
+    )
+
+
+def test_public_errors_chain_a_cause_that_names_the_expression(
+    evaluator: SimpleExpressionEvaluator,
+) -> None:
+    with pytest.raises(ExpressionError) as info:
+        evaluator.evaluate("missing > 1", {})
+    assert str(info.value) == "name 'missing' is not defined in expression 'missing > 1'"
+    assert isinstance(info.value.__cause__, NameNotDefined)
+    assert info.value.__cause__.expression == "missing > 1"
+    with pytest.raises(ExpressionError) as info:
+        evaluator.evaluate("1 / 0", {})
+    assert str(info.value) == (
+        "evaluation failed with ZeroDivisionError: division by zero in expression '1 / 0'"
+    )
+    with pytest.raises(ExpressionError) as info:
+        evaluator.evaluate(42, {})  # type: ignore[arg-type]
+    assert str(info.value) == "an expression must be a string, not int"
+
+
+def test_each_thread_reuses_one_guarded_evaluator_that_keeps_no_names(
+    state: State,
+) -> None:
+    evaluator = SimpleExpressionEvaluator()
+    evaluator.evaluate("state.amount", {"state": state})
+    first = evaluator._local.evaluator
+    assert isinstance(first, simple._GuardedEval)
+    assert first.names == {}  # the state is not kept alive between evaluations
+    evaluator.evaluate("state.country", {"state": state})
+    assert evaluator._local.evaluator is first
+
+
+def test_nested_evaluation_while_the_thread_evaluator_is_in_use() -> None:
+    evaluator = SimpleExpressionEvaluator()
+    evaluator.evaluate("1", {})  # the thread's evaluator exists and will be taken below
+
+    class Reentrant(BaseModel):
+        x: int = 2
+
+        @property
+        def doubled(self) -> int:
+            return int(evaluator.evaluate("inner.x * 2", {"inner": self}))
+
+    assert evaluator.evaluate("state.doubled + state.x", {"state": Reentrant()}) == 6
+
+
+def test_parse_cache_is_bounded() -> None:
+    evaluator = SimpleExpressionEvaluator()
+    for i in range(PARSE_CACHE_SIZE + 10):
+        evaluator.evaluate(f"{i} + 1", {})
+    assert evaluator._parse.cache_info().currsize == PARSE_CACHE_SIZE  # type: ignore[attr-defined]
