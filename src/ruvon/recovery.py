@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from ruvon.errors import ConcurrentModificationError, PersistenceError, RuvonError
 from ruvon.runtime.status import WorkflowStatus
-from ruvon.workflow import new_runner_id
+from ruvon.workflow import Workflow, new_runner_id
 
 if TYPE_CHECKING:
     from ruvon.builder import WorkflowBuilder
@@ -227,10 +227,9 @@ async def _recover_one(
         log.info("workflow %s was finished or claimed by another runner", workflow_id)
         report.taken.append(workflow_id)
         return
-    try:
-        wf = await builder.load_workflow(workflow_id, persistence_provider=store)
-    except Exception as exc:  # anything the user's code or data raise while loading
-        await _give_up(store, workflow_id, owner, f"can not be loaded: {_describe(exc)}", report)
+    wf = await _load(builder, store, workflow_id)
+    if isinstance(wf, BaseException):
+        await _give_up(store, workflow_id, owner, f"can not be loaded: {_describe(wf)}", report)
         return
     wf.runner_id = owner  # the lease claimed above is this object's
     step = wf.definition.steps[wf.current_step] if wf.current_step_name else None
@@ -253,6 +252,21 @@ async def _recover_one(
     else:
         report.continued.append(workflow_id)
         log.info("recovered workflow %s: now %s", workflow_id, wf.status.value)
+
+
+async def _load(
+    builder: WorkflowBuilder, store: PersistenceProvider, workflow_id: str
+) -> Workflow | Exception:
+    """The workflow, or what loading it raised twice in a row: a store that failed once in
+    passing must not get a good workflow marked (a bad row or missing code fails again)."""
+    try:
+        return await builder.load_workflow(workflow_id, persistence_provider=store)
+    except Exception as exc:  # anything the user's code or data raise while loading
+        log.info("loading workflow %s failed, trying once more: %s", workflow_id, exc)
+    try:
+        return await builder.load_workflow(workflow_id, persistence_provider=store)
+    except Exception as exc:
+        return exc
 
 
 async def _give_up(

@@ -21,6 +21,7 @@ import pytest
 import recovery_steps
 from engine_support import builder, st
 from recovery_steps import KILL, Killed
+from ruvon.errors import PersistenceError
 from ruvon.providers.persistence import RECOVERY_FAILED, PersistenceProvider, WorkflowRecord
 from ruvon.recovery import recover, recover_pass, recover_waiting
 from ruvon.runtime.status import WorkflowStatus as S
@@ -252,6 +253,32 @@ async def test_recover__marks_a_workflow_the_engine_fails_on_while_running(
     assert report.failed[beyond].startswith("failed while running: ")
     assert (await store.load_workflow(beyond)).lease_owner == RECOVERY_FAILED
     assert report.failed[beyond] in await _failure_logged(store, beyond)
+
+
+async def test_recover__loads_again_instead_of_marking_when_the_store_failed_once(
+    store: PersistenceProvider,
+) -> None:
+    (wid,) = await _abandoned_ids(store, 1)
+
+    class DropsOneLoad:
+        """The real store, whose connection drops during the first load of the workflow."""
+
+        failed = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        async def load_workflow(self, workflow_id: str) -> WorkflowRecord:
+            if not self.failed:
+                self.failed = True
+                raise PersistenceError("connection lost while reading")
+            return await store.load_workflow(workflow_id)
+
+    flaky = DropsOneLoad()
+    report = await recover_pass(builder(*STEPS, persistence_provider=store), flaky)  # type: ignore[arg-type]
+
+    assert flaky.failed and report.continued == [wid] and report.failed == {}
+    assert (await store.load_workflow(wid)).status is S.COMPLETED
 
 
 async def test_recover__bad_rows_first_in_line_do_not_starve_the_good_ones(
