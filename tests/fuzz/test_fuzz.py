@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,9 +53,11 @@ def _store(kind: str, directory: Path) -> PersistenceProvider:
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_random_workflows_end_as_the_reference_model_says(
-    kind: str, tmp_path: Path, loop: asyncio.Runner
+    kind: str, tmp_path: Path, loop: asyncio.Runner, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = _store(kind, tmp_path)
+    cases = Counter[str]()
+    started = time.monotonic()
 
     @settings(
         max_examples=EXAMPLES,
@@ -64,6 +68,8 @@ def test_random_workflows_end_as_the_reference_model_says(
     )
     @given(plan=plans(SPACE))
     def one(plan: Plan) -> None:
+        cases["cases"] += 1
+        cases[f"saga {plan.saga}"] += 1
         problems = loop.run(run_plan(store, plan))
         assert not problems, "\n".join([repr(plan), *problems])
 
@@ -71,6 +77,8 @@ def test_random_workflows_end_as_the_reference_model_says(
         one()
     finally:
         loop.run(store.close())
+        with capsys.disabled():
+            print(f"\n[fuzz {kind}] {dict(cases)} in {time.monotonic() - started:.1f}s")
 
 
 def _xfail_marked(test: object) -> bool:
