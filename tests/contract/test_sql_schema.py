@@ -258,7 +258,7 @@ async def test_a_newer_database_schema_is_refused_naming_the_database(
     assert "newer" in message
     assert _where(sql_backend) in message
     assert f"version {LATEST + 7}" in message and f"({LATEST})" in message
-    await newer._close()  # see the xfail test below: close() would not release it
+    await newer.close()
 
 
 def _connections(backend: Backend) -> Any:
@@ -322,7 +322,7 @@ async def test_close_after_a_failed_initialize_releases_connections(
         await newer.close()
         assert await settled_count(connections) == 0
     finally:
-        await newer._close()  # so the leak does not outlive the test
+        await newer._close()  # should close() leak again, the leak ends with this test
 
 
 async def test_migrate_twice_is_a_no_op(sql_backend: Backend) -> None:

@@ -31,18 +31,6 @@ C = CompensationStatus
 ERROR = WorkflowError("RuntimeError", "boom ✗ 'quoted'", "B", "Traceback (most recent call):\n")
 
 
-def _xfail_on(
-    request: pytest.FixtureRequest,
-    backend: Any,
-    names: set[str],
-    reason: str,
-    raises: type[BaseException] | tuple[type[BaseException], ...] = AssertionError,
-) -> None:
-    """A strict xfail for the stores in ``names`` only, failing in the way the bug fails."""
-    if backend.name in names:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason, raises=raises))
-
-
 def _same_row(a: WorkflowRecord, b: WorkflowRecord) -> None:
     """Every field equal; the state compared as JSON (JSONB normalizes whitespace and key order)."""
     for name in (f.name for f in fields(WorkflowRecord)):
@@ -101,17 +89,13 @@ async def test_optional_fields_roundtrip_as_empty(store: PersistenceProvider) ->
     assert loaded.metadata == {}
 
 
-async def test_loaded_state_is_bytes_as_declared(
-    store: PersistenceProvider, backend, request: pytest.FixtureRequest
-) -> None:
+async def test_loaded_state_is_bytes_as_declared(store: PersistenceProvider) -> None:
     original = record()
     await store.create_workflow(original)
     assert isinstance((await store.load_workflow(original.id)).state, bytes)
 
 
-async def test_loaded_records_do_not_alias_the_stored_row(
-    store: PersistenceProvider, backend, request: pytest.FixtureRequest
-) -> None:
+async def test_loaded_records_do_not_alias_the_stored_row(store: PersistenceProvider) -> None:
     original = record(metadata={"tags": ["a"]})
     await store.create_workflow(original)
     loaded = await store.load_workflow(original.id)
@@ -123,7 +107,7 @@ async def test_loaded_records_do_not_alias_the_stored_row(
 
 
 async def test_idempotency_key_returns_the_existing_workflow_and_never_overwrites(
-    store: PersistenceProvider, backend
+    store: PersistenceProvider,
 ) -> None:
     first = record(idempotency_key="order-42", state={"n": 1}, metadata={"first": True})
     await store.create_workflow(first)
@@ -147,16 +131,13 @@ async def test_idempotency_key_returns_the_existing_workflow_and_never_overwrite
     assert (stored.status, state_of(stored), stored.version) == (S.PAUSED, {"n": 5}, 1)
     with pytest.raises(WorkflowNotFoundError):
         await store.load_workflow(duplicate.id)
-    if backend.is_sql:  # (not list_workflows: it is broken on PostgreSQL, tested below)
-        assert await backend.fetch("SELECT id FROM ruvon_workflows") == [(first.id,)]
-    else:
-        assert [r.id for r in await store.list_workflows()] == [first.id]
+    assert [r.id for r in await store.list_workflows()] == [first.id]
     assert [a["to_status"] for a in await store.audit_log(first.id)] == ["ACTIVE", "PAUSED"]
     assert store.commits == commits  # type: ignore[attr-defined]
 
 
 async def test_creating_an_existing_id_is_refused_and_keeps_the_row(
-    store: PersistenceProvider, backend, request: pytest.FixtureRequest
+    store: PersistenceProvider,
 ) -> None:
     first = record(state={"n": 1})
     await store.create_workflow(first)
@@ -470,17 +451,7 @@ async def test_execution_logs(store: PersistenceProvider) -> None:
 # --- list_workflows -----------------------------------------------------------------------------
 
 
-LIST_BUG = (
-    "BUG: list_workflows fails on PostgreSQL with AmbiguousParameterError 'could not determine "
-    "data type of parameter $1': queries.sql list_workflows uses ':status IS NULL' (and "
-    "':workflow_type IS NULL') before any typed use of the parameter; write "
-    "'CAST(:status AS TEXT) IS NULL' (valid in both dialects)"
-)
-
-
-async def test_list_workflows_filters_newest_first_and_limits(
-    store: PersistenceProvider, backend, request: pytest.FixtureRequest
-) -> None:
+async def test_list_workflows_filters_newest_first_and_limits(store: PersistenceProvider) -> None:
     t0 = 1_700_000_000.0
     rows = [
         record(created_at=t0 + 1, workflow_type="T", status=S.ACTIVE),
