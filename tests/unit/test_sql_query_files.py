@@ -97,7 +97,7 @@ def test_migrations_are_numbered_from_one_without_gaps() -> None:
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):
             assert found[int(entry.name[:4])] == entry.read_text(encoding="utf-8")
-    assert queries.latest_version() == len(found) >= 4
+    assert queries.latest_version() == len(found) >= 1
 
 
 def test_latest_version_without_migrations_is_zero(monkeypatch: pytest.MonkeyPatch) -> None:
