@@ -281,6 +281,8 @@ class Snap:
     state: dict[str, Any]
     history: tuple[tuple[str, StepStatus], ...]  # (step name, status) per attempt
     journal: tuple[tuple[str, str | None, CompensationStatus], ...]  # (step, function, status)
+    version: int = 0
+    saga_mode: bool = False
 
     @property
     def committed_steps(self) -> set[str]:
@@ -324,6 +326,11 @@ def workflow_keys(target: Target) -> list[str | None]:
     return asyncio.run(_column(target.url, "idempotency_key"))
 
 
+def workflow_statuses(target: Target) -> list[str]:
+    """The status of every workflow of the target."""
+    return list(asyncio.run(_column(target.url, "status")))
+
+
 async def _snapshot(url: str) -> dict[str, Snap]:
     store = store_from_url(url)
     try:
@@ -339,6 +346,8 @@ async def _snapshot(url: str) -> dict[str, Snap]:
                 json.loads(rec.state),
                 tuple((h.step_name, h.status) for h in history),
                 tuple((j.step_name, _short(j.function), j.status) for j in journal),
+                rec.version,
+                rec.saga_mode,
             )
         return out
     finally:

@@ -9,6 +9,15 @@ in this process fires. Checkpoints:
     right after the ``n``-th transition of one workflow was committed (the create is #1):
     "a transition was committed, the next one has not started". Needs :func:`kill_after_commits`
     around the store.
+``commit``
+    right after any transition this process committed (the hit counts them all): for a
+    recovery process, which commits for many workflows.
+``claim``
+    right after this process took a lease: ``claim`` (a runner's first move on a workflow it
+    did not create) or ``claim_for_recovery``, before anything was committed under it.
+``program:<point>``
+    in the supervised saga program (``saga_program.py``), around ``create_workflow`` and
+    ``enable_saga_mode()``.
 """
 
 from __future__ import annotations
@@ -16,15 +25,18 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from crashapp import effects
 
 if TYPE_CHECKING:
+    from ruvon.models import CompensationRecord, StepRecord
     from ruvon.providers.persistence import PersistenceProvider, Transition, WorkflowRecord
 
 ENV_AT = "CRASHAPP_CRASH_AT"
 ENV_HIT = "CRASHAPP_CRASH_HIT"
+ENV_LOG_COMMITS = "CRASHAPP_LOG_COMMITS"
 
 _hits = 0
 
@@ -40,11 +52,29 @@ def checkpoint(name: str, workflow_id: str | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _completed(
+    steps: Sequence[StepRecord], compensations: Sequence[CompensationRecord]
+) -> list[tuple[str, str]]:
+    """``(kind, name)`` of the steps and compensations a transition settles as COMPLETED."""
+    out = [("step", s.step_name) for s in steps if s.status == "COMPLETED"]
+    out += [
+        ("compensation", c.function.rsplit(".", 1)[-1])
+        for c in compensations
+        if c.function and c.status == "COMPLETED"
+    ]
+    return out
+
+
 def kill_after_commits(store: PersistenceProvider) -> PersistenceProvider:
-    """Wrap ``create_workflow`` and ``commit`` of ``store`` to count each workflow's
-    transitions and pass ``commit:<n>`` after each one (claims and renewals are not counted)."""
+    """Wrap ``create_workflow``, ``commit`` and the claims of ``store``: count each workflow's
+    transitions and pass ``commit:<n>`` and ``commit`` after each one (claims and renewals are
+    not counted), ``claim`` after each lease taken. With ``CRASHAPP_LOG_COMMITS=1`` the
+    completions each commit settled are logged first (:func:`crashapp.effects.record_commits`).
+    """
     counts: Counter[str] = Counter()
     create, commit = store.create_workflow, store.commit
+    claim, claim_for_recovery = store.claim, store.claim_for_recovery
+    log_commits = os.environ.get(ENV_LOG_COMMITS) == "1"
 
     async def create_workflow(record: WorkflowRecord) -> WorkflowRecord:
         stored = await create(record)
@@ -53,12 +83,34 @@ def kill_after_commits(store: PersistenceProvider) -> PersistenceProvider:
             checkpoint(f"commit:{counts[stored.id]}", stored.id)
         return stored
 
-    async def commit_and_count(transition: Transition) -> None:
-        await commit(transition)
+    async def commit_and_count(transition: Transition) -> str | None:
+        cancel = await commit(transition)
+        if log_commits:
+            completed = _completed(transition.steps, transition.compensations)
+            if completed:
+                effects.record_commits(transition.workflow_id, completed)
         counts[transition.workflow_id] += 1
         checkpoint(f"commit:{counts[transition.workflow_id]}", transition.workflow_id)
+        checkpoint("commit", transition.workflow_id)
+        return cancel
+
+    async def claim_and_count(
+        workflow_id: str, expected_version: int, owner: str, expires_at: float, now: float
+    ) -> None:
+        await claim(workflow_id, expected_version, owner, expires_at, now)
+        checkpoint("claim", workflow_id)
+
+    async def claim_for_recovery_and_count(
+        workflow_id: str, owner: str, expires_at: float, now: float, *, failed: bool = False
+    ) -> bool:
+        taken = await claim_for_recovery(workflow_id, owner, expires_at, now, failed=failed)
+        if taken:
+            checkpoint("claim", workflow_id)
+        return taken
 
     wrapped: Any = store
     wrapped.create_workflow = create_workflow
     wrapped.commit = commit_and_count
+    wrapped.claim = claim_and_count
+    wrapped.claim_for_recovery = claim_for_recovery_and_count
     return store

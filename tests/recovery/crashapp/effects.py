@@ -3,7 +3,10 @@
 Every side effect of a step or compensation is one autocommitted ``INSERT`` (so it is durable
 the moment the function goes on), keyed by workflow id, function name and the
 ``idempotency_key`` the engine gave the call. A checkpoint kill writes a row to ``kills`` just
-before the ``SIGKILL``. The file is named by ``CRASHAPP_EFFECTS``.
+before the ``SIGKILL``. With ``CRASHAPP_LOG_COMMITS=1``, every committed transition that
+settles a step or a compensation as ``COMPLETED`` adds a row to ``commits`` (written after the
+store's commit returned and before any checkpoint can kill the process, so no committed
+completion is missing). The file is named by ``CRASHAPP_EFFECTS``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ _SCHEMA = (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         checkpoint TEXT NOT NULL,
         workflow_id TEXT,
+        pid INTEGER NOT NULL,
+        at REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS commits (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        workflow_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
         pid INTEGER NOT NULL,
         at REAL NOT NULL
     )""",
@@ -76,6 +87,17 @@ def record_kill(checkpoint: str, workflow_id: str | None) -> None:
     )
 
 
+def record_commits(workflow_id: str, completed: list[tuple[str, str]]) -> None:
+    """The steps and compensations one committed transition settled as ``COMPLETED``:
+    ``(kind, name)`` pairs, kind ``step`` (name: the step) or ``compensation`` (the function)."""
+    db, now, pid = _db(), time.time(), os.getpid()
+    for kind, name in completed:
+        db.execute(
+            "INSERT INTO commits (workflow_id, kind, name, pid, at) VALUES (?, ?, ?, ?, ?)",
+            (workflow_id, kind, name, pid, now),
+        )
+
+
 @dataclass(frozen=True)
 class Effect:
     id: int
@@ -113,3 +135,43 @@ def read(path: str | os.PathLike[str]) -> tuple[list[Effect], list[Kill]]:
     finally:
         db.close()
     return effects, kills
+
+
+@dataclass(frozen=True)
+class Commit:
+    id: int
+    workflow_id: str
+    kind: str  # "step" or "compensation"
+    name: str  # the step's name, or the compensation function's short name
+    pid: int
+
+
+@dataclass(frozen=True)
+class KillAt:
+    """A kill with its time (``Kill`` stays as the checks of the older tests use it)."""
+
+    checkpoint: str
+    workflow_id: str | None
+    pid: int
+    at: float
+
+
+def read_log(path: str | os.PathLike[str]) -> tuple[list[Commit], list[KillAt]]:
+    """Every logged completion commit (in commit order) and every kill with its time."""
+    if not Path(path).exists():
+        return [], []
+    db = connect(path)
+    try:
+        commits = [
+            Commit(*row)
+            for row in db.execute(
+                "SELECT id, workflow_id, kind, name, pid FROM commits ORDER BY id"
+            )
+        ]
+        kills = [
+            KillAt(*row)
+            for row in db.execute("SELECT checkpoint, workflow_id, pid, at FROM kills ORDER BY id")
+        ]
+    finally:
+        db.close()
+    return commits, kills
