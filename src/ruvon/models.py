@@ -16,6 +16,7 @@ __all__ = [
     "TRANSITIONS",
     "CompensationRecord",
     "CompensationStatus",
+    "ScopePath",
     "StartSubWorkflowDirective",
     "StepContext",
     "StepRecord",
@@ -51,6 +52,7 @@ class StepContext:
     forward_result: dict[str, Any] | None = None
     failure: WorkflowError | None = None
     is_compensation: bool = False
+    scope: str | None = None
 
 
 # --- directives: raised by step functions, translated once at the step boundary ----------------
@@ -91,6 +93,49 @@ class StartSubWorkflowDirective(Directive):
 
 
 # --- records ------------------------------------------------------------------------------------
+
+
+def _escape(segment: str) -> str:
+    return segment.replace("%", "%25").replace("/", "%2F")
+
+
+@dataclass(frozen=True, slots=True)
+class ScopePath:
+    """Where in a workflow a step attempt runs: the top-level step, then nested scopes.
+
+    A top-level step's path is its name (``"Charge_Payment"``); a nested scope adds a segment
+    ``<kind>:<name>`` — a parallel task (``"Fanout/task:inventory"``), a loop iteration and a
+    step of its body (``"Items/iter:3/Reserve"``), a child workflow (``"Ship/child:<id>"``).
+    Step records, attempts, idempotency keys and the compensation journal are keyed by it, so a
+    nested step type is recorded, recovered and compensated per scope. Written as text with
+    ``/`` between segments (``%`` and ``/`` inside a segment are escaped as ``%25``, ``%2F``).
+    """
+
+    segments: tuple[str, ...]
+
+    @classmethod
+    def of_step(cls, name: str) -> ScopePath:
+        return cls((name,))
+
+    @classmethod
+    def parse(cls, text: str) -> ScopePath:
+        return cls(tuple(p.replace("%2F", "/").replace("%25", "%") for p in text.split("/")))
+
+    def child(self, kind: str, name: str | int) -> ScopePath:
+        """The nested scope ``kind:name`` inside this one (``task``, ``iter``, ``child``)."""
+        return ScopePath((*self.segments, f"{kind}:{name}"))
+
+    def step(self, name: str) -> ScopePath:
+        """A step inside this scope (a loop body's step)."""
+        return ScopePath((*self.segments, name))
+
+    @property
+    def top_step(self) -> str:
+        """The name of the top-level step this scope belongs to."""
+        return self.segments[0]
+
+    def __str__(self) -> str:
+        return "/".join(_escape(s) for s in self.segments)
 
 
 def _format_traceback(exc: BaseException, limit: int = 8) -> str:
@@ -167,9 +212,11 @@ class CompensationStatus(StrEnum):
         return self is not CompensationStatus.STARTED
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class StepRecord:
-    """One attempt of one forward step. ``seq`` numbers a workflow's attempts from 0."""
+    """One attempt of one forward step. ``seq`` numbers a workflow's attempts from 0; ``scope``
+    is the :class:`ScopePath` (as text) the attempt ran in, ``step_index`` the index of its
+    top-level step."""
 
     seq: int
     step_name: str
@@ -180,13 +227,18 @@ class StepRecord:
     ended_at: float | None = None
     result: dict[str, Any] | None = None
     error: WorkflowError | None = None
+    scope: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.scope and isinstance(self.step_name, str):
+            self.scope = str(ScopePath.of_step(self.step_name))
 
     @property
     def duration_ms(self) -> float | None:
         return None if self.ended_at is None else (self.ended_at - self.started_at) * 1000.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class CompensationRecord:
     """One entry of the compensation journal: which step was undone, in what order, how.
 
@@ -206,6 +258,11 @@ class CompensationRecord:
     detail: str | None = None
     decided_by: str | None = None
     result: dict[str, Any] | None = field(default=None)
+    scope: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.scope and isinstance(self.step_name, str):
+            self.scope = str(ScopePath.of_step(self.step_name))
 
     @property
     def duration_ms(self) -> float | None:

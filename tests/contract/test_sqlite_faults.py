@@ -96,7 +96,18 @@ def full_transition(row: WorkflowRecord, *, state: dict[str, Any] | None = None)
         row,
         status=WorkflowStatus.COMPLETED,
         state=state,
-        steps=[StepRecord(0, "A", 0, 1, StepStatus.COMPLETED, now, now, {"n": 2})],
+        steps=[
+            StepRecord(
+                seq=0,
+                step_name="A",
+                step_index=0,
+                attempt=1,
+                status=StepStatus.COMPLETED,
+                started_at=now,
+                ended_at=now,
+                result={"n": 2},
+            )
+        ],
         compensations=[
             CompensationRecord(
                 sequence=0,
@@ -382,7 +393,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[TinyDisk]:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root and mount(8); the FaultyDriver tests still run")
     proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
         capture_output=True,
         text=True,
         check=False,

@@ -142,9 +142,7 @@ async def test_creating_an_existing_id_is_refused_and_keeps_the_row(
     first = record(state={"n": 1})
     await store.create_workflow(first)
     row = await store.load_workflow(first.id)
-    await store.commit(
-        transition(row, steps=(StepRecord(0, "A", 0, 1, StepStatus.COMPLETED, 1.0, 2.0, {}),))
-    )
+    await store.commit(transition(row, steps=(_step(0, step_name="A", step_index=0, result={}),)))
     with pytest.raises(PersistenceError):
         await store.create_workflow(record(first.id, status=S.COMPLETED, state={"n": 9}))
     stored = await store.load_workflow(first.id)
@@ -644,3 +642,26 @@ async def test_stored_values_survive_orjson_roundtrip_types(store: PersistencePr
     parsed = orjson.loads(loaded.state)
     assert parsed == state
     assert isinstance(parsed["i"], int) and isinstance(parsed["f"], float)
+
+
+async def test_step_attempts_and_journal_entries_keep_their_scope_path(
+    store: PersistenceProvider,
+) -> None:
+    """Nested scopes (a parallel task, a loop iteration's step) are recorded on their own."""
+    wf = record()
+    await store.create_workflow(wf)
+    row = await store.load_workflow(wf.id)
+    steps = (
+        _step(0, step_name="Fan", step_index=0),  # top level: the scope is the step's name
+        _step(1, step_name="Fan", step_index=0, scope="Fan/task:inventory"),
+        _step(2, step_name="Items", step_index=1, scope="Items/iter:3/Reserve%2FHold"),
+    )
+    journal = (_comp(0, CompensationStatus.COMPLETED, forward_seq=2, scope=steps[2].scope),)
+    await store.commit(transition(row, steps=steps, compensations=journal))
+    history = await store.step_history(wf.id)
+    assert [s.scope for s in history] == [
+        "Fan",
+        "Fan/task:inventory",
+        "Items/iter:3/Reserve%2FHold",
+    ]
+    assert [c.scope for c in await store.compensation_journal(wf.id)] == [steps[2].scope]

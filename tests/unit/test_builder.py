@@ -166,6 +166,7 @@ def test_memory_store_copies_every_journal_field() -> None:
         detail="d",
         decided_by="ann",
         result={"k": 1},
+        scope="s/iter:2/b",
     )
     copied = _clone_entry(entry)
     assert copied == entry and copied is not entry

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from ruvon.models import Directive, StepContext, StepStatus, WorkflowError
+from ruvon.models import Directive, ScopePath, StepContext, StepStatus, WorkflowError
 from ruvon.providers.execution import StepCall
 from ruvon.providers.observer import EventKind
 
@@ -56,11 +56,17 @@ async def call_with_retries(
     user_input: dict[str, Any],
     validated_input: Any = None,
     compensation_of: dict[str, Any] | None = None,
+    scope: ScopePath | None = None,
 ) -> CallResult:
-    """Run ``function`` until it succeeds or the policy gives up; never raises step errors."""
+    """Run ``function`` until it succeeds or the policy gives up; never raises step errors.
+
+    ``scope`` (default: the top-level step's own) makes the idempotency key
+    ``<workflow id>:<scope path>``, with ``:compensate`` for a compensation.
+    """
     policy = step.spec.retry_policy
     is_compensation = compensation_of is not None
-    key = f"{wf.id}:{step.name}:compensate" if is_compensation else f"{wf.id}:{step.name}"
+    scope = scope or ScopePath.of_step(step.name)
+    key = f"{wf.id}:{scope}:compensate" if is_compensation else f"{wf.id}:{scope}"
     attempt = 1
     while True:
         context = StepContext(
@@ -76,6 +82,7 @@ async def call_with_retries(
             forward_result=private_copy(compensation_of),
             failure=wf.error,
             is_compensation=is_compensation,
+            scope=str(scope),
         )
         started = time.time()
         try:
@@ -104,7 +111,7 @@ async def call_with_retries(
                 return failed
             error = WorkflowError.from_exception(exc, step.name)
             if not is_compensation:  # a forward attempt that will be retried is recorded
-                wf.record_attempt(step, failed, StepStatus.FAILED, error=error)
+                wf.record_attempt(step, failed, StepStatus.FAILED, error=error, scope=scope)
             wf.restore_state()  # the next attempt starts from the committed state
             if wf.observer.wants(EventKind.STEP_RETRIED):
                 await wf.notify(

@@ -17,6 +17,7 @@ from ruvon.errors import StepResultError
 from ruvon.models import (
     CompensationRecord,
     CompensationStatus,
+    ScopePath,
     StepRecord,
     StepStatus,
     WorkflowError,
@@ -66,6 +67,7 @@ def _entry(
     entry = CompensationRecord(
         sequence=len(wf.journal),
         forward_seq=record.seq,
+        scope=record.scope,
         step_name=step.name,
         step_index=step.index,
         function=step.spec.compensate_function,
@@ -113,6 +115,7 @@ async def _compensate(
         is_async=step.compensate_is_async,
         user_input={},
         compensation_of=record.result or {},
+        scope=ScopePath.parse(record.scope),
     )
     entry.attempts, entry.ended_at = call.attempt, call.ended_at
     error = call.error

@@ -61,6 +61,7 @@ def _clone_entry(e: CompensationRecord) -> CompensationRecord:
     return CompensationRecord(
         sequence=e.sequence,
         forward_seq=e.forward_seq,
+        scope=e.scope,
         step_name=e.step_name,
         step_index=e.step_index,
         function=e.function,
@@ -78,6 +79,7 @@ def _clone_entry(e: CompensationRecord) -> CompensationRecord:
 def _clone_step(s: StepRecord) -> StepRecord:
     return StepRecord(
         seq=s.seq,
+        scope=s.scope,
         step_name=s.step_name,
         step_index=s.step_index,
         attempt=s.attempt,

@@ -119,11 +119,11 @@ LIMIT :limit
 
 -- name: upsert_step_attempt
 INSERT INTO ruvon_step_attempts (
-    workflow_id, seq, step_name, step_index, attempt, status, started_at, ended_at,
+    workflow_id, seq, scope, step_name, step_index, attempt, status, started_at, ended_at,
     duration_ms, result, error
 ) VALUES (
-    :workflow_id, :seq, :step_name, :step_index, :attempt, :status, :started_at, :ended_at,
-    :duration_ms, :result, :error
+    :workflow_id, :seq, :scope, :step_name, :step_index, :attempt, :status, :started_at,
+    :ended_at, :duration_ms, :result, :error
 )
 ON CONFLICT (workflow_id, seq) DO UPDATE SET
     status = excluded.status, ended_at = excluded.ended_at, duration_ms = excluded.duration_ms,
@@ -134,10 +134,10 @@ SELECT * FROM ruvon_step_attempts WHERE workflow_id = :workflow_id ORDER BY seq
 
 -- name: upsert_compensation
 INSERT INTO ruvon_compensations (
-    workflow_id, sequence, forward_seq, step_name, step_index, function, status, started_at,
-    ended_at, duration_ms, attempts, error, detail, decided_by, result
+    workflow_id, sequence, forward_seq, scope, step_name, step_index, function, status,
+    started_at, ended_at, duration_ms, attempts, error, detail, decided_by, result
 ) VALUES (
-    :workflow_id, :sequence, :forward_seq, :step_name, :step_index, :function, :status,
+    :workflow_id, :sequence, :forward_seq, :scope, :step_name, :step_index, :function, :status,
     :started_at, :ended_at, :duration_ms, :attempts, :error, :detail, :decided_by, :result
 )
 ON CONFLICT (workflow_id, sequence) DO UPDATE SET
@@ -216,13 +216,13 @@ RETURNING id, cancel_requested
 
 -- name: pg_transition_steps
 INSERT INTO ruvon_step_attempts (
-    workflow_id, seq, step_name, step_index, attempt, status, started_at, ended_at,
+    workflow_id, seq, scope, step_name, step_index, attempt, status, started_at, ended_at,
     duration_ms, result, error
 )
-SELECT moved.id, s.seq, s.step_name, s.step_index, s.attempt, s.status, s.started_at,
-       s.ended_at, s.duration_ms, s.result, s.error
+SELECT moved.id, s.seq, s.scope, s.step_name, s.step_index, s.attempt, s.status,
+       s.started_at, s.ended_at, s.duration_ms, s.result, s.error
 FROM moved, jsonb_to_recordset(CAST(:steps AS JSONB)) AS s(
-    seq INTEGER, step_name TEXT, step_index INTEGER, attempt INTEGER, status TEXT,
+    seq INTEGER, scope TEXT, step_name TEXT, step_index INTEGER, attempt INTEGER, status TEXT,
     started_at DOUBLE PRECISION, ended_at DOUBLE PRECISION, duration_ms DOUBLE PRECISION,
     result JSONB, error JSONB
 )
@@ -232,14 +232,14 @@ ON CONFLICT (workflow_id, seq) DO UPDATE SET
 
 -- name: pg_transition_compensations
 INSERT INTO ruvon_compensations (
-    workflow_id, sequence, forward_seq, step_name, step_index, function, status,
+    workflow_id, sequence, forward_seq, scope, step_name, step_index, function, status,
     started_at, ended_at, duration_ms, attempts, error, detail, decided_by, result
 )
-SELECT moved.id, c.sequence, c.forward_seq, c.step_name, c.step_index, c.function,
+SELECT moved.id, c.sequence, c.forward_seq, c.scope, c.step_name, c.step_index, c.function,
        c.status, c.started_at, c.ended_at, c.duration_ms, c.attempts, c.error, c.detail,
        c.decided_by, c.result
 FROM moved, jsonb_to_recordset(CAST(:compensations AS JSONB)) AS c(
-    sequence INTEGER, forward_seq INTEGER, step_name TEXT, step_index INTEGER,
+    sequence INTEGER, forward_seq INTEGER, scope TEXT, step_name TEXT, step_index INTEGER,
     function TEXT, status TEXT, started_at DOUBLE PRECISION, ended_at DOUBLE PRECISION,
     duration_ms DOUBLE PRECISION, attempts INTEGER, error JSONB, detail TEXT,
     decided_by TEXT, result JSONB

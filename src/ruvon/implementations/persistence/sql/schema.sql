@@ -49,8 +49,10 @@ CREATE TABLE ruvon_step_attempts (
     duration_ms {float},
     result {json},
     error {json},
+    scope TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (workflow_id, seq)
 ){without_rowid};
+CREATE INDEX ruvon_step_attempts_scope ON ruvon_step_attempts (workflow_id, scope);
 
 CREATE TABLE ruvon_compensations (
     workflow_id TEXT NOT NULL REFERENCES ruvon_workflows (id) ON DELETE CASCADE,
@@ -68,8 +70,10 @@ CREATE TABLE ruvon_compensations (
     detail TEXT,
     decided_by TEXT,
     result {json},
+    scope TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (workflow_id, sequence)
 ){without_rowid};
+CREATE INDEX ruvon_compensations_scope ON ruvon_compensations (workflow_id, scope);
 
 CREATE TABLE ruvon_logs (
     id {serial_pk},
@@ -101,4 +105,4 @@ CREATE TABLE ruvon_metrics (
 );
 CREATE INDEX ruvon_metrics_workflow ON ruvon_metrics (workflow_id, id);
 
-INSERT INTO ruvon_schema (version) VALUES (3);
+INSERT INTO ruvon_schema (version) VALUES (4);

@@ -461,15 +461,16 @@ class SQLStore(ABC):
         with self._readable(workflow_id):
             return [
                 StepRecord(
-                    int(r["seq"]),
-                    r["step_name"],
-                    int(r["step_index"]),
-                    int(r["attempt"]),
-                    StepStatus(r["status"]),
-                    float(r["started_at"]),
-                    r["ended_at"],
-                    self._json(r["result"], workflow_id),
-                    WorkflowError.from_dict(self._json(r["error"], workflow_id)),
+                    seq=int(r["seq"]),
+                    scope=r["scope"],
+                    step_name=r["step_name"],
+                    step_index=int(r["step_index"]),
+                    attempt=int(r["attempt"]),
+                    status=StepStatus(r["status"]),
+                    started_at=float(r["started_at"]),
+                    ended_at=r["ended_at"],
+                    result=self._json(r["result"], workflow_id),
+                    error=WorkflowError.from_dict(self._json(r["error"], workflow_id)),
                 )
                 for r in rows
             ]
@@ -481,6 +482,7 @@ class SQLStore(ABC):
                 CompensationRecord(
                     sequence=int(r["sequence"]),
                     forward_seq=int(r["forward_seq"]),
+                    scope=r["scope"],
                     step_name=r["step_name"],
                     step_index=int(r["step_index"]),
                     function=r["function"],
@@ -583,6 +585,7 @@ class SQLStore(ABC):
         return {
             "workflow_id": workflow_id,
             "seq": s.seq,
+            "scope": s.scope,
             "step_name": s.step_name,
             "step_index": s.step_index,
             "attempt": s.attempt,
@@ -600,6 +603,7 @@ class SQLStore(ABC):
             "workflow_id": workflow_id,
             "sequence": c.sequence,
             "forward_seq": c.forward_seq,
+            "scope": c.scope,
             "step_name": c.step_name,
             "step_index": c.step_index,
             "function": c.function,
