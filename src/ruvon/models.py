@@ -172,7 +172,9 @@ class WorkflowError:
 
     @classmethod
     def from_exception(cls, exc: BaseException, step: str | None) -> WorkflowError:
-        return cls(type(exc).__name__, str(exc), step, _format_traceback(exc))
+        # a NUL character could not be stored by PostgreSQL (the failure itself would fail)
+        message = str(exc).replace("\x00", "\\x00")
+        return cls(type(exc).__name__, message, step, _format_traceback(exc).replace("\x00", ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -175,12 +175,6 @@ async def _round_trips_or_fails_cleanly(
         assert [(h[1], h[3]) for h in await _history(store, wf.id)] == [("Emit", StepStatus.FAILED)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgreSQL JSONB can not hold U+0000 in a string: the commit raises "
-    "PersistenceError (UntranslatableCharacterError) out of next_step() and the workflow stays "
-    "ACTIVE with its lease held, instead of completing or failing the step cleanly",
-)
 @pytest.mark.parametrize("_any_store_spec", [POSTGRES_ONLY], indirect=True)
 async def test_nul_character_in_a_string__round_trips_or_fails_the_step_on_postgres(
     store: PersistenceProvider,
@@ -188,12 +182,6 @@ async def test_nul_character_in_a_string__round_trips_or_fails_the_step_on_postg
     await _round_trips_or_fails_cleanly(store, {"text": "a\x00b"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a UTC offset with seconds (Europe/Amsterdam before 1937: +00:19:32) is cut to "
-    "whole minutes by the state's JSON form, so the merged state holds another instant (32 s "
-    "off) and the step completes as if nothing was lost",
-)
 async def test_datetime_with_a_sub_minute_utc_offset__round_trips_or_fails_the_step(
     store: PersistenceProvider,
 ) -> None:

@@ -1,6 +1,6 @@
 """Merging a step's result into the state."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -154,3 +154,37 @@ def test_a_value_the_json_form_can_not_hold_fails_the_step_by_name() -> None:
 def test_compensation_errors_say_so() -> None:
     with pytest.raises(StepResultError, match=r"compensation of step 's1'.*not a field"):
         merge_result(M(), {"zzz": 1}, "s1", compensation=True)
+
+
+def test_a_nul_character_fails_the_step_on_every_store() -> None:
+    class T(BaseModel):
+        text: str = ""
+
+    with pytest.raises(StepResultError, match=r"NUL character"):
+        merge_result(T(), {"text": "a\x00b"}, "s1")
+    # a backslash followed by "u0000" is ordinary text
+    assert merge_result(T(), {"text": "a\\u0000b"}, "s1").state.text == "a\\u0000b"
+
+
+def test_a_utc_offset_the_json_form_cuts_fails_the_step() -> None:
+    class T(BaseModel):
+        at: datetime | None = None
+
+    odd = datetime(1900, 6, 1, 12, tzinfo=timezone(timedelta(minutes=19, seconds=32)))
+    with pytest.raises(StepResultError, match=r"'at'.*does not keep"):
+        merge_result(T(), {"at": odd}, "s1")
+
+
+def test_values_the_model_coerces_are_not_taken_for_losses() -> None:
+    class T(BaseModel):
+        items: list[int] = []
+        n: int = 0
+
+    merged = merge_result(T(), {"items": (1, 2), "n": "3"}, "s1")
+    assert (merged.state.items, merged.state.n) == ([1, 2], 3)
+
+
+def test_an_error_message_with_a_nul_character_can_be_stored() -> None:
+    from ruvon.models import WorkflowError
+
+    assert "\x00" not in WorkflowError.from_exception(ValueError("a\x00b"), "s").message

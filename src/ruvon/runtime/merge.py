@@ -18,6 +18,7 @@ object is never modified by the merge; on error nothing changed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,16 +42,28 @@ def _what(step: str, compensation: bool) -> str:
     return f"compensation of step '{step}'" if compensation else f"step '{step}'"
 
 
+# a JSON ``\u0000`` escape that is not itself an escaped backslash followed by "u0000"
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def dump_state(state: BaseModel, step: str, *, compensation: bool = False) -> bytes:
     """The state as the store keeps it; ``StepResultError`` naming the step if it can not be."""
     try:
-        return type(state).__pydantic_serializer__.to_json(state, round_trip=True, warnings=False)
+        data = type(state).__pydantic_serializer__.to_json(state, round_trip=True, warnings=False)
     except (PydanticSerializationError, ValueError, TypeError) as exc:
         raise StepResultError(
             f"{_what(step, compensation)} left a state that can not be stored as JSON by "
             f"{type(state).__name__}: {exc}",
             step=step,
         ) from exc
+    if b"u0000" in data and _NUL.search(data):
+        # refused on every store, so that a workflow behaves the same on each
+        raise StepResultError(
+            f"{_what(step, compensation)} left a string holding the NUL character (U+0000) in "
+            "the state, which PostgreSQL's JSONB can not store",
+            step=step,
+        )
+    return data
 
 
 def load_state(
@@ -99,6 +112,29 @@ def _candidate(
     return state.model_copy(update=result), result
 
 
+def _check_lossless(
+    candidate: BaseModel, merged: BaseModel, changed: dict[str, Any], step: str, compensation: bool
+) -> None:
+    """Fail the step if a value it returned is not what the stored form gives back (a UTC
+    offset with seconds, which the JSON form cuts to whole minutes). Equal values cost one
+    comparison; a value the model coerces (a tuple into a list) is validated to compare."""
+    merged_values, raw = merged.__dict__, candidate.__dict__
+    if all(raw.get(k) == merged_values.get(k) for k in changed):
+        return
+    validated = (
+        type(merged)
+        .__pydantic_validator__.validate_python({**raw, **(candidate.__pydantic_extra__ or {})})
+        .__dict__
+    )
+    for key in changed:
+        if key in validated and validated[key] != merged_values.get(key):
+            raise StepResultError(
+                f"{_what(step, compensation)} returned a value for '{key}' that its stored JSON "
+                f"form does not keep: {validated[key]!r} comes back as {merged_values.get(key)!r}",
+                step=step,
+            )
+
+
 def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool = False) -> Merged:
     """Merge ``result`` into ``state`` (left untouched) and prove the outcome can be stored."""
     candidate, changed = _candidate(state, result, step, compensation)
@@ -107,6 +143,8 @@ def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool
     merged = load_state(cls, data, step, compensation=compensation)
     if state.__pydantic_private__:
         merged.__pydantic_private__ = dict(state.__pydantic_private__)
+    if changed:
+        _check_lossless(candidate, merged, changed, step, compensation)
     recorded = None
     if changed:
         recorded = cls.__pydantic_serializer__.to_python(
