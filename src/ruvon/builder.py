@@ -327,9 +327,24 @@ class WorkflowBuilder:
         return self._bind(definition, record, state, providers, history=history, journal=journal)
 
     async def recover(
-        self, persistence_provider: PersistenceProvider | None = None, *, limit: int = 100
+        self,
+        persistence_provider: PersistenceProvider | None = None,
+        *,
+        limit: int = 100,
+        concurrency: int | None = None,
+        include_failed: bool = False,
     ) -> list[str]:
-        """Continue workflows whose runner died (expired lease); return the ids continued."""
-        from ruvon.recovery import recover
+        """Continue workflows whose runner died (expired lease); return the ids continued.
 
-        return await recover(self, self._store(persistence_provider), limit=limit)
+        Up to ``concurrency`` workflows (default 10) run at once; ``include_failed`` also
+        retries the ones an earlier recovery marked failed (see :mod:`ruvon.recovery`).
+        """
+        from ruvon.recovery import DEFAULT_CONCURRENCY, recover
+
+        return await recover(
+            self,
+            self._store(persistence_provider),
+            limit=limit,
+            concurrency=DEFAULT_CONCURRENCY if concurrency is None else concurrency,
+            include_failed=include_failed,
+        )

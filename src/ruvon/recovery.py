@@ -231,7 +231,7 @@ async def _recover_one(
     if isinstance(wf, BaseException):
         await _give_up(store, workflow_id, owner, f"can not be loaded: {_describe(wf)}", report)
         return
-    wf.runner_id = owner  # the lease claimed above is this object's
+    wf.adopt_lease(owner, now + builder.lease_seconds)  # the lease claimed above: no 2nd claim
     step = wf.definition.steps[wf.current_step] if wf.current_step_name else None
     try:
         if wf.status is WorkflowStatus.ACTIVE and step is not None and step.input_model:

@@ -450,6 +450,11 @@ class Workflow:
         """When this object's lease runs out (``None``: it holds none)."""
         return self._lease_expires
 
+    def adopt_lease(self, owner: str, expires_at: float) -> None:
+        """Take over a lease claimed for this object before it was loaded (recovery)."""
+        with self._lease_lock:
+            self.runner_id, self._lease_expires = owner, expires_at
+
     def extend_lease(self, expires_at: float) -> None:
         """Record a renewal made by the lease keeper's thread, unless the lease was let go."""
         with self._lease_lock:

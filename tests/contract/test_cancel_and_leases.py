@@ -149,3 +149,16 @@ async def test_every_commit_goes_through_the_lease(store: PersistenceProvider) -
         await third.commit(third.status, reason="sneaky")
     assert (await store.load_workflow(first.id)).version == row.version
     assert time.time() < (row.lease_expires_at or 0)
+
+
+async def test_recovery_claims_once_and_runs_on_that_claim(store: PersistenceProvider) -> None:
+    steps = (st("A"), st("B"))
+    dying = builder(*steps, persistence_provider=store, lease_seconds=0.05, saga=True)
+    wf = await dying.create_workflow("T")
+    await asyncio.sleep(0.1)
+    rescuer = builder(*steps, persistence_provider=store, saga=True)
+    assert await rescuer.recover(concurrency=2) == [wf.id]
+    # the claim, then A and B: no second claim by the loaded object
+    assert (await store.load_workflow(wf.id)).version == 3
+    with pytest.raises(ValueError, match="concurrency"):
+        await rescuer.recover(concurrency=0)
