@@ -29,7 +29,7 @@ from ruvon.providers.observer import EventKind, WorkflowObserver
 from ruvon.providers.persistence import PersistenceProvider, WorkflowRecord
 from ruvon.providers.templating import TemplateEngine
 from ruvon.runtime.merge import dump_state
-from ruvon.runtime.status import WorkflowStatus
+from ruvon.status import WorkflowStatus
 from ruvon.workflow import DEFAULT_LEASE_SECONDS, Workflow, new_runner_id
 
 

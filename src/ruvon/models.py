@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from ruvon.runtime.status import TRANSITIONS, WorkflowStatus
+from ruvon.status import TRANSITIONS, WorkflowStatus
 
 if TYPE_CHECKING:
     from ruvon.providers.persistence import PersistenceProvider

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ruvon.errors import ConcurrentModificationError, PersistenceError, RuvonError
-from ruvon.runtime.status import WorkflowStatus
+from ruvon.status import WorkflowStatus
 from ruvon.workflow import Workflow, new_runner_id
 
 if TYPE_CHECKING:

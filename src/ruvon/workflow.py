@@ -25,7 +25,7 @@ from ruvon.providers.observer import EventKind, WorkflowEvent
 from ruvon.providers.persistence import Transition
 from ruvon.runtime import runner, saga
 from ruvon.runtime.merge import Merged, dump_state, load_state
-from ruvon.runtime.status import TERMINAL, WorkflowStatus, check_transition
+from ruvon.status import TERMINAL, WorkflowStatus, check_transition
 
 if TYPE_CHECKING:
     from ruvon.builder import WorkflowBuilder
@@ -178,7 +178,7 @@ class Workflow:
 
     def enable_saga_mode(self) -> _Done:
         """Turn on compensation. A plain call; ``await`` it to persist the flag immediately."""
-        if self.status.is_terminal:
+        if self.status.is_finished:
             raise IllegalOperationError(
                 f"workflow '{self.id}' is {self.status.value}; saga mode can not change now",
                 workflow_id=self.id,
@@ -219,7 +219,7 @@ class Workflow:
         status returned is then the one before, and :attr:`cancel_requested` is set.
         """
         with self._exclusive():
-            if self.status.is_terminal or self.status in (
+            if self.status.is_finished or self.status in (
                 S.COMPENSATING,
                 S.WAITING_COMPENSATION_APPROVAL,
             ):

@@ -10,8 +10,8 @@ import yaml
 
 from ruvon.builder import WorkflowBuilder
 from ruvon.definition import StepType, discover, load_definition_file
+from ruvon.definition.step_types import STEP_TYPES
 from ruvon.errors import DefinitionError, RuvonError
-from ruvon.steps import STEP_HANDLERS
 
 F = "defs_fixtures.steps"
 
@@ -278,7 +278,7 @@ def test_unknown_step_type__names_the_type_step_and_key(tmp_path: Path) -> None:
     )
 
 
-UNSUPPORTED = [t for t in StepType if t not in STEP_HANDLERS]
+UNSUPPORTED = [t for t in StepType if t not in STEP_TYPES]
 
 
 @pytest.mark.parametrize("stype", UNSUPPORTED, ids=[t.value for t in UNSUPPORTED])

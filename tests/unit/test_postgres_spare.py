@@ -66,9 +66,9 @@ def _store() -> tuple[PostgresPersistenceProvider, _Pool]:
 
 async def test_a_clean_use_keeps_the_connection_as_the_spare_for_the_next() -> None:
     store, pool = _store()
-    async with store._reader():
+    async with store._autocommit():
         pass
-    async with store._reader():
+    async with store._autocommit():
         pass
     assert [c.name for c in pool.made] == ["c0"] and pool.released == []
     assert store._spare is pool.made[0] and store._spare_free
@@ -77,7 +77,7 @@ async def test_a_clean_use_keeps_the_connection_as_the_spare_for_the_next() -> N
 async def test_a_store_error_between_statements_keeps_the_spare() -> None:
     store, pool = _store()
     with pytest.raises(ConcurrentModificationError):
-        async with store._reader():
+        async with store._autocommit():
             raise ConcurrentModificationError("wf-1", 1, 2)
     assert store._spare is pool.made[0] and pool.released == []
 
@@ -86,23 +86,23 @@ async def test_a_driver_error_terminates_the_connection_and_the_next_use_gets_a_
     store, pool = _store()
     broken = asyncpg.InternalClientError("cannot switch to state 12")
     with pytest.raises(PersistenceError, match="cannot switch to state 12") as info:
-        async with store._reader():
+        async with store._autocommit():
             raise broken
     assert info.value.__cause__ is broken and "secret" not in str(info.value)
     first = pool.made[0]
     assert first.terminated and pool.released == [first] and store._spare is None
-    async with store._reader() as conn:
+    async with store._autocommit() as conn:
         assert conn._c is pool.made[1]
     assert store._spare is pool.made[1]
 
 
 async def test_a_spare_that_died_while_idle_is_replaced() -> None:
     store, pool = _store()
-    async with store._reader():
+    async with store._autocommit():
         pass
     pool.made[0].released_by_driver = True  # the server went away while it sat idle
     for _ in range(3):
-        async with store._reader():
+        async with store._autocommit():
             pass
     assert [c.name for c in pool.made] == ["c0", "c1"] and store._spare is pool.made[1]
     assert pool.released == [pool.made[0]]
@@ -113,7 +113,7 @@ async def test_a_cancelled_use_gives_the_connection_back_to_the_pool() -> None:
     started = asyncio.Event()
 
     async def query() -> None:
-        async with store._reader():
+        async with store._autocommit():
             started.set()
             await asyncio.sleep(10)  # a query in flight
 
@@ -131,7 +131,7 @@ async def test_only_one_task_holds_the_spare_role_at_a_time() -> None:
     inside: list[object] = []
 
     async def use() -> None:
-        async with store._reader() as conn:
+        async with store._autocommit() as conn:
             inside.append(conn._c)
             await asyncio.sleep(0.01)
 

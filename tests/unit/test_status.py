@@ -149,3 +149,13 @@ EXPECTED_WAITING = {
 def test_terminal_and_waiting_flags(status: str) -> None:
     assert S(status).is_terminal is (status in EXPECTED_TERMINAL)
     assert S(status).is_waiting is (status in EXPECTED_WAITING)
+
+
+def test_finished_and_final_say_apart_what_retry_can_leave() -> None:
+    from ruvon.status import WorkflowStatus as W
+
+    retryable = {W.FAILED, W.COMPENSATION_FAILED, W.FAILED_CHILD_WORKFLOW}
+    final = {W.COMPLETED, W.FAILED_ROLLED_BACK, W.CANCELLED}
+    assert {s for s in W if s.is_finished} == retryable | final
+    assert {s for s in W if s.is_final} == final
+    assert all(s.is_terminal == s.is_finished for s in W)

@@ -70,7 +70,7 @@ def list_workflows(
     limit: Annotated[int, typer.Option(help="At most this many")] = 50,
 ) -> None:
     """List workflows, newest first."""
-    from ruvon.runtime.status import WorkflowStatus
+    from ruvon.status import WorkflowStatus
 
     async def main() -> list[Any]:
         store = _store(db)

@@ -16,6 +16,7 @@ from ruvon.definition.imports import (
     resolve_exception,
 )
 from ruvon.definition.schema import StepSpec, WorkflowSpec
+from ruvon.definition.step_types import STEP_TYPES
 from ruvon.definition.yaml_source import LineIndex
 from ruvon.errors import DefinitionError
 
@@ -156,8 +157,6 @@ def compile_definition(
     spec: WorkflowSpec, *, source: str, snapshot: dict[str, Any], lines: LineIndex | None = None
 ) -> WorkflowDefinition:
     """Import every function and model ``spec`` names; raise DefinitionError naming the culprit."""
-    from ruvon.steps import STEP_HANDLERS
-
     lines = lines or LineIndex()
     try:
         state_model = _model_class(spec.initial_state_model)
@@ -178,7 +177,7 @@ def compile_definition(
     compiled = []
     for step in steps:
         try:
-            built = STEP_HANDLERS[step.spec.type].compile(step, definition)
+            built = STEP_TYPES[step.spec.type].compile(step, definition)
         except DefinitionError as exc:
             raise DefinitionError(
                 exc.detail,

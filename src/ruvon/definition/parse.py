@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ruvon.definition.schema import StepSpec, StepType, WorkflowSpec
+from ruvon.definition.step_types import STEP_TYPES
 from ruvon.definition.yaml_source import LineIndex
 from ruvon.errors import DefinitionError
 
@@ -44,10 +45,8 @@ def _raise_from_pydantic(
 
 
 def _step_spec_model(stype: StepType) -> type[StepSpec] | None:
-    from ruvon.steps import STEP_HANDLERS  # the registry of implemented step types
-
-    handler = STEP_HANDLERS.get(stype)
-    return handler.spec_model if handler else None
+    declared = STEP_TYPES.get(stype)
+    return declared.spec_model if declared else None
 
 
 def _parse_step(

@@ -16,20 +16,19 @@ A dict may also map ``workflow_type`` to a file path or to an inline definition 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
 from packaging.version import InvalidVersion, Version
 
 from ruvon.definition.compile import WorkflowDefinition, compile_definition
 from ruvon.definition.parse import parse_definition
 from ruvon.definition.yaml_source import LineIndex, read_yaml
 from ruvon.errors import DefinitionError, UnknownWorkflowTypeError
+from ruvon.providers.persistence import snapshot_digest
 
 REGISTRY_FILE = "workflow_registry.yaml"
 
@@ -193,11 +192,6 @@ def discover(
 
 
 _SNAPSHOT_CACHE: dict[str, WorkflowDefinition] = {}
-
-
-def snapshot_digest(snapshot: Mapping[str, Any]) -> str:
-    """The SHA-256 of a definition snapshot's canonical JSON (keys sorted): its identity."""
-    return hashlib.sha256(orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def definition_from_snapshot(snapshot: Mapping[str, Any], source: str) -> WorkflowDefinition:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import orjson
+
 from ruvon.models import CompensationRecord, StepRecord, WorkflowError
-from ruvon.runtime.status import WorkflowStatus
+from ruvon.status import WorkflowStatus
+
+
+def snapshot_digest(snapshot: Mapping[str, Any]) -> str:
+    """The SHA-256 of a definition snapshot's canonical JSON (keys sorted): its identity, under
+    which a store keeps the snapshot once for all the workflows pinned to it."""
+    return hashlib.sha256(orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
 
 RECOVERY_FAILED = "ruvon:recovery-failed"
 """The ``lease_owner`` of a workflow recovery could not continue (it can not be loaded, or the

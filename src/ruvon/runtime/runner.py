@@ -19,7 +19,7 @@ from ruvon.runtime import saga
 from ruvon.runtime.leases import keeper
 from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome
-from ruvon.runtime.status import WorkflowStatus as S
+from ruvon.status import WorkflowStatus as S
 from ruvon.steps import STEP_HANDLERS
 from ruvon.steps.base import validate_input
 
@@ -39,7 +39,7 @@ def check_can_advance(wf: Workflow) -> None:
     status = wf.status
     if status is S.ACTIVE or status is S.PAUSED or status is S.COMPENSATING:
         return
-    if status.is_terminal:
+    if status.is_finished:
         raise WorkflowFinishedError(
             f"workflow '{wf.id}' is {status.value}; a finished workflow can not be advanced"
             + (

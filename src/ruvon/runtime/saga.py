@@ -25,7 +25,7 @@ from ruvon.models import (
 from ruvon.providers.observer import EventKind
 from ruvon.runtime.attempts import call_with_retries
 from ruvon.runtime.merge import merge_result
-from ruvon.runtime.status import WorkflowStatus as S
+from ruvon.status import WorkflowStatus as S
 
 if TYPE_CHECKING:
     from ruvon.definition.compile import CompiledStep

@@ -1,6 +1,7 @@
-"""Step types: one handler per type, found through :data:`STEP_HANDLERS`.
+"""Step types at run time: one handler per type, found through :data:`STEP_HANDLERS`.
 
-Adding a step type is one new module here and one entry in the dict.
+Adding a step type is one new module here (how it runs) and one entry in
+:data:`ruvon.definition.step_types.STEP_TYPES` (its YAML and load-time compile hook).
 """
 
 from __future__ import annotations

@@ -25,20 +25,13 @@ from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome
 
 if TYPE_CHECKING:
-    from ruvon.definition.compile import CompiledStep, WorkflowDefinition
-    from ruvon.definition.schema import StepSpec
+    from ruvon.definition.compile import CompiledStep
     from ruvon.workflow import Workflow
 
 
 class StepHandler(Protocol):
-    """One step type: its YAML model, its load-time compilation, and how it runs."""
-
-    spec_model: type[StepSpec]
-
-    def compile(self, step: CompiledStep, definition: WorkflowDefinition) -> Any:
-        """Check the step and build what it needs at run time (task functions, loop bodies,
-        routes); raise ``DefinitionError`` (with ``key``) if it can not run as defined. The
-        value is kept as ``step.compiled``."""
+    """How one step type runs. Its YAML model and load-time compile hook are declared in
+    :mod:`ruvon.definition.step_types`; what that hook built is ``step.compiled``."""
 
     async def run(
         self, wf: Workflow, step: CompiledStep, user_input: dict[str, Any], validated_input: Any

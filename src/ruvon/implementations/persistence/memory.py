@@ -15,7 +15,7 @@ import pydantic_core
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
 from ruvon.models import CompensationRecord, StepRecord
 from ruvon.providers.persistence import RECOVERY_FAILED, Transition, WorkflowRecord
-from ruvon.runtime.status import WorkflowStatus
+from ruvon.status import WorkflowStatus
 
 
 def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:

@@ -107,7 +107,7 @@ def _terminate(conn: Any) -> None:
         log.debug("connection already released", exc_info=True)
 
 
-class _Reader:
+class _Autocommit:
     """``async with``: a connection outside an explicit transaction; driver errors leave as
     ``PersistenceError``.
 
@@ -252,7 +252,7 @@ class PostgresPersistenceProvider(SQLStore):
         self.close_timeout = close_timeout
         self._pool: Any = None
         self._spare: Any = None
-        # whether a task may take the spare role (see _Reader); never with a pool of one, whose
+        # whether a task may take the spare role (see _Autocommit); never with a pool of one, whose
         # only connection the other tasks must be able to wait for
         self._spare_free = False
         self._opening: asyncio.Future[None] | None = None
@@ -355,20 +355,20 @@ class PostgresPersistenceProvider(SQLStore):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
-        async with self._reader() as conn:
+        async with self._autocommit() as conn:
             assert isinstance(conn, _Conn)
             async with conn._c.transaction():
                 yield conn
 
-    def _reader(self) -> _Reader:
-        return _Reader(self)
+    def _autocommit(self) -> _Autocommit:
+        return _Autocommit(self)
 
     # One round trip per write: the statements a transition needs run as one data-modifying CTE
     # (atomic on its own), instead of BEGIN, UPDATE, INSERTs and COMMIT, each waiting for the
     # server.
 
     async def _insert_workflow(self, values: dict[str, Any]) -> bool:
-        async with self._reader() as conn:
+        async with self._autocommit() as conn:
             row = await conn.fetchone(self._q["pg_create_workflow"], values)
         return bool(row and row["changed"])
 
@@ -392,7 +392,7 @@ class PostgresPersistenceProvider(SQLStore):
             parts.append("metrics")
             values["metrics"] = _json([{"name": n, "value": v} for n, v in t.metrics])
         query = with_parts(self.dialect, "pg_transition_", tuple(parts), _CHANGED)
-        async with self._reader() as conn:
+        async with self._autocommit() as conn:
             row = await conn.fetchone(query, values)
         return (row["cancel_requested"],) if row and row["changed"] else None
 

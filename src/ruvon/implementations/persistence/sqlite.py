@@ -241,7 +241,7 @@ class SQLitePersistenceProvider(SQLStore):
     def _transaction(self) -> _Transaction:
         return _Transaction(self, begin=True)
 
-    def _reader(self) -> _Transaction:
+    def _autocommit(self) -> _Transaction:
         return _Transaction(self, begin=False)
 
     def _renew_detached(self, rows: list[dict[str, Any]]) -> set[str]:

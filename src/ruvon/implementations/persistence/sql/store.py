@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 import pydantic_core
 
-from ruvon.definition.registry import snapshot_digest
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
 from ruvon.implementations.persistence.sql import queries as sqlq
 from ruvon.models import (
@@ -26,8 +25,13 @@ from ruvon.models import (
     StepStatus,
     WorkflowError,
 )
-from ruvon.providers.persistence import RECOVERY_FAILED, Transition, WorkflowRecord
-from ruvon.runtime.status import WorkflowStatus
+from ruvon.providers.persistence import (
+    RECOVERY_FAILED,
+    Transition,
+    WorkflowRecord,
+    snapshot_digest,
+)
+from ruvon.status import WorkflowStatus
 
 Row = Mapping[str, Any]
 
@@ -91,8 +95,9 @@ class SQLStore(ABC):
         """A connection inside one transaction: committed on exit, rolled back on error."""
 
     @abstractmethod
-    def _reader(self) -> AbstractAsyncContextManager[Connection]:
-        """A connection for reads outside an explicit transaction."""
+    def _autocommit(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection outside an explicit transaction: for reads, and for a write that is
+        one statement (atomic on its own, committed when it returns)."""
 
     @abstractmethod
     async def _has_schema(self, conn: Connection) -> bool:
@@ -168,7 +173,7 @@ class SQLStore(ABC):
         await self._ensure()
         digest = self._digest(record.definition)
         if digest not in self._known_definitions:
-            async with self._reader() as conn:  # a single statement: atomic on its own
+            async with self._autocommit() as conn:  # a single statement: atomic on its own
                 await conn.execute(
                     self._q["insert_definition"],
                     {
@@ -201,7 +206,7 @@ class SQLStore(ABC):
             "lease_expires_at": record.lease_expires_at,
         }
         if not await self._insert_workflow(values):
-            async with self._reader() as conn:
+            async with self._autocommit() as conn:
                 row = await conn.fetchone(
                     self._q["select_workflow_by_key"], {"idempotency_key": record.idempotency_key}
                 )
@@ -247,14 +252,14 @@ class SQLStore(ABC):
         }
         moved = await self._apply_transition(t, values)
         if moved is None:
-            async with self._reader() as conn:
+            async with self._autocommit() as conn:
                 await self._conflict(conn, t.workflow_id, t.expected_version)
         self.commits += 1
         return moved[0] if moved else None
 
     async def request_cancel(self, workflow_id: str, reason: str) -> bool:
         await self._ensure()
-        async with self._reader() as conn:  # one UPDATE: atomic on its own
+        async with self._autocommit() as conn:  # one UPDATE: atomic on its own
             done = await conn.execute(
                 self._q["request_cancel"], {"id": workflow_id, "reason": reason}
             )
@@ -322,7 +327,7 @@ class SQLStore(ABC):
         self, workflow_id: str, expected_version: int, owner: str, expires_at: float, now: float
     ) -> None:
         await self._ensure()
-        async with self._reader() as conn:  # one UPDATE: atomic on its own
+        async with self._autocommit() as conn:  # one UPDATE: atomic on its own
             claimed = await conn.execute(
                 self._q["claim_workflow"],
                 {
@@ -339,7 +344,7 @@ class SQLStore(ABC):
 
     async def renew_lease(self, workflow_id: str, owner: str, expires_at: float) -> bool:
         await self._ensure()
-        async with self._reader() as conn:
+        async with self._autocommit() as conn:
             return bool(
                 await conn.execute(
                     self._q["renew_lease"],
@@ -383,7 +388,7 @@ class SQLStore(ABC):
 
     async def load_workflow(self, workflow_id: str) -> WorkflowRecord:
         await self._ensure()
-        async with self._reader() as conn:
+        async with self._autocommit() as conn:
             row = await conn.fetchone(self._q["select_workflow"], {"id": workflow_id})
         if row is None:
             raise WorkflowNotFoundError(workflow_id)
@@ -402,13 +407,13 @@ class SQLStore(ABC):
             "workflow_type": workflow_type,
             "limit": limit,
         }
-        async with self._reader() as conn:
+        async with self._autocommit() as conn:
             rows = await conn.fetchall(self._q["list_workflows"], values)
         return [self._record(r) for r in rows]
 
     async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
         await self._ensure()
-        async with self._reader() as conn:
+        async with self._autocommit() as conn:
             rows = await conn.fetchall(self._q["find_recoverable"], {"now": now, "limit": limit})
         return [r["id"] for r in rows]
 
@@ -424,7 +429,7 @@ class SQLStore(ABC):
             "marker": RECOVERY_FAILED,
         }
         query = self._q["claim_recovery_failed" if failed else "claim_for_recovery"]
-        async with self._reader() as conn:  # one UPDATE: atomic on its own
+        async with self._autocommit() as conn:  # one UPDATE: atomic on its own
             claimed = bool(await conn.execute(query, values))
         if claimed:
             self.commits += 1
@@ -433,7 +438,7 @@ class SQLStore(ABC):
     async def mark_recovery_failed(self, workflow_id: str, owner: str) -> bool:
         await self._ensure()
         values = {"id": workflow_id, "owner": owner, "marker": RECOVERY_FAILED}
-        async with self._reader() as conn:
+        async with self._autocommit() as conn:
             marked = bool(await conn.execute(self._q["mark_recovery_failed"], values))
         if marked:
             self.commits += 1
@@ -442,13 +447,13 @@ class SQLStore(ABC):
     async def find_recovery_failed(self, limit: int = 100) -> list[str]:
         await self._ensure()
         values = {"marker": RECOVERY_FAILED, "limit": limit}
-        async with self._reader() as conn:
+        async with self._autocommit() as conn:
             rows = await conn.fetchall(self._q["find_recovery_failed"], values)
         return [r["id"] for r in rows]
 
     async def _rows(self, name: str, workflow_id: str) -> list[Row]:
         await self._ensure()
-        async with self._reader() as conn:
+        async with self._autocommit() as conn:
             rows = await conn.fetchall(self._q[name], {"workflow_id": workflow_id})
             if not rows and not await conn.fetchone(
                 self._q["workflow_exists"], {"id": workflow_id}

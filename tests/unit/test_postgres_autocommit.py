@@ -53,7 +53,7 @@ async def test_a_failed_release_is_a_persistence_error_without_the_password() ->
     store, pool = _store()
     pool.release_error = ConnectionResetError("reset by peer")
     with pytest.raises(PersistenceError) as info:
-        async with store._reader():
+        async with store._autocommit():
             pass
     assert "reset by peer" in str(info.value) and "secret" not in str(info.value)
     assert pool.out == 0
@@ -63,7 +63,7 @@ async def test_a_failed_acquire_is_a_persistence_error() -> None:
     store, pool = _store()
     pool.acquire_error = OSError("connection refused")
     with pytest.raises(PersistenceError, match="connection refused"):
-        async with store._reader():
+        async with store._autocommit():
             pass
 
 
@@ -71,12 +71,12 @@ async def test_other_errors_pass_through_unchanged_and_release_the_connection() 
     store, pool = _store()
     conflict = ConcurrentModificationError("wf-1", 1, 2)
     with pytest.raises(ConcurrentModificationError) as info:
-        async with store._reader():
+        async with store._autocommit():
             raise conflict
     assert info.value is conflict and pool.out == 0
     pool.acquire_error = RuntimeError("not a driver error")
     with pytest.raises(RuntimeError) as raised:
-        async with store._reader():
+        async with store._autocommit():
             pass
     assert raised.value.__cause__ is not raised.value
 
@@ -85,8 +85,8 @@ async def test_the_spare_connection_is_taken_and_given_back() -> None:
     store, pool = _store()
     spare = _Conn()
     store._spare, store._spare_free = spare, True
-    async with store._reader():
+    async with store._autocommit():
         assert store._spare is None  # taken: a second task goes to the pool
-        async with store._reader():
+        async with store._autocommit():
             assert pool.out == 1
     assert store._spare is spare and pool.out == 0
