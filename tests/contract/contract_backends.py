@@ -61,10 +61,6 @@ class Backend:
     opened: list[Any] = field(default_factory=list)
     _memory: InMemoryPersistenceProvider | None = None
 
-    @property
-    def is_sql(self) -> bool:
-        return self.name != "memory"
-
     def new_store(self) -> Any:
         """A new store on this backend's database (the memory backend has only one)."""
         if self.name == "memory":
