@@ -216,8 +216,12 @@ class Workflow:
 
         If another runner (another process, or another object) is advancing it right now, the
         request is recorded instead and that runner honours it at its next transition; the
-        status returned is then the one before, and :attr:`cancel_requested` is set.
+        status returned is then the one before, and :attr:`cancel_requested` is set. The same
+        holds when this object is advancing it in another task.
         """
+        if self._busy and self.status in (S.ACTIVE, S.PAUSED):
+            self.cancel_requested = reason or "cancelled"  # the running loop stops next
+            return self.status
         with self._exclusive():
             if self.status.is_finished or self.status in (
                 S.COMPENSATING,
@@ -524,8 +528,8 @@ class Workflow:
         self._committed = (self.current_step, status, self.error, len(self.history), journal)
         self._staged_steps = []  # the lists went to the store with the transition
         self._staged_comps = []
-        if cancel is not None and status in _RUNNING:
-            self.cancel_requested = cancel
+        if cancel is not None and (status is S.ACTIVE or status is S.PAUSED):
+            self.cancel_requested = cancel  # asked for by another runner: honoured next
         if status is not previous and self.observer.wants(EventKind.STATUS_CHANGED):
             await self.notify(EventKind.STATUS_CHANGED, previous_status=previous.value)
 

@@ -162,3 +162,37 @@ async def test_recovery_claims_once_and_runs_on_that_claim(store: PersistencePro
     assert (await store.load_workflow(wf.id)).version == 3
     with pytest.raises(ValueError, match="concurrency"):
         await rescuer.recover(concurrency=0)
+
+
+async def test_cancel_from_another_task_on_the_same_object__stops_before_the_next_step(
+    store: PersistenceProvider,
+) -> None:
+    b = builder(st("A", fn="lease_steps.held"), st("B"), persistence_provider=store)
+    wf = await b.create_workflow("T")
+    opened, entered = lease_steps.gate(wf.id)
+    running = asyncio.create_task(wf.run())
+    await entered.wait()
+    assert await wf.cancel("enough") is S.ACTIVE  # recorded: A is running
+    opened.set()
+    assert await running is S.CANCELLED
+    assert engine_steps.ATTEMPTS[(wf.id, "B")] == 0
+    assert (await store.load_workflow(wf.id)).status is S.CANCELLED
+
+
+async def test_a_request_seen_by_a_commit_that_pauses__cancels_the_paused_workflow(
+    store: PersistenceProvider,
+) -> None:
+    b = builder(
+        st("A", fn="lease_steps.held"),
+        st("B", fn="engine_steps.with_input", input_model="engine_steps.Approval"),
+        persistence_provider=store,
+    )
+    wf = await b.create_workflow("T")
+    opened, entered = lease_steps.gate(wf.id)
+    running = asyncio.create_task(wf.next_step())
+    await entered.wait()
+    operator = await b.load_workflow(wf.id)
+    assert await operator.cancel("no") is S.ACTIVE
+    opened.set()
+    await running  # A completes; the workflow would wait for B's input: cancelled instead
+    assert (await store.load_workflow(wf.id)).status is S.CANCELLED
