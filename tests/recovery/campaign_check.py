@@ -6,16 +6,17 @@ between a kill and recovery, as ``recovery_harness.check_workflow`` does. It rel
 records made outside the engine, in the side-effect file (``crashapp.effects``):
 
 - ``effects``: every run of a step or compensation function (its pid, in order);
-- ``commits``: every committed transition that settled a step or compensation as COMPLETED,
-  logged by the store wrapper right after the store's commit returned (before any checkpoint
-  could kill the process, so none is missing);
+- ``commits``: every transition that settled a step or compensation as COMPLETED, logged by
+  the store wrapper when the store's commit returned, or as in doubt by a kill that came while
+  it was in flight; each with the ``ended_at`` of the record it wrote;
 - ``kills``: every SIGKILL, with the pid.
 
-For each step and compensation the first COMPLETED commit names the process whose run counted.
-Any run after that run (in the effect log's order) is a repeat of a finished step or
-compensation. Every run before it must belong to a killed process: a side effect done by a
-process that died before its commit (at-least-once); a run by a live process that did not
-commit means two runners at once.
+For each step and compensation, the store's COMPLETED record (its ``ended_at``) names the
+logged commit that went through, hence the process whose run counted; a commit that returned
+must be in the store. Any run after that run (in the effect log's order) is a repeat of a
+finished step or compensation. Every run before it must belong to a killed process: a side
+effect done by a process that died before its commit (at-least-once); a run by a live process
+that did not commit means two runners at once.
 """
 
 from __future__ import annotations
@@ -169,17 +170,25 @@ class _Workflow:
         rows = [e for e in self.effects if e.function == function]
         if {e.idempotency_key for e in rows} - {key}:
             self.problem(f"{function}: keys {sorted({e.idempotency_key for e in rows})} != {key}")
-        done = [c for c in self.commits if c.kind == kind and c.name == name]
-        if len(done) > 1:
-            self.problem(f"{function}: committed COMPLETED {len(done)} times")
-        if not done:
+        stored = [t for k, n, t in self.snap.completed_at if (k, n) == (kind, name)]
+        logged = [c for c in self.commits if (c.kind, c.name) == (kind, name)]
+        through = [c for c in logged if c.ended_at in stored]
+        if len(stored) > 1:
+            self.problem(f"{function}: COMPLETED {len(stored)} times in the store")
+        for c in logged:
+            if c.sure and c not in through:
+                self.problem(f"{function}: a commit that returned is not in the store: {c}")
+        if not stored:
             if must:
-                self.problem(f"{function} never committed COMPLETED")
+                self.problem(f"{function} never completed")
             self.unjustified(function, rows, None)
             return
-        counted = [i for i, e in enumerate(rows) if e.pid == done[0].pid]
+        if len(through) != 1:
+            self.problem(f"{function}: the stored completion matches {len(through)} commits")
+            return
+        counted = [i for i, e in enumerate(rows) if e.pid == through[0].pid]
         if not counted:
-            self.problem(f"{function}: committed by pid {done[0].pid}, which never ran it")
+            self.problem(f"{function}: committed by pid {through[0].pid}, which never ran it")
             return
         last = counted[-1]
         after = rows[last + 1 :]
@@ -191,7 +200,7 @@ class _Workflow:
             self.counts.compensation_reruns += last
         if after:
             self.problem(f"{function} ran again after its committed run: {after}")
-        self.unjustified(function, rows[:last], done[0].pid)
+        self.unjustified(function, rows[:last], through[0].pid)
 
     def unjustified(self, function: str, rows: list[Effect], committer: int | None) -> None:
         """Runs that did not count must each belong to a process killed before its commit."""
@@ -210,9 +219,9 @@ class _Workflow:
         settled = [e for e in snap.journal if e[2] is not CompensationStatus.STARTED]
         if settled != ROLLED_BACK_JOURNAL:
             self.problem(f"journal {snap.journal}")
-        order = [c.name for c in self.commits if c.kind == "compensation"]
-        if order != list(UNWIND):
-            self.problem(f"compensations committed in the order {order}, expected {UNWIND}")
+        done = sorted((t, n) for k, n, t in snap.completed_at if k == "compensation")
+        if [n for _, n in done] != list(UNWIND):
+            self.problem(f"compensations ran in the order {done}, expected {UNWIND}")
         state = snap.state
         if state.get("compensations_run") != list(UNWIND) or any(
             state.get(flag) for flag in ("order_created", "payment_charged", "inventory_reserved")

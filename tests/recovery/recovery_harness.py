@@ -283,6 +283,9 @@ class Snap:
     journal: tuple[tuple[str, str | None, CompensationStatus], ...]  # (step, function, status)
     version: int = 0
     saga_mode: bool = False
+    # (kind, name, ended_at) of each COMPLETED step attempt ("step", step name) and journal
+    # entry ("compensation", function): tells which run's commit went through
+    completed_at: tuple[tuple[str, str, float], ...] = ()
 
     @property
     def committed_steps(self) -> set[str]:
@@ -348,6 +351,18 @@ async def _snapshot(url: str) -> dict[str, Snap]:
                 tuple((j.step_name, _short(j.function), j.status) for j in journal),
                 rec.version,
                 rec.saga_mode,
+                (
+                    *(
+                        ("step", h.step_name, h.ended_at or -1.0)
+                        for h in history
+                        if h.status is StepStatus.COMPLETED
+                    ),
+                    *(
+                        ("compensation", _short(j.function) or "", j.ended_at or -1.0)
+                        for j in journal
+                        if j.status is CompensationStatus.COMPLETED
+                    ),
+                ),
             )
         return out
     finally:

@@ -54,12 +54,13 @@ def baseline() -> Case:
         _effect(7, "cancel_order", "Create_Order", RECOVERY, compensate=True),
     ]
     commits = [
-        Commit(1, W, "step", "Create_Order", PROGRAM),
-        Commit(2, W, "step", "Charge_Payment", PROGRAM),
-        Commit(3, W, "step", "Reserve_Inventory", RECOVERY),
-        Commit(4, W, "compensation", "release_inventory", RECOVERY),
-        Commit(5, W, "compensation", "refund_payment", RECOVERY),
-        Commit(6, W, "compensation", "cancel_order", RECOVERY),
+        Commit(1, W, "step", "Create_Order", 1.0, True, PROGRAM),
+        Commit(2, W, "step", "Charge_Payment", 2.0, True, PROGRAM),
+        Commit(3, W, "step", "Reserve_Inventory", 3.0, False, PROGRAM),  # in doubt: killed
+        Commit(4, W, "step", "Reserve_Inventory", 4.0, True, RECOVERY),
+        Commit(5, W, "compensation", "release_inventory", 5.0, True, RECOVERY),
+        Commit(6, W, "compensation", "refund_payment", 6.0, True, RECOVERY),
+        Commit(7, W, "compensation", "cancel_order", 7.0, True, RECOVERY),
     ]
     snap = Snap(
         W,
@@ -80,6 +81,14 @@ def baseline() -> Case:
         tuple(ROLLED_BACK_JOURNAL),
         version=9,
         saga_mode=True,
+        completed_at=(
+            ("step", "Create_Order", 1.0),
+            ("step", "Charge_Payment", 2.0),
+            ("step", "Reserve_Inventory", 4.0),
+            ("compensation", "release_inventory", 5.0),
+            ("compensation", "refund_payment", 6.0),
+            ("compensation", "cancel_order", 7.0),
+        ),
     )
     return Case([ITEM], snap, effects, commits, {PROGRAM})
 
@@ -114,13 +123,29 @@ def _first_run_not_killed(case: Case) -> None:
     case.killed = set()
 
 
-def _compensation_never_committed(case: Case) -> None:
-    case.commits = [c for c in case.commits if c.name != "refund_payment"]
+def _compensation_never_completed(case: Case) -> None:
+    done = tuple(c for c in case.snap.completed_at if c[1] != "refund_payment")
+    case.snap = replace(case.snap, completed_at=done)
 
 
 def _compensations_out_of_order(case: Case) -> None:
-    a, b, c = case.commits[3:]
-    case.commits[3:] = [b, a, c]
+    done = {"release_inventory": 6.0, "refund_payment": 5.0}
+    case.snap = replace(
+        case.snap, completed_at=tuple((k, n, done.get(n, t)) for k, n, t in case.snap.completed_at)
+    )
+    case.commits = [replace(c, ended_at=done.get(c.name, c.ended_at)) for c in case.commits]
+
+
+def _doubtful_commit_went_through(case: Case) -> None:
+    """The killed program's commit of Reserve_Inventory did go through; recovery redid it."""
+    done = tuple(
+        (k, n, 3.0 if n == "Reserve_Inventory" else t) for k, n, t in case.snap.completed_at
+    )
+    case.snap = replace(case.snap, completed_at=done)
+
+
+def _returned_commit_not_stored(case: Case) -> None:
+    case.commits.append(Commit(8, W, "step", "Create_Order", 8.0, True, RECOVERY))
 
 
 def _wrong_key(case: Case) -> None:
@@ -131,8 +156,10 @@ def _state_not_undone(case: Case) -> None:
     case.snap = replace(case.snap, state={**case.snap.state, "payment_charged": True})
 
 
-def _step_committed_twice(case: Case) -> None:
-    case.commits.append(Commit(7, W, "step", "Create_Order", RECOVERY))
+def _step_completed_twice(case: Case) -> None:
+    case.snap = replace(
+        case.snap, completed_at=(*case.snap.completed_at, ("step", "Create_Order", 9.0))
+    )
 
 
 def _saga_not_chosen_but_rolled_back(case: Case) -> None:
@@ -153,11 +180,13 @@ def _saga_not_chosen_but_rolled_back(case: Case) -> None:
         (_add_effect("create_order", "Create_Order", OTHER), "finished_steps_repeated"),
         (_add_effect("cancel_shipment", "Create_Shipment", RECOVERY, compensate=True), None),
         (_first_run_not_killed, None),
-        (_compensation_never_committed, None),
+        (_compensation_never_completed, None),
         (_compensations_out_of_order, None),
+        (_doubtful_commit_went_through, "finished_steps_repeated"),
+        (_returned_commit_not_stored, None),
         (_wrong_key, None),
         (_state_not_undone, None),
-        (_step_committed_twice, None),
+        (_step_completed_twice, None),
         (_saga_not_chosen_but_rolled_back, "wrong_final"),
     ],
 )

@@ -39,6 +39,8 @@ ENV_HIT = "CRASHAPP_CRASH_HIT"
 ENV_LOG_COMMITS = "CRASHAPP_LOG_COMMITS"
 
 _hits = 0
+# completions of the commits this process has in flight (token -> (workflow id, entries))
+_in_flight: dict[int, tuple[str, list[tuple[str, str, float]]]] = {}
 
 
 def checkpoint(name: str, workflow_id: str | None) -> None:
@@ -48,17 +50,21 @@ def checkpoint(name: str, workflow_id: str | None) -> None:
         return
     _hits += 1
     if _hits == int(os.environ.get(ENV_HIT, "1")):
+        for wid, completed in _in_flight.values():  # committed or not: the store tells
+            effects.record_commits(wid, completed, sure=False)
         effects.record_kill(name, workflow_id)
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _completed(
     steps: Sequence[StepRecord], compensations: Sequence[CompensationRecord]
-) -> list[tuple[str, str]]:
-    """``(kind, name)`` of the steps and compensations a transition settles as COMPLETED."""
-    out = [("step", s.step_name) for s in steps if s.status == "COMPLETED"]
+) -> list[tuple[str, str, float]]:
+    """``(kind, name, ended_at)`` of what a transition settles as COMPLETED (``ended_at`` is
+    the run's own: a journal entry re-committed after a restart keeps its first
+    ``started_at`` in the SQL stores)."""
+    out = [("step", s.step_name, s.ended_at or -1.0) for s in steps if s.status == "COMPLETED"]
     out += [
-        ("compensation", c.function.rsplit(".", 1)[-1])
+        ("compensation", c.function.rsplit(".", 1)[-1], c.ended_at or -1.0)
         for c in compensations
         if c.function and c.status == "COMPLETED"
     ]
@@ -69,7 +75,8 @@ def kill_after_commits(store: PersistenceProvider) -> PersistenceProvider:
     """Wrap ``create_workflow``, ``commit`` and the claims of ``store``: count each workflow's
     transitions and pass ``commit:<n>`` and ``commit`` after each one (claims and renewals are
     not counted), ``claim`` after each lease taken. With ``CRASHAPP_LOG_COMMITS=1`` the
-    completions each commit settled are logged first (:func:`crashapp.effects.record_commits`).
+    completions each commit settles are logged (:func:`crashapp.effects.record_commits`): when
+    the commit returned, or as in doubt by a checkpoint that kills the process meanwhile.
     """
     counts: Counter[str] = Counter()
     create, commit = store.create_workflow, store.commit
@@ -84,11 +91,16 @@ def kill_after_commits(store: PersistenceProvider) -> PersistenceProvider:
         return stored
 
     async def commit_and_count(transition: Transition) -> str | None:
-        cancel = await commit(transition)
-        if log_commits:
-            completed = _completed(transition.steps, transition.compensations)
-            if completed:
-                effects.record_commits(transition.workflow_id, completed)
+        completed = _completed(transition.steps, transition.compensations) if log_commits else []
+        token = id(transition)
+        if completed:
+            _in_flight[token] = (transition.workflow_id, completed)
+        try:
+            cancel = await commit(transition)
+        finally:
+            _in_flight.pop(token, None)
+        if completed:
+            effects.record_commits(transition.workflow_id, completed, sure=True)
         counts[transition.workflow_id] += 1
         checkpoint(f"commit:{counts[transition.workflow_id]}", transition.workflow_id)
         checkpoint("commit", transition.workflow_id)

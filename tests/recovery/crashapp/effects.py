@@ -3,10 +3,13 @@
 Every side effect of a step or compensation is one autocommitted ``INSERT`` (so it is durable
 the moment the function goes on), keyed by workflow id, function name and the
 ``idempotency_key`` the engine gave the call. A checkpoint kill writes a row to ``kills`` just
-before the ``SIGKILL``. With ``CRASHAPP_LOG_COMMITS=1``, every committed transition that
-settles a step or a compensation as ``COMPLETED`` adds a row to ``commits`` (written after the
-store's commit returned and before any checkpoint can kill the process, so no committed
-completion is missing). The file is named by ``CRASHAPP_EFFECTS``.
+before the ``SIGKILL``. With ``CRASHAPP_LOG_COMMITS=1``, every transition that settles a
+step or a compensation as ``COMPLETED`` adds a row to ``commits``: ``sure`` once the store's
+commit returned, or *in doubt* when a checkpoint killed the process while the commit was in
+flight (another task of a recovery process can hit a checkpoint after the database committed
+and before the committing task resumed). The row carries the record's ``ended_at``, which
+tells, against the store, whether a commit in doubt went through. The file is named by
+``CRASHAPP_EFFECTS``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ _SCHEMA = (
         workflow_id TEXT NOT NULL,
         kind TEXT NOT NULL,
         name TEXT NOT NULL,
+        ended_at REAL NOT NULL,
+        sure INTEGER NOT NULL,
         pid INTEGER NOT NULL,
         at REAL NOT NULL
     )""",
@@ -87,14 +92,18 @@ def record_kill(checkpoint: str, workflow_id: str | None) -> None:
     )
 
 
-def record_commits(workflow_id: str, completed: list[tuple[str, str]]) -> None:
-    """The steps and compensations one committed transition settled as ``COMPLETED``:
-    ``(kind, name)`` pairs, kind ``step`` (name: the step) or ``compensation`` (the function)."""
+def record_commits(
+    workflow_id: str, completed: list[tuple[str, str, float]], *, sure: bool
+) -> None:
+    """The steps and compensations one transition settled as ``COMPLETED``: ``(kind, name,
+    ended_at)``, kind ``step`` (name: the step) or ``compensation`` (the function's name);
+    ``sure`` unless the process dies with the commit in flight."""
     db, now, pid = _db(), time.time(), os.getpid()
-    for kind, name in completed:
+    for kind, name, ended_at in completed:
         db.execute(
-            "INSERT INTO commits (workflow_id, kind, name, pid, at) VALUES (?, ?, ?, ?, ?)",
-            (workflow_id, kind, name, pid, now),
+            "INSERT INTO commits (workflow_id, kind, name, ended_at, sure, pid, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (workflow_id, kind, name, ended_at, int(sure), pid, now),
         )
 
 
@@ -143,6 +152,8 @@ class Commit:
     workflow_id: str
     kind: str  # "step" or "compensation"
     name: str  # the step's name, or the compensation function's short name
+    ended_at: float  # of the step attempt or journal entry committed (-1: none)
+    sure: bool  # False: the process died with this commit in flight
     pid: int
 
 
@@ -163,9 +174,9 @@ def read_log(path: str | os.PathLike[str]) -> tuple[list[Commit], list[KillAt]]:
     db = connect(path)
     try:
         commits = [
-            Commit(*row)
-            for row in db.execute(
-                "SELECT id, workflow_id, kind, name, pid FROM commits ORDER BY id"
+            Commit(i, w, k, n, t, bool(sure), pid)
+            for i, w, k, n, t, sure, pid in db.execute(
+                "SELECT id, workflow_id, kind, name, ended_at, sure, pid FROM commits ORDER BY id"
             )
         ]
         kills = [
