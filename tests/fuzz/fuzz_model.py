@@ -13,7 +13,8 @@ The semantics modelled (SPEC.md §3-4, docs/saga.md, docs/defining-workflows.md)
   changes of the attempt that produced it;
 - a failed attempt leaves no trace in the state (its in-place changes are dropped), whether it
   is retried or is the last one; a result or an in-place change that does not fit the state
-  model fails the step at once, without retries;
+  model, or a result holding a string with a NUL character (no store keeps one), fails the
+  step at once, without retries;
 - a step that pauses (``WorkflowPauseDirective``) has completed; the workflow is resumed;
 - without saga mode the first failing step ends the workflow ``FAILED``;
 - in saga mode the failing step (only with ``compensate_on_failure``), then every completed
@@ -174,22 +175,35 @@ class _Run:
     error: str | None  # exception class name; "" for "some error" (state did not fit)
 
 
-def _attempts(
-    fails: int, exc: str, max_attempts: int, retry_on: tuple[str, ...], ending: str, comp: bool
-) -> _Run:
+def _has_nul(value: Any) -> bool:
+    """Whether a value holds a string with the NUL character anywhere."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Inner):
+        return _has_nul(value.label)
+    if isinstance(value, dict):
+        return any(_has_nul(v) for v in value.values())
+    if isinstance(value, list | set | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _attempts(part: Step | Comp, max_attempts: int, retry_on: tuple[str, ...]) -> _Run:
     """Which attempt ends the call, and how (``call_with_retries`` plus the merge)."""
     attempt = 1
-    while attempt <= fails:
-        retryable = not retry_on or exc == "Transient"
+    while attempt <= part.fails:
+        retryable = not retry_on or part.exc == "Transient"
         if attempt >= max_attempts or not retryable:
-            return _Run(ok=False, attempts=attempt, error=exc)
+            return _Run(ok=False, attempts=attempt, error=part.exc)
         attempt += 1
-    if ending == "bad":
-        return _Run(ok=False, attempts=attempt, error="StepResultError")
-    if ending == "corrupt":
+    if part.ending == "corrupt":
         return _Run(ok=False, attempts=attempt, error="")
-    if ending == "pause" and comp:
+    if part.ending == "pause" and isinstance(part, Comp):
         return _Run(ok=False, attempts=attempt, error="WorkflowPauseDirective")
+    # a state holding a NUL character is refused on every store (PostgreSQL's JSONB can not
+    # keep it): the result that brings one fails like a result that does not fit
+    if part.ending == "bad" or _has_nul(part.result):
+        return _Run(ok=False, attempts=attempt, error="StepResultError")
     return _Run(ok=True, attempts=attempt, error=None)
 
 
@@ -214,7 +228,7 @@ def expect(plan: Plan) -> Expected:
     completed: list[Step] = []
     failing: tuple[Step, _Run] | None = None
     for s in plan.steps:
-        run = _attempts(s.fails, s.exc, s.max_attempts, s.retry_on, s.ending, comp=False)
+        run = _attempts(s, s.max_attempts, s.retry_on)
         history += [(s.name, a, "FAILED") for a in range(1, run.attempts)]
         history.append((s.name, run.attempts, "COMPLETED" if run.ok else "FAILED"))
         if not run.ok:
@@ -239,7 +253,7 @@ def expect(plan: Plan) -> Expected:
             journal.append((s.name, "SKIPPED", 0))
             continue
         c = s.comp
-        crun = _attempts(c.fails, c.exc, s.max_attempts, s.retry_on, c.ending, comp=True)
+        crun = _attempts(c, s.max_attempts, s.retry_on)
         journal.append((s.name, "COMPLETED" if crun.ok else "FAILED", crun.attempts))
         if crun.ok:
             if c.mutate:
@@ -416,10 +430,12 @@ def steps(draw: st.DrawFn, name: str, space: Space = FULL) -> Step:
 @st.composite
 def plans(draw: st.DrawFn, space: Space = FULL, max_steps: int = 6) -> Plan:
     count = draw(st.integers(1, max_steps))
+    # initial data holding a NUL character is refused by create_workflow: not a run to model
+    initial = draw(results(space.fields).filter(lambda data: not _has_nul(data)))
     return Plan(
         steps=tuple(draw(steps(f"s{i}", space)) for i in range(count)),
         saga=draw(st.sampled_from(space.sagas)),
-        initial=draw(results(space.fields)),
+        initial=initial,
     )
 
 
