@@ -185,8 +185,13 @@ async def test_rollback_costs_forward_commits_plus_one_per_compensation_plus_one
 async def test_a_second_object_can_not_advance_while_the_first_holds_the_lease(
     store: PersistenceProvider,
 ) -> None:
+    # saga mode from the YAML: the creator may run its first step without a commit before it,
+    # so its creation lease keeps other runners out
     b = builder(
-        st("A", automate_next=False), st("B", automate_next=False), persistence_provider=store
+        st("A", automate_next=False),
+        st("B", automate_next=False),
+        persistence_provider=store,
+        saga=True,
     )
     first = await b.create_workflow("T")  # the creator holds the lease
     second = await b.load_workflow(first.id)
@@ -200,16 +205,14 @@ async def test_a_second_object_can_not_advance_while_the_first_holds_the_lease(
     assert (row.version, row.lease_owner, row.current_step) == (0, first.runner_id, 0)
     assert engine_steps.ATTEMPTS[(first.id, "A")] == 0  # the step did not run
 
-    # commits "started" (the settings, before any step runs), then runs A; the step is not
-    # automated, so the lease is released
-    await first.next_step()
+    await first.next_step()  # runs A; the step is not automated, so the lease is released
     row = await store.load_workflow(first.id)
-    assert (row.version, row.lease_owner, row.current_step) == (2, None, 1)
+    assert (row.version, row.lease_owner, row.current_step) == (1, None, 1)
 
     # the second object is stale now: it must reload
     with pytest.raises(ConcurrentModificationError) as info:
         await second.next_step()
-    assert (info.value.expected_version, info.value.actual_version) == (0, 2)
+    assert (info.value.expected_version, info.value.actual_version) == (0, 1)
 
     third = await b.load_workflow(first.id)
     assert await third.run() is S.COMPLETED
@@ -296,3 +299,21 @@ async def test_a_postgres_pool_of_one_serves_concurrent_runners(backend: Any) ->
     workflows = [await b.create_workflow("T") for _ in range(10)]
     await asyncio.wait_for(asyncio.gather(*(wf.next_step() for wf in workflows)), 60)
     assert {wf.status for wf in workflows} == {WorkflowStatus.COMPLETED}
+
+
+async def test_a_plain_workflow_not_started_yet__goes_to_whoever_starts_it_first(
+    store: PersistenceProvider,
+) -> None:
+    """A respawned program (same idempotency key) need not wait for its dead creator's lease:
+    without saga mode no step runs before the first commit, so the version decides."""
+    b = builder(st("A"), st("B"), persistence_provider=store)
+    creator = await b.create_workflow("T", idempotency_key="k-1")  # holds a 30 s lease
+    respawned = await b.create_workflow("T", idempotency_key="k-1")
+    assert respawned.id == creator.id and respawned.runner_id != creator.runner_id
+    respawned.enable_saga_mode()
+    assert await respawned.run() is S.COMPLETED
+    assert (await store.load_workflow(creator.id)).saga_mode is True
+    # the creator, had it been alive, loses before running anything
+    with pytest.raises(ConcurrentModificationError):
+        await creator.next_step()
+    assert engine_steps.ATTEMPTS[(creator.id, "A")] == 1

@@ -505,14 +505,33 @@ async def test_claim_fails_while_another_runner_holds_an_unexpired_lease(
     store: PersistenceProvider,
 ) -> None:
     now = time.time()
-    wf = record(lease_owner="other", lease_expires_at=now + 60.0)
+    started = record(lease_owner="other", lease_expires_at=now + 60.0, version=3)
+    # created with saga mode, never started: its creator may be running the first step
+    saga_unstarted = record(lease_owner="other", lease_expires_at=now + 60.0, saga_mode=True)
+    for wf in (started, saga_unstarted):
+        await store.create_workflow(wf)
+        with pytest.raises(ConcurrentModificationError) as info:
+            await store.claim(wf.id, wf.version, "me", now + 30.0, now)
+        err = info.value
+        assert (err.lease_owner, err.expected_version, err.actual_version) == (
+            "other",
+            wf.version,
+            wf.version,
+        )
+        assert "being advanced by runner 'other'" in str(err)
+        _same_row(await store.load_workflow(wf.id), wf)
+
+
+async def test_claim_takes_a_workflow_created_without_saga_mode_and_never_started(
+    store: PersistenceProvider,
+) -> None:
+    """No step runs before such a workflow's first commit: whoever starts it first takes it."""
+    now = time.time()
+    wf = record(lease_owner="creator", lease_expires_at=now + 60.0)
     await store.create_workflow(wf)
-    with pytest.raises(ConcurrentModificationError) as info:
-        await store.claim(wf.id, 0, "me", now + 30.0, now)
-    err = info.value
-    assert (err.lease_owner, err.expected_version, err.actual_version) == ("other", 0, 0)
-    assert "being advanced by runner 'other'" in str(err)
-    _same_row(await store.load_workflow(wf.id), wf)
+    await store.claim(wf.id, 0, "me", now + 30.0, now)
+    row = await store.load_workflow(wf.id)
+    assert (row.lease_owner, row.version) == ("me", 1)
 
 
 async def test_claim_fails_on_a_wrong_version(store: PersistenceProvider) -> None:

@@ -49,6 +49,15 @@ def test_recover_with_nothing_to_do(tmp_path: Path) -> None:
     assert "0 workflow(s) recovered" in proc.stdout
 
 
+def test_recover_refuses_an_app_dir_that_does_not_exist(tmp_path: Path) -> None:
+    """A typo'd --app-dir would make every workflow fail to import and be marked failed."""
+    db = tmp_path / "r.db"
+    proc = ruvon("recover", "--db", f"sqlite:///{db}", "--app-dir", str(tmp_path / "nope"))
+    assert proc.returncode == 2
+    assert "Invalid value for '--app-dir'" in proc.stderr
+    assert not db.exists()
+
+
 def test_a_bad_url_is_one_clear_error_without_a_traceback() -> None:
     proc = ruvon("list", "--db", "postgresql://user:secret@127.0.0.1:1/nowhere")
     assert proc.returncode == 1

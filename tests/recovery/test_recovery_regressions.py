@@ -17,13 +17,6 @@ from ruvon.models import CompensationStatus as C
 from ruvon.providers.persistence import Transition, WorkflowRecord
 from ruvon.runtime.status import WorkflowStatus as S
 
-RESTART_REASON = (
-    "the SQL stores' upsert of a journal entry (upsert_compensation in queries.sql) does not "
-    "update started_at, so a compensation run again after recovery (runtime/saga.py _restart "
-    "sets a new started_at) is stored with the killed run's start; the memory store keeps the "
-    "new one"
-)
-
 
 def _entry(status: C, started_at: float, ended_at: float | None = None) -> CompensationRecord:
     return CompensationRecord(
@@ -58,7 +51,7 @@ def _commit(row: WorkflowRecord, version: int, entry: CompensationRecord) -> Tra
     "kind",
     [
         "memory",
-        pytest.param("sqlite", marks=pytest.mark.xfail(strict=True, reason=RESTART_REASON)),
+        "sqlite",
     ],
 )
 async def test_restarted_compensation__journal_keeps_the_start_of_the_run_that_finished(

@@ -188,3 +188,16 @@ def test_an_error_message_with_a_nul_character_can_be_stored() -> None:
     from ruvon.models import WorkflowError
 
     assert "\x00" not in WorkflowError.from_exception(ValueError("a\x00b"), "s").message
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_infinite_or_nan_numbers_fail_the_step_even_with_constants(value: float) -> None:
+    class T(BaseModel):
+        model_config = ConfigDict(ser_json_inf_nan="constants")
+        f: float = 0.0
+        text: str = ""
+
+    with pytest.raises(StepResultError, match=r"infinite or NaN"):
+        merge_result(T(), {"f": value}, "s1")
+    # the words in a string are ordinary text
+    assert merge_result(T(), {"text": "NaN and Infinity"}, "s1").state.text == "NaN and Infinity"

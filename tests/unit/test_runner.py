@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import pytest
 
@@ -364,3 +365,12 @@ async def test_error_keeps_a_readable_traceback_of_the_step() -> None:
         "in _maybe_fail" in trace and 'raise RuntimeError(f"{context.step_name} failed")' in trace
     )
     assert trace.rstrip().endswith("builtins.RuntimeError: B failed")
+
+
+@pytest.mark.parametrize("bad", ["str", ["a"], 3, {1: 2}])
+async def test_user_input_that_is_not_a_dict_of_names_is_the_callers_error(bad: Any) -> None:
+    wf = await builder(st("A"), st("B"), saga=True).create_workflow("T")
+    with pytest.raises(WorkflowValidationError, match="must be a dict with string keys"):
+        await wf.next_step(bad)
+    assert (wf.status, wf.current_step, wf.state.log) == (S.ACTIVE, 0, [])
+    assert await wf.persistence.step_history(wf.id) == []

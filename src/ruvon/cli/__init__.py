@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -30,7 +31,16 @@ DbOption = Annotated[
         help="Database URL: sqlite:///FILE, postgresql://..., memory://",
     ),
 ]
-AppDir = Annotated[str, typer.Option("--app-dir", help="Directory to import step functions from")]
+AppDir = Annotated[
+    Path,
+    typer.Option(
+        "--app-dir",
+        help="Directory to import step functions from (must exist)",
+        exists=True,
+        file_okay=False,
+        dir_okay=True,
+    ),
+]
 
 
 def _run(main: Callable[[], Awaitable[T]]) -> T:
@@ -99,7 +109,7 @@ def list_workflows(
 @app.command("recover")
 def recover(
     db: DbOption,
-    app_dir: AppDir = ".",
+    app_dir: AppDir = Path("."),
     limit: Annotated[int, typer.Option(min=1, help="At most this many workflows")] = 1000,
     concurrency: Annotated[
         int | None, typer.Option(min=1, help="Workflows recovered at once (default 10)")

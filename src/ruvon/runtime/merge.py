@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic_core
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
@@ -56,14 +57,31 @@ def dump_state(state: BaseModel, step: str, *, compensation: bool = False) -> by
             f"{type(state).__name__}: {exc}",
             step=step,
         ) from exc
+    # refused on every store, so that a workflow behaves the same on each
     if b"u0000" in data and _NUL.search(data):
-        # refused on every store, so that a workflow behaves the same on each
         raise StepResultError(
             f"{_what(step, compensation)} left a string holding the NUL character (U+0000) in "
-            "the state, which PostgreSQL's JSONB can not store",
+            "the state; Ruvon refuses it on every store, because PostgreSQL's JSONB can not "
+            "store it",
+            step=step,
+        )
+    if (b"Infinity" in data or b"NaN" in data) and not _standard_json(data):
+        raise StepResultError(
+            f"{_what(step, compensation)} left an infinite or NaN number in the state "
+            "(ser_json_inf_nan='constants' writes them as Infinity/NaN, which is not JSON); "
+            "Ruvon refuses them on every store, because PostgreSQL's JSONB can not store them",
             step=step,
         )
     return data
+
+
+def _standard_json(data: bytes) -> bool:
+    """Whether ``data`` is standard JSON (no ``Infinity``/``NaN`` number tokens)."""
+    try:
+        pydantic_core.from_json(data, allow_inf_nan=False)
+    except ValueError:
+        return False
+    return True
 
 
 def load_state(

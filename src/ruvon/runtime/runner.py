@@ -10,6 +10,7 @@ attempt. A failing step is recorded once and ends the call. If the call is inter
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ruvon.errors import IllegalOperationError, WorkflowFinishedError, WorkflowValidationError
@@ -57,6 +58,19 @@ def check_can_advance(wf: Workflow) -> None:
     )
 
 
+def _check_input_shape(wf: Workflow, user_input: Any) -> None:
+    """``user_input`` must be a mapping of names (it becomes ``**user_input``): anything else
+    is the caller's mistake, raised before anything is written, not a failure of the step."""
+    if user_input is None:
+        return
+    if not isinstance(user_input, Mapping) or not all(isinstance(k, str) for k in user_input):
+        raise WorkflowValidationError(
+            f"user_input for workflow '{wf.id}' must be a dict with string keys (it is passed "
+            f"to the step as keyword arguments), not {type(user_input).__name__}: "
+            f"{str(user_input)[:80]!r}"
+        )
+
+
 def _input_for(wf: Workflow, user_input: dict[str, Any] | None) -> tuple[bool, Any]:
     """``(wait, validated)``: whether the call should stop to wait for input, else the
     validated input of the step at the cursor. Bad input raises and writes nothing."""
@@ -74,6 +88,7 @@ def _input_for(wf: Workflow, user_input: dict[str, Any] | None) -> tuple[bool, A
 async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, Any] | None:
     """Run steps from the cursor until one without ``automate_next`` completes or it stops."""
     check_can_advance(wf)
+    _check_input_shape(wf, user_input)
     wait, validated = _input_for(wf, user_input)
     if wf.status is S.PAUSED and wf.current_step >= len(wf.definition.steps):
         user_input = _final_input(wf, user_input)  # checked before anything is written

@@ -87,7 +87,7 @@ def _restart(wf: Workflow, record: StepRecord) -> CompensationRecord | None:
     for entry in wf.journal:
         if entry.forward_seq == record.seq and entry.status is C.STARTED:
             entry.started_at = wf.clock()
-            entry.detail = "run again after recovery"
+            entry.detail = "run again: it was interrupted before it finished"
             wf.stage_compensation(entry)
             return entry
     return None

@@ -91,6 +91,12 @@ def _clone_step(s: StepRecord) -> StepRecord:
     )
 
 
+def _unstarted(row: WorkflowRecord) -> bool:
+    """Created without saga mode, never started: it runs no step before its first commit, so
+    whoever starts it first may take it (as in SQL)."""
+    return row.version == 0 and not row.saga_mode
+
+
 def _expired(row: WorkflowRecord, now: float) -> bool:
     # as in SQL, where ``NULL < now`` is not true: a lease without an expiry never expires
     return row.lease_expires_at is not None and row.lease_expires_at < now
@@ -152,7 +158,7 @@ class InMemoryPersistenceProvider:
             raise ConcurrentModificationError(
                 transition.workflow_id, transition.expected_version, row.version
             )
-        held = row.lease_owner not in (None, transition.runner_id)
+        held = row.lease_owner not in (None, transition.runner_id) and not _unstarted(row)
         if held and not _expired(row, transition.updated_at):
             raise ConcurrentModificationError(
                 transition.workflow_id, transition.expected_version, row.version, row.lease_owner
@@ -202,7 +208,7 @@ class InMemoryPersistenceProvider:
         self, workflow_id: str, expected_version: int, owner: str, expires_at: float, now: float
     ) -> None:
         row = self._row(workflow_id)
-        free = row.lease_owner in (None, owner) or _expired(row, now)
+        free = row.lease_owner in (None, owner) or _expired(row, now) or _unstarted(row)
         if row.version != expected_version or not free:
             raise ConcurrentModificationError(
                 workflow_id, expected_version, row.version, row.lease_owner

@@ -47,8 +47,11 @@ SET status = :status, state = :state, current_step = :current_step, saga_mode = 
     -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
     cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
 WHERE id = :id AND version = :expected_version
-  -- every write goes through the lease: free, ours, or expired
-  AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at)
+  -- every write goes through the lease: free, ours, or expired; a workflow created without
+  -- saga mode and not started yet runs no step before its first commit, so it goes to
+  -- whoever starts it first (a respawned program need not wait for its dead creator's lease)
+  AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at
+       OR (version = 0 AND NOT saga_mode))
 RETURNING cancel_requested
 
 -- name: update_workflow_keep_status
@@ -61,8 +64,11 @@ SET state = :state, current_step = :current_step, saga_mode = :saga_mode,
     -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
     cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
 WHERE id = :id AND version = :expected_version
-  -- every write goes through the lease: free, ours, or expired
-  AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at)
+  -- every write goes through the lease: free, ours, or expired; a workflow created without
+  -- saga mode and not started yet runs no step before its first commit, so it goes to
+  -- whoever starts it first (a respawned program need not wait for its dead creator's lease)
+  AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at
+       OR (version = 0 AND NOT saga_mode))
 RETURNING cancel_requested
 
 -- name: request_cancel
@@ -77,7 +83,8 @@ SELECT version, lease_owner FROM ruvon_workflows WHERE id = :id
 UPDATE ruvon_workflows
 SET lease_owner = :owner, lease_expires_at = :expires_at, version = version + 1
 WHERE id = :id AND version = :expected_version
-  AND (lease_owner IS NULL OR lease_owner = :owner OR lease_expires_at < :now)
+  AND (lease_owner IS NULL OR lease_owner = :owner OR lease_expires_at < :now
+       OR (version = 0 AND NOT saga_mode))
 
 -- name: renew_lease
 UPDATE ruvon_workflows SET lease_expires_at = :expires_at
@@ -141,7 +148,9 @@ INSERT INTO ruvon_compensations (
     :started_at, :ended_at, :duration_ms, :attempts, :error, :detail, :decided_by, :result
 )
 ON CONFLICT (workflow_id, sequence) DO UPDATE SET
-    status = excluded.status, ended_at = excluded.ended_at, duration_ms = excluded.duration_ms,
+    -- started_at too: a compensation run again after an interruption starts anew
+    status = excluded.status, started_at = excluded.started_at, ended_at = excluded.ended_at,
+    duration_ms = excluded.duration_ms,
     attempts = excluded.attempts, error = excluded.error, detail = excluded.detail,
     decided_by = excluded.decided_by, result = excluded.result
 
@@ -210,8 +219,11 @@ SET status = :status, state = :state, current_step = :current_step, saga_mode = 
     -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
     cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
 WHERE id = :id AND version = :expected_version
-  -- every write goes through the lease: free, ours, or expired
-  AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at)
+  -- every write goes through the lease: free, ours, or expired; a workflow created without
+  -- saga mode and not started yet runs no step before its first commit, so it goes to
+  -- whoever starts it first (a respawned program need not wait for its dead creator's lease)
+  AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at
+       OR (version = 0 AND NOT saga_mode))
 RETURNING id, cancel_requested
 
 -- name: pg_transition_steps
@@ -245,7 +257,7 @@ FROM moved, jsonb_to_recordset(CAST(:compensations AS JSONB)) AS c(
     decided_by TEXT, result JSONB
 )
 ON CONFLICT (workflow_id, sequence) DO UPDATE SET
-    status = excluded.status, ended_at = excluded.ended_at,
+    status = excluded.status, started_at = excluded.started_at, ended_at = excluded.ended_at,
     duration_ms = excluded.duration_ms, attempts = excluded.attempts,
     error = excluded.error, detail = excluded.detail, decided_by = excluded.decided_by,
     result = excluded.result
