@@ -329,24 +329,33 @@ def check(wf: Workflow, want: Expected, *, where: str, attempts: bool = True) ->
 
 # --- hypothesis strategies -------------------------------------------------------------------
 
+
+def _text(max_size: int) -> st.SearchStrategy[str]:
+    """Any text but the NUL character and lone surrogates, which a state can not hold on any
+    store (PostgreSQL's JSONB refuses NUL, and a lone surrogate is not UTF-8): they fail the
+    step, as tests/unit/test_merge.py checks."""
+    chars = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
+    return st.text(chars, max_size=max_size)
+
+
 _ZONES = (None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-7)))
 VALUES: dict[str, st.SearchStrategy[Any]] = {
     "count": st.integers(-(10**12), 10**12),
-    "text": st.text(max_size=12),
-    "items": st.lists(st.text(max_size=6), max_size=4),
+    "text": _text(12),
+    "items": st.lists(_text(6), max_size=4),
     "amount": st.decimals(
         min_value=-(10**12), max_value=10**12, allow_nan=False, allow_infinity=False
     ),
-    "inner": st.builds(Inner, label=st.text(max_size=8), weight=st.integers(-1000, 1000)),
-    "tags": st.sets(st.text(max_size=6), max_size=4),
+    "inner": st.builds(Inner, label=_text(8), weight=st.integers(-1000, 1000)),
+    "tags": st.sets(_text(6), max_size=4),
     "stamp": st.none()
     | st.datetimes(
         min_value=datetime(1970, 1, 2),
         max_value=datetime(2200, 1, 1),
         timezones=st.sampled_from(_ZONES),
     ),
-    "trail": st.lists(st.text(max_size=6), max_size=3),
-    "undone": st.lists(st.text(max_size=6), max_size=3),
+    "trail": st.lists(_text(6), max_size=3),
+    "undone": st.lists(_text(6), max_size=3),
 }
 RETRY_ON = ((), ("Transient",), ("fuzzapp.steps.Transient",))
 

@@ -201,3 +201,11 @@ def test_infinite_or_nan_numbers_fail_the_step_even_with_constants(value: float)
         merge_result(T(), {"f": value}, "s1")
     # the words in a string are ordinary text
     assert merge_result(T(), {"text": "NaN and Infinity"}, "s1").state.text == "NaN and Infinity"
+
+
+def test_a_lone_surrogate_fails_the_step() -> None:
+    class T(BaseModel):
+        text: str = ""
+
+    with pytest.raises(StepResultError, match=r"can not be stored as JSON"):
+        merge_result(T(), {"text": "\ud800"}, "s1")
