@@ -209,3 +209,21 @@ def test_a_lone_surrogate_fails_the_step() -> None:
 
     with pytest.raises(StepResultError, match=r"can not be stored as JSON"):
         merge_result(T(), {"text": "\ud800"}, "s1")
+
+
+def test_untyped_values_become_json_data_as_after_a_reload() -> None:
+    class T(BaseModel):
+        data: Any = None
+
+    merged = merge_result(T(), {"data": {"t": (1, 2), "s": {3}, 4: Decimal("1.5")}}, "s1")
+    assert merged.state.data == {"t": [1, 2], "s": [3], "4": "1.5"}
+    assert T.model_validate_json(merged.state_json) == merged.state
+
+
+def test_a_cut_utc_offset_is_found_inside_containers_too() -> None:
+    class T(BaseModel):
+        when: list[datetime] = []
+
+    odd = datetime(1900, 6, 1, 12, tzinfo=timezone(timedelta(minutes=19, seconds=32)))
+    with pytest.raises(StepResultError, match=r"'when'.*cut to whole minutes"):
+        merge_result(T(), {"when": [odd]}, "s1")

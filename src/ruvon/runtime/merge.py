@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, time
 from typing import Any
 
 import pydantic_core
@@ -154,27 +155,34 @@ def _with(state: BaseModel, result: dict[str, Any]) -> BaseModel:
 def _check_lossless(
     candidate: BaseModel, merged: BaseModel, changed: dict[str, Any], step: str, compensation: bool
 ) -> None:
-    """Fail the step if a value it returned is not what the stored form gives back (a UTC
-    offset with seconds, which the JSON form cuts to whole minutes). Equal values cost one
-    comparison; a value the model coerces (a tuple into a list) is validated to compare."""
+    """Fail the step if a value it returned would be changed by the stored form in a way the
+    model's own JSON does not promise: a UTC offset with seconds, which the JSON form cuts to
+    whole minutes (another instant). Equal values cost one comparison each. Untyped values
+    (``Any``, a bare ``dict``) are JSON data: a tuple or set there comes back as a list, a
+    ``Decimal`` as a string, as after any reload; that is not an error."""
     merged_values, raw = merged.__dict__, candidate.__dict__
     for key in changed:
-        if raw.get(key) != merged_values.get(key):
-            break
-    else:
-        return
-    validated = (
-        type(merged)
-        .__pydantic_validator__.validate_python({**raw, **(candidate.__pydantic_extra__ or {})})
-        .__dict__
-    )
-    for key in changed:
-        if key in validated and validated[key] != merged_values.get(key):
+        value = raw.get(key)
+        if value != merged_values.get(key) and _has_cut_offset(value):
             raise StepResultError(
                 f"{_what(step, compensation)} returned a value for '{key}' that its stored JSON "
-                f"form does not keep: {validated[key]!r} comes back as {merged_values.get(key)!r}",
+                f"form does not keep (a UTC offset with seconds is cut to whole minutes): "
+                f"{value!r} comes back as {merged_values.get(key)!r}",
                 step=step,
             )
+
+
+def _has_cut_offset(value: Any) -> bool:
+    if isinstance(value, datetime | time):
+        offset = value.utcoffset()
+        return offset is not None and bool(offset.seconds % 60 or offset.microseconds)
+    if isinstance(value, dict):
+        return any(_has_cut_offset(k) or _has_cut_offset(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_cut_offset(v) for v in value)
+    if isinstance(value, BaseModel):
+        return any(_has_cut_offset(v) for v in value.__dict__.values())
+    return False
 
 
 def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool = False) -> Merged:
