@@ -374,3 +374,215 @@ async def test_user_input_that_is_not_a_dict_of_names_is_the_callers_error(bad: 
         await wf.next_step(bad)
     assert (wf.status, wf.current_step, wf.state.log) == (S.ACTIVE, 0, [])
     assert await wf.persistence.step_history(wf.id) == []
+
+
+# --- paths the mutation run (tests/mutation) found untested ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("saga", "fail", "status", "hint"),
+    [
+        (False, [], "COMPLETED", ""),
+        (False, ["A"], "FAILED", " (use retry() to run it again)"),
+        (True, ["A"], "FAILED_ROLLED_BACK", ""),
+    ],
+)
+async def test_next_step_on_a_finished_workflow__names_it_and_says_when_retry_helps(
+    saga: bool, fail: list[str], status: str, hint: str
+) -> None:
+    wf = await builder(st("A"), saga=saga).create_workflow("T", {"fail_at": fail})
+    await wf.next_step()
+    with pytest.raises(WorkflowFinishedError) as info:
+        await wf.next_step()
+    assert str(info.value) == (
+        f"workflow '{wf.id}' is {status}; a finished workflow can not be advanced{hint}"
+    )
+    assert (info.value.workflow_id, info.value.status) == (wf.id, status)
+
+
+async def test_next_step_on_a_compensation_failed_workflow__points_to_retry() -> None:
+    b = builder(st("A"), st("B"), saga=True)
+    wf = await b.create_workflow("T", {"fail_at": ["B"], "fail_comp": ["A"]})
+    await wf.next_step()
+    with pytest.raises(WorkflowFinishedError, match=r"\(use retry\(\) to run it again\)$"):
+        await wf.next_step()
+
+
+async def test_next_step_while_a_compensation_awaits_approval__is_an_illegal_operation() -> None:
+    b = builder(st("A", compensation_requires_approval=True), st("B"), saga=True)
+    wf = await b.create_workflow("T", {"fail_at": ["B"]})
+    await wf.next_step()
+    with pytest.raises(IllegalOperationError) as info:
+        await wf.next_step()
+    assert type(info.value) is IllegalOperationError  # not finished: it can go on
+    assert str(info.value) == (
+        f"workflow '{wf.id}' is WAITING_COMPENSATION_APPROVAL and can not be advanced by "
+        "next_step()"
+    )
+    assert (info.value.workflow_id, info.value.status) == (wf.id, "WAITING_COMPENSATION_APPROVAL")
+
+
+async def test_cancel_asked_while_the_last_step_of_a_call_runs__is_honoured_when_it_ends() -> None:
+    import asyncio
+
+    b = builder(st("A", fn="engine_steps.async_step", automate_next=False), st("B"))
+    wf = await b.create_workflow("T", {"sleep": 0.05})
+    call = asyncio.ensure_future(wf.next_step())
+    await asyncio.sleep(0.01)
+    assert await wf.cancel("stop") is S.ACTIVE  # recorded: A is running
+    await call
+    assert wf.status is S.CANCELLED and wf.state.log == ["A"]
+    assert (await wf.persistence.load_workflow(wf.id)).status is S.CANCELLED
+
+
+async def test_the_lease_keeper_holds_a_workflow_only_while_a_call_advances_it() -> None:
+    import asyncio
+
+    from ruvon.runtime.leases import keeper
+
+    b = builder(st("A", fn="engine_steps.async_step"), st("B"))
+    wf = await b.create_workflow("T", {"sleep": 0.05})
+    call = asyncio.ensure_future(wf.next_step())
+    await asyncio.sleep(0.01)
+    assert wf in keeper().held
+    await call
+    assert wf.status is S.COMPLETED and wf not in keeper().held
+
+
+async def test_input_after_a_pause_on_the_last_step__that_does_not_fit_names_step_and_model() -> (
+    None
+):
+    b = builder(st("A"), st("B"), st("Z", fn="engine_steps.pause"))
+    wf = await b.create_workflow("T")
+    await wf.next_step()
+    with pytest.raises(WorkflowValidationError) as info:
+        await wf.resume({"nope": 1})
+    assert str(info.value) == (
+        f"input for workflow '{wf.id}', paused after its last step, does not fit S: "
+        "step 'Z' returned key 'nope' which is not a field of S"
+    )
+
+
+async def test_every_recorded_attempt_has_its_times_and_failures_their_error() -> None:
+    policy = {"max_attempts": 2, "initial_delay": 0}
+    b = builder(st("A", retry_policy=policy), st("P", fn="engine_steps.pause"), st("C"))
+    wf = await b.create_workflow("T", {"flaky": {"A": 1}, "fail_at": ["C"]})
+    await wf.next_step()
+    await wf.resume({})
+    history = await wf.persistence.step_history(wf.id)
+    summary = [
+        (r.step_name, r.attempt, r.status, r.error and f"{r.error.type}@{r.error.step}")
+        for r in history
+    ]
+    assert summary == [
+        ("A", 1, StepStatus.FAILED, "Flaky@A"),
+        ("A", 2, StepStatus.COMPLETED, None),
+        ("P", 1, StepStatus.COMPLETED, None),  # the attempt that raised the directive
+        ("C", 1, StepStatus.FAILED, "RuntimeError@C"),
+    ]
+    for r in history:
+        assert isinstance(r.started_at, float) and isinstance(r.ended_at, float), r
+        assert r.started_at <= r.ended_at
+
+
+async def test_a_step_its_handler_failed__is_recorded_with_the_handlers_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ruvon.definition.schema import StepType
+    from ruvon.steps import STEP_HANDLERS
+
+    class Broken:
+        async def run(self, *args: object) -> None:
+            raise RuntimeError("the handler broke")
+
+    monkeypatch.setitem(STEP_HANDLERS, StepType.STANDARD, Broken())
+    wf = await builder(st("A")).create_workflow("T")
+    await wf.next_step()
+    [record] = await wf.persistence.step_history(wf.id)
+    assert record.error is not None and (record.error.type, record.error.step) == (
+        "RuntimeError",
+        "A",
+    )
+    assert isinstance(record.started_at, float) and isinstance(record.ended_at, float)
+    assert record.started_at <= record.ended_at
+
+
+async def test_step_and_compensation_contexts_carry_the_scope_of_their_step() -> None:
+    wf = await builder(st("A"), st("B"), saga=True).create_workflow("T", {"fail_at": ["B"]})
+    engine_steps.CONTEXTS.clear()
+    await wf.next_step()
+    assert [(c.step_name, c.is_compensation, c.scope) for c in engine_steps.CONTEXTS] == [
+        ("A", False, "A"),
+        ("B", False, "B"),
+        ("A", True, "A"),
+    ]
+
+
+async def test_the_executor_is_told_which_calls_are_async_and_which_have_a_timeout() -> None:
+    from ruvon.implementations.execution.sync import SyncExecutor
+    from ruvon.providers.execution import StepCall
+
+    calls: list[tuple[str, bool, bool, float | None]] = []
+
+    class Recording(SyncExecutor):
+        async def execute(self, call: StepCall) -> Any:
+            ctx = call.context
+            calls.append((ctx.step_name, ctx.is_compensation, call.is_async, call.timeout_seconds))
+            return await super().execute(call)
+
+    b = builder(
+        st("A", fn="engine_steps.async_step", comp="runtime_steps.slow_undo", timeout_seconds=0.05),
+        st("B"),
+        saga=True,
+        execution_provider=Recording(),
+    )
+    wf = await b.create_workflow("T", {"fail_at": ["B"]})
+    await wf.next_step()
+    assert calls == [
+        ("A", False, True, 0.05),
+        ("B", False, False, None),
+        # a compensation is not cut short by its step's timeout (it runs for 0.1 s here)
+        ("A", True, True, None),
+    ]
+    assert wf.status is S.FAILED_ROLLED_BACK and wf.state.log == ["A", "undo:A"]
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        ("runtime_steps.jump_nowhere", "step 'A' jumped to unknown step 'Nowhere'"),
+        (
+            "runtime_steps.start_child",
+            "step 'A' asked for sub-workflow 'Child': sub-workflows are not supported by this "
+            "version of Ruvon",
+        ),
+        (
+            "runtime_steps.raise_unknown_directive",
+            "step 'A' raised Unknown, which is not a directive this version of Ruvon knows",
+        ),
+    ],
+    ids=["unknown-target", "sub-workflow", "unknown-directive"],
+)
+async def test_a_directive_the_engine_can_not_follow__fails_the_step_saying_why(
+    fn: str, message: str
+) -> None:
+    wf = await builder(st("A", fn=fn), st("B")).create_workflow("T")
+    await wf.next_step()
+    assert wf.status is S.FAILED and wf.error is not None
+    assert (wf.error.type, wf.error.step, wf.error.message) == ("StepResultError", "A", message)
+    assert wf.state.note is None  # the directive's result is not merged
+
+
+async def test_bad_input_for_a_step__names_the_step_and_its_model() -> None:
+    b = builder(st("A", fn="engine_steps.with_input", input_model="engine_steps.Approval"))
+    wf = await b.create_workflow("T")
+    with pytest.raises(WorkflowValidationError) as info:
+        await wf.next_step({"by": "ann"})
+    assert str(info.value) == "input for step 'A' does not fit Approval: approved: Field required"
+
+
+async def test_a_result_that_does_not_fit__names_the_step_that_returned_it() -> None:
+    wf = await builder(st("A", fn="engine_steps.unknown_key")).create_workflow("T")
+    await wf.next_step()
+    assert wf.error is not None
+    assert wf.error.message == "step 'A' returned key 'nope' which is not a field of S"

@@ -238,3 +238,153 @@ async def test_saga_mode_from_the_yaml_costs_no_extra_commit() -> None:
     commits = store.commits  # type: ignore[union-attr]
     await wf.next_step()
     assert store.commits - commits == 2  # type: ignore[union-attr]
+
+
+# --- paths the mutation run (tests/mutation) found untested ---------------------------------
+
+
+async def test_journal_entries_name_their_step_function_times_and_result() -> None:
+    b = builder(st("A"), st("B", comp=None), st("C"), saga=True)
+    wf = await b.create_workflow("T", {"fail_at": ["C"]})
+    await wf.next_step()
+    rows = [
+        (e.sequence, e.forward_seq, e.step_name, e.step_index, e.scope, e.function, e.status)
+        for e in wf.compensation_journal
+    ]
+    assert rows == [
+        (0, 2, "C", 2, "C", "engine_steps.undo", C.SKIPPED),
+        (1, 1, "B", 1, "B", None, C.SKIPPED),
+        (2, 0, "A", 0, "A", "engine_steps.undo", C.COMPLETED),
+    ]
+    skipped_c, skipped_b, undone_a = wf.compensation_journal
+    for e in wf.compensation_journal:
+        assert e.decided_by is None  # no operator decided anything
+        assert isinstance(e.ended_at, float) and e.started_at <= e.ended_at
+    assert skipped_c.ended_at == skipped_c.started_at  # a skip takes no time
+    # A's undo ran on n == 2 (A and B each added one) and returned n - 1
+    assert (skipped_c.result, skipped_b.result, undone_a.result) == (None, None, {"n": 1})
+    assert undone_a.attempts == 1
+    assert [(e.step_name, e.result) for e in await wf.persistence.compensation_journal(wf.id)][
+        -1
+    ] == ("A", {"n": 1})
+
+
+async def test_a_compensation_that_is_running_has_no_end_time_in_the_store() -> None:
+    import hardening_steps as hs
+    from hardening_steps import defn, step
+    from ruvon.builder import WorkflowBuilder
+    from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
+
+    b = WorkflowBuilder(
+        workflow_registry={
+            "T": defn(
+                step("A", "plain", compensate_function="hardening_steps.undo_then_abort"),
+                step("B", "fails"),
+                saga=True,
+            )
+        },
+        persistence_provider=InMemoryPersistenceProvider(),
+    )
+    wf = await b.create_workflow("T")
+    with pytest.raises(hs.Abort):  # the process "dies" inside the compensation
+        await wf.next_step()
+    stored = await wf.persistence.compensation_journal(wf.id)
+    assert [(e.step_name, e.status, e.ended_at) for e in stored] == [
+        ("B", C.SKIPPED, stored[0].started_at),
+        ("A", C.STARTED, None),
+    ]
+    first_start = stored[1].started_at
+
+    await wf.next_step()  # the unwind goes on: the interrupted compensation runs again
+    assert wf.status is S.FAILED_ROLLED_BACK
+    again = wf.compensation_journal
+    assert [(e.step_name, e.status) for e in again] == [("B", C.SKIPPED), ("A", C.COMPLETED)]
+    assert again[1].detail == "run again: it was interrupted before it finished"
+    assert again[1].started_at >= first_start
+
+
+async def test_a_rejected_compensation_does_not_stop_the_ones_before_it() -> None:
+    b = builder(st("A"), st("B", compensation_requires_approval=True), st("C"), saga=True)
+    wf = await b.create_workflow("T", {"fail_at": ["C"]})
+    await wf.next_step()
+    assert await wf.reject_compensation("ann") is S.COMPENSATION_FAILED
+    assert journal(wf) == [("C", "SKIPPED"), ("B", "REJECTED"), ("A", "COMPLETED")]
+    rejected = wf.compensation_journal[1]
+    assert rejected.detail == "compensation rejected by an operator"
+    assert "undo:A" in wf.state.log and "undo:B" not in wf.state.log
+
+
+async def test_each_compensation_that_needs_approval_waits_for_its_own() -> None:
+    b = builder(
+        st("A", compensation_requires_approval=True),
+        st("B", compensation_requires_approval=True),
+        st("C"),
+        saga=True,
+    )
+    wf = await b.create_workflow("T", {"fail_at": ["C"]})
+    await wf.next_step()
+    assert await wf.approve_compensation("ann") is S.WAITING_COMPENSATION_APPROVAL
+    assert wf.state.log[-1] == "undo:B"  # A was not undone on B's approval
+    assert await wf.approve_compensation("bob") is S.FAILED_ROLLED_BACK
+    assert [(e.step_name, e.decided_by) for e in wf.compensation_journal] == [
+        ("C", None),
+        ("B", "ann"),
+        ("A", "bob"),
+    ]
+
+
+async def test_going_on_after_an_approval__does_not_rerun_a_compensation_that_failed() -> None:
+    b = builder(st("A", compensation_requires_approval=True), st("B"), st("C"), saga=True)
+    wf = await b.create_workflow("T", {"fail_at": ["C"], "fail_comp": ["B"]})
+    await wf.next_step()
+    assert wf.status is S.WAITING_COMPENSATION_APPROVAL
+    assert await wf.approve_compensation("ann") is S.COMPENSATION_FAILED
+    assert engine_steps.ATTEMPTS[(wf.id, "undo:B")] == 1  # only retry() runs it again
+    assert journal(wf) == [("C", "SKIPPED"), ("B", "FAILED"), ("A", "COMPLETED")]
+
+
+async def test_cancel_in_saga_mode_before_any_step__just_cancels() -> None:
+    wf = await builder(st("A"), saga=True).create_workflow("T")
+    assert await wf.cancel("not needed") is S.CANCELLED
+    assert wf.compensation_journal == [] and wf.state.log == []
+
+
+@pytest.mark.parametrize(
+    ("comp", "message"),
+    [
+        (
+            "runtime_steps.undo_pauses",
+            "compensation of step 'A' raised WorkflowPauseDirective; a compensation can not "
+            "jump, pause or start a workflow",
+        ),
+        (
+            "runtime_steps.undo_unknown_key",
+            "compensation of step 'A' returned key 'nope' which is not a field of S",
+        ),
+    ],
+    ids=["directive", "bad-result"],
+)
+async def test_a_compensation_that_directs_or_returns_a_bad_result__fails_saying_why(
+    comp: str, message: str
+) -> None:
+    b = builder(st("A", comp=comp), st("B"), saga=True)
+    wf = await b.create_workflow("T", {"fail_at": ["B"]})
+    await wf.next_step()
+    assert wf.status is S.COMPENSATION_FAILED
+    entry = wf.compensation_journal[-1]
+    assert (entry.step_name, entry.status, entry.result) == ("A", C.FAILED, None)
+    assert entry.error is not None
+    assert (entry.error.type, entry.error.step, entry.error.message) == (
+        "StepResultError",
+        "A",
+        message,
+    )
+    assert wf.state.note is None and wf.state.n == 1  # nothing of it reached the state
+
+
+async def test_an_async_compensation_is_awaited_and_merged() -> None:
+    b = builder(st("A", comp="runtime_steps.async_undo"), st("B"), saga=True)
+    wf = await b.create_workflow("T", {"fail_at": ["B"]})
+    await wf.next_step()
+    assert wf.status is S.FAILED_ROLLED_BACK
+    assert (wf.state.log, wf.state.n) == (["A", "undo:A"], 0)
