@@ -51,22 +51,20 @@ VARIANTS = ("success", "rollback")
 
 def contract_saga() -> bytes:
     """The plain saga plus what our contract makes any engine do: every result merged into a
-    new state validated as a whole, the state serialized once per commit (creation included)."""
+    new state validated as a whole from the JSON the commit writes (creation included)."""
     state = PaymentState(**common.INITIAL)
-    dump = PaymentState.__pydantic_serializer__.to_json
-    last = dump(state)
+    last = PaymentState.__pydantic_serializer__.to_json(state)
     undo = []
     try:
         for forward, compensate in PAIRS:
-            state = merge_result(state, forward(state, None), "step")
-            last = dump(state)
+            merged = merge_result(state, forward(state, None), "step")
+            state, last = merged.state, merged.state_json
             undo.append(compensate)
     except Exception:
         state = PaymentState.model_validate_json(last)  # the failed step's changes are dropped
-        last = dump(state)
         for compensate in reversed(undo):
-            state = merge_result(state, compensate(state, None), "compensation")
-            last = dump(state)
+            merged = merge_result(state, compensate(state, None), "compensation", compensation=True)
+            state, last = merged.state, merged.state_json
     return last
 
 

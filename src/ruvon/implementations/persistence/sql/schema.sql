@@ -52,7 +52,6 @@ CREATE TABLE ruvon_step_attempts (
     scope TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (workflow_id, seq)
 ){without_rowid};
-CREATE INDEX ruvon_step_attempts_scope ON ruvon_step_attempts (workflow_id, scope);
 
 CREATE TABLE ruvon_compensations (
     workflow_id TEXT NOT NULL REFERENCES ruvon_workflows (id) ON DELETE CASCADE,
@@ -73,7 +72,6 @@ CREATE TABLE ruvon_compensations (
     scope TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (workflow_id, sequence)
 ){without_rowid};
-CREATE INDEX ruvon_compensations_scope ON ruvon_compensations (workflow_id, scope);
 
 CREATE TABLE ruvon_logs (
     id {serial_pk},
