@@ -264,7 +264,12 @@ _ODD = datetime(1900, 6, 1, 12, tzinfo=timezone(timedelta(minutes=19, seconds=32
             "left a string holding the NUL character (U+0000) in the state; Ruvon refuses it on "
             "every store, because PostgreSQL's JSONB can not store it",
         ),
-        ({"f": float("inf")}, "left an infinite or NaN number in the state"),
+        (
+            {"f": float("inf")},
+            "left an infinite or NaN number in the state (ser_json_inf_nan='constants' writes "
+            "them as Infinity/NaN, which is not JSON); Ruvon refuses them on every store, "
+            "because PostgreSQL's JSONB can not store them",
+        ),
         (
             {"at": _ODD},
             "returned a value for 'at' that its stored JSON form does not keep (a UTC offset "
@@ -380,3 +385,97 @@ def test_a_serializer_reading_private_attributes_and_the_fields_set_works_in_the
     merged = merge_result(s, {"a": 2}, "s1")
     assert merged.state.a == 2 and merged.result == {"a": 2}
     assert {tag for tag, _ in seen} == {"live"}
+
+
+def test_dump_and_load_on_their_own_speak_of_a_step() -> None:
+    from ruvon.runtime.merge import dump_state, load_state
+
+    s = _Offbeat()
+    s.text = "a\x00b"
+    with pytest.raises(StepResultError, match=r"^step 's1' left a string holding the NUL"):
+        dump_state(s, "s1")
+    with pytest.raises(StepResultError, match=r"^step 's1' returned a result that does not fit"):
+        load_state(_Offbeat, b'{"a": "x"}', "s1")
+
+
+async def test_initial_data_that_can_not_be_stored_is_the_callers_error_not_a_compensation() -> (
+    None
+):
+    from engine_support import builder, st
+    from ruvon.errors import WorkflowValidationError
+
+    with pytest.raises(WorkflowValidationError) as info:
+        await builder(st("A")).create_workflow("T", {"note": "a\x00b"})
+    assert str(info.value).startswith(
+        "initial data for workflow 'T' can not be stored: step 'initial data' left a string "
+        "holding the NUL character"
+    )
+
+
+def test_a_datetime_a_serializer_writes_in_utc_keeps_its_instant_and_merges() -> None:
+    from pydantic import field_serializer
+
+    class T(BaseModel):
+        at: datetime | None = None
+
+        @field_serializer("at")
+        def _utc(self, value: datetime | None) -> datetime | None:
+            return None if value is None else value.astimezone(UTC)
+
+    merged = merge_result(T(), {"at": _ODD}, "s1")  # the offset's seconds do not matter here
+    assert merged.state.at == _ODD  # the same instant
+
+
+def test_datetimes_in_untyped_fields_become_json_text_whatever_their_offset() -> None:
+    class T(BaseModel):
+        data: Any = None
+
+    naive, whole_hour = (
+        datetime(2026, 1, 2),
+        datetime(2026, 1, 2, tzinfo=timezone(timedelta(hours=1))),
+    )
+    assert merge_result(T(), {"data": naive}, "s1").state.data == "2026-01-02T00:00:00"
+    assert merge_result(T(), {"data": whole_hour}, "s1").state.data == "2026-01-02T00:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("by_when", {_ODD: 1}),
+        ("whens", {"x": _ODD}),
+        ("inner", None),
+    ],
+    ids=["dict-key", "dict-value", "nested-model"],
+)
+def test_a_cut_utc_offset_is_found_in_dict_keys_values_and_nested_models(
+    key: str, value: Any
+) -> None:
+    class Inner(BaseModel):
+        at: datetime
+
+    class T(BaseModel):
+        by_when: dict[datetime, int] = {}
+        whens: dict[str, datetime] = {}
+        inner: Inner | None = None
+
+    result = {key: Inner(at=_ODD) if key == "inner" else value}
+    with pytest.raises(StepResultError, match=rf"'{key}'.*cut to whole minutes"):
+        merge_result(T(), result, "s1")
+
+
+def test_a_serializer_returning_other_than_its_annotation_does_not_make_the_merge_warn() -> None:
+    import warnings
+
+    from pydantic import field_serializer
+
+    class T(BaseModel):
+        a: int = 0
+
+        @field_serializer("a")
+        def _a(self, value: int) -> int:
+            return str(value)  # type: ignore[return-value]  # a user's slip
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        merged = merge_result(T(), {"a": 1}, "s1")
+    assert merged.state.a == 1

@@ -273,3 +273,52 @@ async def test_events__a_step_that_waits_names_itself_in_the_audit_log(
     wf = await builder(st("A"), st("B")).create_workflow("T")
     await wf.next_step()
     assert (await _audit(wf))[-1] == ("ACTIVE", "PENDING_ASYNC", "step 'A' waits")
+
+
+class Selective(Recorder):
+    """An observer that subscribes to a few kinds only, as a metrics exporter would."""
+
+    def __init__(self, kinds: set[EventKind]) -> None:
+        super().__init__()
+        self.kinds = kinds
+
+    def wants(self, kind: EventKind) -> bool:
+        return kind in self.kinds
+
+
+async def test_events__an_observer_gets_exactly_the_kinds_it_subscribed_to() -> None:
+    obs = Selective({E.PAUSED, E.RESUMED, E.STEP_RETRIED, E.WORKFLOW_COMPLETED, E.WORKFLOW_FAILED})
+    policy = {"max_attempts": 2, **NO_DELAY}
+    with_input = {"fn": "engine_steps.with_input", "input_model": "engine_steps.Approval"}
+    paths = builder(
+        st("A", fn="engine_steps.pause"), st("B"), st("C", **with_input), workflow_observer=obs
+    )
+    wf = await paths.create_workflow("T")
+    await wf.next_step()
+    await wf.resume({})
+    await wf.next_step({"by": "ann", "approved": True})
+    waits_first = await builder(st("A", **with_input), workflow_observer=obs).create_workflow("T")
+    await waits_first.next_step()
+    pauses_last = await builder(
+        st("A"), st("Z", fn="engine_steps.pause"), workflow_observer=obs
+    ).create_workflow("T")
+    await pauses_last.next_step()
+    await pauses_last.resume({})
+    fails = await builder(st("A", retry_policy=policy), workflow_observer=obs).create_workflow(
+        "T", {"flaky": {"A": 1}, "fail_at": ["A"]}
+    )
+    await fails.next_step()
+
+    def of(w: Workflow) -> list[tuple[EventKind, str | None]]:
+        return [(e.kind, e.step_name) for e in obs.events if e.workflow_id == w.id]
+
+    assert of(wf) == [
+        (E.PAUSED, "A"),
+        (E.RESUMED, "B"),
+        (E.PAUSED, "C"),
+        (E.RESUMED, "C"),
+        (E.WORKFLOW_COMPLETED, None),
+    ]
+    assert of(waits_first) == [(E.PAUSED, "A")]
+    assert of(pauses_last) == [(E.PAUSED, "Z"), (E.WORKFLOW_COMPLETED, None)]
+    assert of(fails) == [(E.STEP_RETRIED, "A"), (E.WORKFLOW_FAILED, "A")]
