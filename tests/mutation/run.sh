@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Mutation-test the expression evaluator, the status table and the SQL query module against
-# the fast tests (tests/unit), in a copy of the committed tree (see README.md). Usage:
+# Mutation-test the runtime core (runtime/, steps/, the status table), the expression evaluator
+# and the SQL query module against the fast tests (tests/unit), in a copy of the committed tree
+# (see README.md). Usage:
 #   bash tests/mutation/run.sh            # in $MUTATION_DIR (default /tmp/ruvon-mutation)
 # Needs mutmut in the virtualenv (pip install -e '.[dev]').
 set -euo pipefail
