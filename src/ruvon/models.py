@@ -96,6 +96,8 @@ class StartSubWorkflowDirective(Directive):
 
 
 def _escape(segment: str) -> str:
+    if "%" not in segment and "/" not in segment:
+        return segment
     return segment.replace("%", "%25").replace("/", "%2F")
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ruvon.errors import ConcurrentModificationError, IllegalOperationError
-from ruvon.models import CompensationRecord, ScopePath, StepRecord, StepStatus, WorkflowError
+from ruvon.models import CompensationRecord, StepRecord, StepStatus, WorkflowError
 from ruvon.providers.observer import EventKind, WorkflowEvent
 from ruvon.providers.persistence import Transition
 from ruvon.runtime import runner, saga
@@ -340,13 +340,13 @@ class Workflow:
         *,
         result: dict[str, Any] | None = None,
         error: WorkflowError | None = None,
-        scope: ScopePath | None = None,
+        scope: str | None = None,
     ) -> StepRecord:
         """Add one attempt of a forward step to the history (written with the next commit);
-        ``scope`` defaults to the top-level step's own."""
+        ``scope`` (a scope path as text) defaults to the top-level step's own."""
         record = StepRecord(
             seq=len(self.history),
-            scope=str(scope or ScopePath.of_step(step.name)),
+            scope=scope or step.scope,
             step_name=step.name,
             step_index=step.index,
             attempt=attempt.attempt,

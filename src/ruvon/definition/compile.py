@@ -19,6 +19,7 @@ from ruvon.definition.schema import StepSpec, WorkflowSpec
 from ruvon.definition.step_types import STEP_TYPES
 from ruvon.definition.yaml_source import LineIndex
 from ruvon.errors import DefinitionError
+from ruvon.models import ScopePath
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,12 @@ class CompiledStep:
     timeout_seconds: float | None
     # what the step type's handler built at load (routes, task functions, loop bodies)
     compiled: Any = None
+    # the step's own scope path as text (its name, escaped), built once: used on every attempt
+    scope: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.scope:
+            object.__setattr__(self, "scope", str(ScopePath.of_step(self.name)))
 
     def should_retry(self, exc: BaseException) -> bool:
         """Whether ``exc`` is retryable under this step's ``retry_on`` (empty: any Exception)."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from ruvon.models import Directive, ScopePath, StepContext, StepStatus, WorkflowError
+from ruvon.models import Directive, StepContext, StepStatus, WorkflowError
 from ruvon.providers.execution import StepCall
 from ruvon.providers.observer import EventKind
 
@@ -40,12 +40,21 @@ class CallResult:
     ended_at: float
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def private_copy(data: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A deep copy of JSON-ready data (results), so user code can not change a stored record."""
+    """A deep copy of JSON-ready data (results), so user code can not change a stored record.
+
+    A flat dict of scalars (the common result) needs only a shallow copy; anything nested is
+    copied through JSON."""
     if data is None:
         return None
-    copied: dict[str, Any] = pydantic_core.from_json(pydantic_core.to_json(data))
-    return copied
+    for value in data.values():
+        if type(value) not in _SCALARS:
+            copied: dict[str, Any] = pydantic_core.from_json(pydantic_core.to_json(data))
+            return copied
+    return dict(data)
 
 
 async def call_with_retries(
@@ -56,16 +65,17 @@ async def call_with_retries(
     user_input: dict[str, Any],
     validated_input: Any = None,
     compensation_of: dict[str, Any] | None = None,
-    scope: ScopePath | None = None,
+    scope: str | None = None,
 ) -> CallResult:
     """Run ``function`` until it succeeds or the policy gives up; never raises step errors.
 
-    ``scope`` (default: the top-level step's own) makes the idempotency key
+    ``scope`` (a :class:`~ruvon.models.ScopePath` as text; default: the top-level step's own,
+    ``step.scope``) makes the idempotency key
     ``<workflow id>:<scope path>``, with ``:compensate`` for a compensation.
     """
     policy = step.spec.retry_policy
     is_compensation = compensation_of is not None
-    scope = scope or ScopePath.of_step(step.name)
+    scope = scope or step.scope
     key = f"{wf.id}:{scope}:compensate" if is_compensation else f"{wf.id}:{scope}"
     attempt = 1
     while True:
@@ -82,7 +92,7 @@ async def call_with_retries(
             forward_result=private_copy(compensation_of),
             failure=wf.error,
             is_compensation=is_compensation,
-            scope=str(scope),
+            scope=scope,
         )
         started = time.time()
         try:

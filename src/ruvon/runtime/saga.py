@@ -17,7 +17,6 @@ from ruvon.errors import StepResultError
 from ruvon.models import (
     CompensationRecord,
     CompensationStatus,
-    ScopePath,
     StepRecord,
     StepStatus,
     WorkflowError,
@@ -115,7 +114,7 @@ async def _compensate(
         is_async=step.compensate_is_async,
         user_input={},
         compensation_of=record.result or {},
-        scope=ScopePath.parse(record.scope),
+        scope=record.scope,
     )
     entry.attempts, entry.ended_at = call.attempt, call.ended_at
     error = call.error

@@ -10,11 +10,10 @@ import copy
 import time
 from typing import Any
 
-import pydantic_core
-
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
 from ruvon.models import CompensationRecord, StepRecord
 from ruvon.providers.persistence import RECOVERY_FAILED, Transition, WorkflowRecord
+from ruvon.runtime.attempts import private_copy
 from ruvon.status import WorkflowStatus
 
 
@@ -50,10 +49,7 @@ def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:
 
 def _own(data: dict[str, Any] | None) -> dict[str, Any] | None:
     """A private copy of a result: user code holding the original can not rewrite history."""
-    if data is None:
-        return None
-    copied: dict[str, Any] = pydantic_core.from_json(pydantic_core.to_json(data))
-    return copied
+    return private_copy(data)
 
 
 def _clone_entry(e: CompensationRecord) -> CompensationRecord:
