@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
-
-import pydantic_core
 
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
 from ruvon.implementations.persistence.sql import queries as sqlq
+from ruvon.implementations.persistence.sql import rows
+from ruvon.implementations.persistence.sql.rows import Row as Row
 from ruvon.models import (
     CompensationRecord,
-    CompensationStatus,
     StepRecord,
-    StepStatus,
-    WorkflowError,
 )
 from ruvon.providers.persistence import (
     RECOVERY_FAILED,
@@ -32,8 +28,6 @@ from ruvon.providers.persistence import (
     snapshot_digest,
 )
 from ruvon.status import WorkflowStatus
-
-Row = Mapping[str, Any]
 
 
 class Connection(Protocol):
@@ -48,16 +42,6 @@ class Connection(Protocol):
     async def fetchall(self, query: sqlq.Query, values: dict[str, Any]) -> list[Row]: ...
 
     async def script(self, statements: list[str]) -> None: ...
-
-
-def _dump(value: Any) -> str | None:
-    # pydantic-core, not orjson: results may hold integers beyond 64 bits (orjson refuses them
-    # on the way in and turns them into floats on the way out)
-    return None if value is None else pydantic_core.to_json(value).decode()
-
-
-def _text(state: bytes | str) -> str:
-    return state.decode() if isinstance(state, bytes) else state
 
 
 class SQLStore(ABC):
@@ -180,7 +164,7 @@ class SQLStore(ABC):
                         "digest": digest,
                         "workflow_type": record.workflow_type,
                         "workflow_version": record.workflow_version,
-                        "snapshot": _dump(record.definition),
+                        "snapshot": rows.dump(record.definition),
                         "created_at": record.created_at,
                     },
                 )
@@ -191,14 +175,14 @@ class SQLStore(ABC):
             "workflow_version": record.workflow_version,
             "definition_digest": digest,
             "status": record.status.value,
-            "state": _text(record.state),
+            "state": rows.text(record.state),
             "current_step": record.current_step,
             "saga_mode": self._flag(record.saga_mode),
             "idempotency_key": record.idempotency_key,
             "parent_id": record.parent_id,
             "owner_id": record.owner_id,
-            "metadata": _dump(record.metadata),
-            "error": _dump(record.error.to_dict()) if record.error else None,
+            "metadata": rows.dump(record.metadata),
+            "error": rows.dump(record.error.to_dict()) if record.error else None,
             "created_at": record.created_at,
             "updated_at": record.updated_at,
             "version": record.version,
@@ -242,10 +226,10 @@ class SQLStore(ABC):
             "expected_version": t.expected_version,
             "runner_id": t.runner_id,
             "status": t.status.value,
-            "state": _text(t.state),
+            "state": rows.text(t.state),
             "current_step": t.current_step,
             "saga_mode": self._flag(t.saga_mode),
-            "error": _dump(t.error.to_dict()) if t.error else None,
+            "error": rows.dump(t.error.to_dict()) if t.error else None,
             "updated_at": t.updated_at,
             "lease_owner": t.lease_owner,
             "lease_expires_at": t.lease_expires_at,
@@ -380,7 +364,7 @@ class SQLStore(ABC):
                     "log_level": log_level.upper(),
                     "message": message,
                     "step_name": step_name,
-                    "extra": _dump(extra or None),
+                    "extra": rows.dump(extra or None),
                 },
             )
 
@@ -462,46 +446,12 @@ class SQLStore(ABC):
         return rows
 
     async def step_history(self, workflow_id: str) -> list[StepRecord]:
-        rows = await self._rows("select_step_attempts", workflow_id)
-        with self._readable(workflow_id):
-            return [
-                StepRecord(
-                    seq=int(r["seq"]),
-                    scope=r["scope"],
-                    step_name=r["step_name"],
-                    step_index=int(r["step_index"]),
-                    attempt=int(r["attempt"]),
-                    status=StepStatus(r["status"]),
-                    started_at=float(r["started_at"]),
-                    ended_at=r["ended_at"],
-                    result=self._json(r["result"], workflow_id),
-                    error=WorkflowError.from_dict(self._json(r["error"], workflow_id)),
-                )
-                for r in rows
-            ]
+        found = await self._rows("select_step_attempts", workflow_id)
+        return rows.step_records(found, self.where, workflow_id)
 
     async def compensation_journal(self, workflow_id: str) -> list[CompensationRecord]:
-        rows = await self._rows("select_compensations", workflow_id)
-        with self._readable(workflow_id):
-            return [
-                CompensationRecord(
-                    sequence=int(r["sequence"]),
-                    forward_seq=int(r["forward_seq"]),
-                    scope=r["scope"],
-                    step_name=r["step_name"],
-                    step_index=int(r["step_index"]),
-                    function=r["function"],
-                    status=CompensationStatus(r["status"]),
-                    started_at=float(r["started_at"]),
-                    ended_at=r["ended_at"],
-                    attempts=int(r["attempts"]),
-                    error=WorkflowError.from_dict(self._json(r["error"], workflow_id)),
-                    detail=r["detail"],
-                    decided_by=r["decided_by"],
-                    result=self._json(r["result"], workflow_id),
-                )
-                for r in rows
-            ]
+        found = await self._rows("select_compensations", workflow_id)
+        return rows.compensation_records(found, self.where, workflow_id)
 
     async def execution_logs(self, workflow_id: str) -> list[dict[str, Any]]:
         return [
@@ -531,94 +481,13 @@ class SQLStore(ABC):
             (r["name"], float(r["value"])) for r in await self._rows("select_metrics", workflow_id)
         ]
 
-    # --- mapping ----------------------------------------------------------------------------
+    # --- mapping (see rows.py) --------------------------------------------------------------
 
     def _json(self, value: Any, workflow_id: str) -> Any:
-        if value is None or not isinstance(value, str | bytes):
-            return value
-        try:
-            return pydantic_core.from_json(value)
-        except ValueError as exc:
-            raise PersistenceError(
-                f"{self.where}: workflow '{workflow_id}' has a corrupted JSON column: {exc}"
-            ) from exc
+        return rows.parse(value, self.where, workflow_id)
 
     def _record(self, row: Row) -> WorkflowRecord:
-        wid = row["id"]
-        with self._readable(wid):
-            return self._map_record(row, wid)
+        return rows.workflow_record(row, self.where)
 
-    @contextmanager
-    def _readable(self, workflow_id: str) -> Iterator[None]:
-        """Turn a row of the wrong shape into a PersistenceError naming the workflow."""
-        try:
-            yield
-        except PersistenceError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PersistenceError(
-                f"{self.where}: workflow '{workflow_id}' has a row Ruvon can not read: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-
-    def _map_record(self, row: Row, wid: str) -> WorkflowRecord:
-        state = row["state"]
-        return WorkflowRecord(
-            id=wid,
-            workflow_type=row["workflow_type"],
-            workflow_version=row["workflow_version"],
-            status=WorkflowStatus(row["status"]),
-            state=state.encode() if isinstance(state, str) else state,
-            current_step=int(row["current_step"]),
-            saga_mode=bool(row["saga_mode"]),
-            definition=self._json(row["definition"], wid),
-            idempotency_key=row["idempotency_key"],
-            parent_id=row["parent_id"],
-            owner_id=row["owner_id"],
-            metadata=self._json(row["metadata"], wid) or {},
-            error=WorkflowError.from_dict(self._json(row["error"], wid)),
-            created_at=float(row["created_at"]),
-            updated_at=float(row["updated_at"]),
-            version=int(row["version"]),
-            lease_owner=row["lease_owner"],
-            lease_expires_at=row["lease_expires_at"],
-            cancel_requested=row["cancel_requested"],
-        )
-
-    @staticmethod
-    def _step_values(workflow_id: str, s: StepRecord, dump: Any = _dump) -> dict[str, Any]:
-        return {
-            "workflow_id": workflow_id,
-            "seq": s.seq,
-            "scope": s.scope,
-            "step_name": s.step_name,
-            "step_index": s.step_index,
-            "attempt": s.attempt,
-            "status": s.status.value,
-            "started_at": s.started_at,
-            "ended_at": s.ended_at,
-            "duration_ms": s.duration_ms,
-            "result": dump(s.result),
-            "error": dump(s.error.to_dict()) if s.error else None,
-        }
-
-    @staticmethod
-    def _comp_values(workflow_id: str, c: CompensationRecord, dump: Any = _dump) -> dict[str, Any]:
-        return {
-            "workflow_id": workflow_id,
-            "sequence": c.sequence,
-            "forward_seq": c.forward_seq,
-            "scope": c.scope,
-            "step_name": c.step_name,
-            "step_index": c.step_index,
-            "function": c.function,
-            "status": c.status.value,
-            "started_at": c.started_at,
-            "ended_at": c.ended_at,
-            "duration_ms": c.duration_ms,
-            "attempts": c.attempts,
-            "error": dump(c.error.to_dict()) if c.error else None,
-            "detail": c.detail,
-            "decided_by": c.decided_by,
-            "result": dump(c.result),
-        }
+    _step_values = staticmethod(rows.step_values)
+    _comp_values = staticmethod(rows.comp_values)
