@@ -47,11 +47,6 @@ def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:
     )
 
 
-def _own(data: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A private copy of a result: user code holding the original can not rewrite history."""
-    return private_copy(data)
-
-
 def _clone_entry(e: CompensationRecord) -> CompensationRecord:
     # spelled out: a getattr loop over the fields costs several times more, once per commit
     return CompensationRecord(
@@ -68,7 +63,7 @@ def _clone_entry(e: CompensationRecord) -> CompensationRecord:
         error=e.error,
         detail=e.detail,
         decided_by=e.decided_by,
-        result=_own(e.result),
+        result=private_copy(e.result),
     )
 
 
@@ -82,7 +77,7 @@ def _clone_step(s: StepRecord) -> StepRecord:
         status=s.status,
         started_at=s.started_at,
         ended_at=s.ended_at,
-        result=_own(s.result),
+        result=private_copy(s.result),
         error=s.error,
     )
 
