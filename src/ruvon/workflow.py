@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 from collections.abc import Generator
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -148,7 +147,8 @@ class Workflow:
         # (state object, its JSON) once a merge has proved the state storable: commit reuses it
         self._state_json: tuple[BaseModel, bytes] | None = None
         # what the store has besides the state, to put the object back after a failed commit
-        self._committed = (current_step, status, error, len(self.history), self._journal_copy())
+        journal_copy = [e.copy() for e in self.journal]
+        self._committed = (current_step, status, error, len(self.history), journal_copy)
         # an operator asked to cancel while another runner held the lease (honoured at the
         # next transition)
         self.cancel_requested = cancel_requested
@@ -389,7 +389,14 @@ class Workflow:
         return dump_state(self.state, self.current_step_name or "end")
 
     def _journal_copy(self) -> list[CompensationRecord]:
-        return [replace(e) for e in self.journal]
+        """The journal as committed: entries staged since the last commit are copied, the
+        others are unchanged since and keep the copy the last snapshot holds."""
+        snapshot = self._committed[4]
+        staged = {id(e) for e in self._staged_comps}
+        return [
+            snapshot[i] if i < len(snapshot) and id(e) not in staged else e.copy()
+            for i, e in enumerate(self.journal)
+        ]
 
     def rollback(self) -> None:
         """Put the object back to its last commit: after a failed commit, or an attempt that
@@ -398,7 +405,7 @@ class Workflow:
         self.restore_state()
         self.current_step, self.status, self.error = step, status, error
         del self.history[history_len:]
-        self.journal = [replace(e) for e in journal]
+        self.journal = [e.copy() for e in journal]
         self._staged_steps, self._staged_comps = [], []
         self.last_result = next(
             (r.result for r in reversed(self.history) if r.result is not None), None

@@ -2,10 +2,20 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    WrapSerializer,
+    field_serializer,
+    model_serializer,
+    model_validator,
+)
 
 from ruvon.errors import StepResultError
 from ruvon.runtime.merge import merge_result
@@ -479,3 +489,55 @@ def test_a_serializer_returning_other_than_its_annotation_does_not_make_the_merg
         warnings.simplefilter("error")
         merged = merge_result(T(), {"a": 1}, "s1")
     assert merged.state.a == 1
+
+
+# --- the recorded result: plain values are recorded as they are, unless the model's own
+# --- serialization touches the field (then the record is what the serializer writes)
+
+
+class Serialized(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True, populate_by_name=True)
+
+    plain: str = ""
+    upper: str = ""
+    tagged: Annotated[str, PlainSerializer(lambda v: v.strip(), return_type=str)] = ""
+    wrapped: Annotated[int, WrapSerializer(lambda v, nxt: abs(nxt(v)), return_type=int)] = 0
+    aliased: int = Field(0, alias="Aliased")
+    hidden: int = Field(0, exclude=True)
+
+    @field_serializer("upper")
+    def _upper(self, value: str) -> str:
+        return value.upper()
+
+
+def test_plain_fields_are_recorded_as_returned() -> None:
+    merged = merge_result(Serialized(), {"plain": "a"}, "s1")
+    assert merged.result == {"plain": "a"}
+
+
+@pytest.mark.parametrize(
+    ("result", "recorded"),
+    [
+        ({"upper": "abc"}, {"upper": "ABC"}),
+        ({"tagged": " x "}, {"tagged": "x"}),
+        ({"wrapped": -2}, {"wrapped": 2}),
+        ({"aliased": 3}, {"Aliased": 3}),
+        ({"hidden": 4}, {}),
+        ({"plain": "a", "upper": "b"}, {"plain": "a", "upper": "B"}),
+    ],
+)
+def test_fields_with_their_own_serialization_are_recorded_as_serialized(
+    result: dict[str, Any], recorded: dict[str, Any]
+) -> None:
+    assert merge_result(Serialized(), result, "s1").result == recorded
+
+
+def test_a_model_serializer_makes_every_field_recorded_through_it() -> None:
+    class Whole(BaseModel):
+        a: str = ""
+
+        @model_serializer(mode="wrap")
+        def _all(self, nxt: Any) -> dict[str, Any]:
+            return {k: v.upper() if isinstance(v, str) else v for k, v in nxt(self).items()}
+
+    assert merge_result(Whole(), {"a": "q"}, "s1").result == {"a": "Q"}

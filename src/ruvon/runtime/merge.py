@@ -24,7 +24,7 @@ from datetime import datetime, time
 from typing import Any
 
 import pydantic_core
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, PlainSerializer, ValidationError, WrapSerializer
 from pydantic_core import PydanticSerializationError
 
 from ruvon.errors import StepResultError
@@ -190,20 +190,63 @@ def _has_cut_offset(value: Any) -> bool:
     return False
 
 
+def _plain_fields(cls: type[BaseModel]) -> frozenset[str]:
+    """The fields whose JSON form of a plain ``str``/``int``/``float``/``bool``/``None`` value is
+    the value itself: no serializer of the model's own touches them and they are not excluded.
+    Cached on the class; a step's result for these is recorded without serializing it again."""
+    cached = cls.__dict__.get("__ruvon_plain_fields__")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    decorators = cls.__pydantic_decorators__
+    plain: frozenset[str] = frozenset()
+    if not decorators.model_serializers:
+        serialized = {name for d in decorators.field_serializers.values() for name in d.info.fields}
+        plain = frozenset(
+            name
+            for name, info in cls.__pydantic_fields__.items()
+            if name not in serialized
+            and not info.exclude
+            and info.alias is None  # recorded under its alias if the model serializes by alias
+            and info.serialization_alias is None
+            and not any(isinstance(m, _SERIALIZERS) for m in info.metadata)
+        )
+    type.__setattr__(cls, "__ruvon_plain_fields__", plain)
+    return plain
+
+
+_SERIALIZERS = (PlainSerializer, WrapSerializer)
+
+
 def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool = False) -> Merged:
     """Merge ``result`` into ``state`` (left untouched) and prove the outcome can be stored."""
+    cls = type(state)
     candidate, changed = _candidate(state, result, step, compensation)
     data = dump_state(candidate, step, compensation=compensation)
-    cls = type(state)
-    merged = load_state(cls, data, step, compensation=compensation)
+    try:
+        merged: BaseModel = cls.__pydantic_validator__.validate_json(data)
+    except ValidationError:
+        merged = load_state(cls, data, step, compensation=compensation)  # raises, naming the key
     if state.__pydantic_private__:
         merged.__pydantic_private__ = dict(state.__pydantic_private__)
-    recorded = None
-    if changed:
-        _check_lossless(candidate, merged, changed, step, compensation)
-        recorded = cls.__pydantic_serializer__.to_python(
-            merged, mode="json", include=set(changed), round_trip=True, warnings=False
-        )
-    elif isinstance(result, dict):
-        recorded = {}
-    return Merged(state=merged, state_json=data, result=recorded)
+    if not changed:
+        empty: dict[str, Any] | None = {} if isinstance(result, dict) else None
+        return Merged(state=merged, state_json=data, result=empty)
+    values = merged.__dict__
+    plain = _plain_fields(cls)
+    # the common case: plain values of plain fields are their own JSON form
+    recorded: dict[str, Any] = {}
+    for key in changed:
+        value = values.get(key, _MISSING)
+        if type(value) not in _SCALARS or key not in plain:
+            break
+        recorded[key] = value
+    else:
+        return Merged(state=merged, state_json=data, result=recorded)
+    _check_lossless(candidate, merged, changed, step, compensation)
+    serialized = cls.__pydantic_serializer__.to_python(
+        merged, mode="json", include=set(changed), round_trip=True, warnings=False
+    )
+    return Merged(state=merged, state_json=data, result=serialized)
+
+
+_MISSING = object()

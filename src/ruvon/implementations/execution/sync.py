@@ -20,6 +20,8 @@ class SyncExecutor:
 
     async def execute(self, call: StepCall) -> Any:
         result = call.function(call.state, call.context, **call.user_input)
+        if type(result) is dict or result is None:  # the common case, without isawaitable's cost
+            return result
         if not call.is_async and not inspect.isawaitable(result):
             return result
         if call.timeout_seconds is None:

@@ -48,23 +48,7 @@ def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:
 
 
 def _clone_entry(e: CompensationRecord) -> CompensationRecord:
-    # spelled out: a getattr loop over the fields costs several times more, once per commit
-    return CompensationRecord(
-        sequence=e.sequence,
-        forward_seq=e.forward_seq,
-        scope=e.scope,
-        step_name=e.step_name,
-        step_index=e.step_index,
-        function=e.function,
-        status=e.status,
-        started_at=e.started_at,
-        ended_at=e.ended_at,
-        attempts=e.attempts,
-        error=e.error,
-        detail=e.detail,
-        decided_by=e.decided_by,
-        result=private_copy(e.result),
-    )
+    return e.copy(result=private_copy(e.result))
 
 
 def _clone_step(s: StepRecord) -> StepRecord:
