@@ -8,6 +8,7 @@ be checked without a database and the thread with leases of about a second.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -138,3 +139,31 @@ def test_one_daemon_thread_renews_short_leases_in_time_and_outlives_a_failed_ren
         assert all("first" not in str(leases) for _, leases in store.calls[calls:])
     finally:
         keeper.drop(second)  # the thread idles for the rest of the session
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_starts_its_own_thread_and_renews_there() -> None:
+    """Only the forking thread survives a fork: the child must not think the parent's keeper
+    thread runs for it (its leases would expire under a live runner)."""
+    keeper = LeaseKeeper()
+    keeper.hold(Wf("parent", Store(), None))  # the parent's thread is running
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether a renewal happened within 5 s, then leave
+        try:
+            store = Store()
+            wf = Wf("child", store, time.time() + 0.3, lease_seconds=0.9)
+            keeper.hold(wf)
+            deadline = time.time() + 5
+            while not wf.extended and time.time() < deadline:
+                time.sleep(0.02)
+            names = {t.name for t in threading.enumerate()}
+            os.write(write, f"{len(wf.extended)} {'ruvon-lease-keeper' in names}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    renewals, thread = os.read(read, 100).decode().split()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert thread == "True" and int(renewals) >= 1

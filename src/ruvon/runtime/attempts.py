@@ -79,6 +79,7 @@ async def call_with_retries(
     key = f"{wf.id}:{scope}:compensate" if is_compensation else f"{wf.id}:{scope}"
     attempt = 1
     while True:
+        last = wf.last_result
         context = StepContext(
             workflow_id=wf.id,
             workflow_type=wf.workflow_type,
@@ -88,8 +89,8 @@ async def call_with_retries(
             idempotency_key=key,
             persistence=wf.persistence,
             validated_input=validated_input,
-            previous_step_result=private_copy(wf.last_result),
-            forward_result=private_copy(compensation_of),
+            previous_step_result=None if last is None else private_copy(last),
+            forward_result=None if compensation_of is None else private_copy(compensation_of),
             failure=wf.error,
             is_compensation=is_compensation,
             scope=scope,

@@ -30,15 +30,22 @@ class LeaseKeeper:
     def __init__(self) -> None:
         self.held: set[Workflow] = set()
         self._wake = threading.Event()
-        self._pid: int | None = None
+        self._running = False
 
     def hold(self, wf: Workflow) -> None:
         self.held.add(wf)
-        if self._pid != os.getpid():  # first use, or a forked child: the thread is not there
-            self._pid = os.getpid()
+        if not self._running:  # first use, or a forked child: the thread is not there
+            self._running = True
+            _watch_forks(self)
             threading.Thread(target=self._run, name="ruvon-lease-keeper", daemon=True).start()
         elif wf.lease_seconds < 3 * self._interval:
             self._wake.set()  # a shorter lease than the thread sleeps for
+
+    def _after_fork(self) -> None:
+        # only the forking thread survives in the child: start a keeper there on first use
+        self._running = False
+        self.held = set()
+        self._wake = threading.Event()
 
     def drop(self, wf: Workflow) -> None:
         self.held.discard(wf)
@@ -72,6 +79,14 @@ class LeaseKeeper:
 
 
 _KEEPER = LeaseKeeper()
+_FORK_WATCHED: set[int] = set()
+
+
+def _watch_forks(lease_keeper: LeaseKeeper) -> None:
+    """Have a forked child start its own thread (once per keeper; not a getpid() per step)."""
+    if id(lease_keeper) not in _FORK_WATCHED and hasattr(os, "register_at_fork"):
+        _FORK_WATCHED.add(id(lease_keeper))
+        os.register_at_fork(after_in_child=lease_keeper._after_fork)
 
 
 def keeper() -> LeaseKeeper:

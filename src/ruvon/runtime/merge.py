@@ -19,6 +19,7 @@ object is never modified by the merge; on error nothing changed.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
@@ -30,7 +31,7 @@ from pydantic_core import PydanticSerializationError
 from ruvon.errors import StepResultError
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Merged:
     """The state after a step: the model, its JSON (what the commit writes), and the step's
     result as JSON-ready data taken from that state (what the step record keeps)."""
@@ -59,7 +60,7 @@ def dump_state(state: BaseModel, step: str, *, compensation: bool = False) -> by
             step=step,
         ) from exc
     # refused on every store, so that a workflow behaves the same on each
-    if b"u0000" in data and _NUL.search(data):
+    if b"\\" in data and _NUL.search(data):  # one byte: a memchr, unlike "u0000"
         raise StepResultError(
             f"{_what(step, compensation)} left a string holding the NUL character (U+0000) in "
             "the state; Ruvon refuses it on every store, because PostgreSQL's JSONB can not "
@@ -153,14 +154,14 @@ def _with(state: BaseModel, result: dict[str, Any]) -> BaseModel:
 
 
 def _check_lossless(
-    candidate: BaseModel, merged: BaseModel, changed: dict[str, Any], step: str, compensation: bool
+    raw: dict[str, Any], merged: BaseModel, changed: dict[str, Any], step: str, compensation: bool
 ) -> None:
     """Fail the step if a value it returned would be changed by the stored form in a way the
     model's own JSON does not promise: a UTC offset with seconds, which the JSON form cuts to
     whole minutes (another instant). Equal values cost one comparison each. Untyped values
     (``Any``, a bare ``dict``) are JSON data: a tuple or set there comes back as a list, a
     ``Decimal`` as a string, as after any reload; that is not an error."""
-    merged_values, raw = merged.__dict__, candidate.__dict__
+    merged_values = merged.__dict__
     for key, returned in changed.items():
         if type(returned) in _SCALARS:  # no scalar holds a UTC offset
             continue
@@ -194,9 +195,6 @@ def _plain_fields(cls: type[BaseModel]) -> frozenset[str]:
     """The fields whose JSON form of a plain ``str``/``int``/``float``/``bool``/``None`` value is
     the value itself: no serializer of the model's own touches them and they are not excluded.
     Cached on the class; a step's result for these is recorded without serializing it again."""
-    cached = cls.__dict__.get("__ruvon_plain_fields__")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
     decorators = cls.__pydantic_decorators__
     plain: frozenset[str] = frozenset()
     if not decorators.model_serializers:
@@ -210,18 +208,34 @@ def _plain_fields(cls: type[BaseModel]) -> frozenset[str]:
             and info.serialization_alias is None
             and not any(isinstance(m, _SERIALIZERS) for m in info.metadata)
         )
-    type.__setattr__(cls, "__ruvon_plain_fields__", plain)
+    _PLAIN[cls] = plain
     return plain
 
 
+_PLAIN: weakref.WeakKeyDictionary[type[BaseModel], frozenset[str]] = weakref.WeakKeyDictionary()
 _SERIALIZERS = (PlainSerializer, WrapSerializer)
 
 
 def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool = False) -> Merged:
     """Merge ``result`` into ``state`` (left untouched) and prove the outcome can be stored."""
     cls = type(state)
-    candidate, changed = _candidate(state, result, step, compensation)
-    data = dump_state(candidate, step, compensation=compensation)
+    if (
+        type(result) is dict
+        and result
+        and state.__pydantic_extra__ is None
+        and cls.__pydantic_fields__.keys() >= result.keys()
+    ):  # the common case, checked as _candidate would; serialized without building a copy:
+        # the live state's fields are swapped for the merged ones just for the serializer
+        live, raw, changed = state.__dict__, {**state.__dict__, **result}, result
+        object.__setattr__(state, "__dict__", raw)
+        try:
+            data = dump_state(state, step, compensation=compensation)
+        finally:
+            object.__setattr__(state, "__dict__", live)
+    else:
+        candidate, changed = _candidate(state, result, step, compensation)
+        raw = candidate.__dict__
+        data = dump_state(candidate, step, compensation=compensation)
     try:
         merged: BaseModel = cls.__pydantic_validator__.validate_json(data)
     except ValidationError:
@@ -232,7 +246,7 @@ def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool
         empty: dict[str, Any] | None = {} if isinstance(result, dict) else None
         return Merged(state=merged, state_json=data, result=empty)
     values = merged.__dict__
-    plain = _plain_fields(cls)
+    plain = _PLAIN.get(cls) or _plain_fields(cls)
     # the common case: plain values of plain fields are their own JSON form
     recorded: dict[str, Any] = {}
     for key in changed:
@@ -242,7 +256,7 @@ def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool
         recorded[key] = value
     else:
         return Merged(state=merged, state_json=data, result=recorded)
-    _check_lossless(candidate, merged, changed, step, compensation)
+    _check_lossless(raw, merged, changed, step, compensation)
     serialized = cls.__pydantic_serializer__.to_python(
         merged, mode="json", include=set(changed), round_trip=True, warnings=False
     )

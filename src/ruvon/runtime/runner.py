@@ -17,6 +17,7 @@ from ruvon.errors import IllegalOperationError, WorkflowFinishedError, WorkflowV
 from ruvon.models import StepStatus, WorkflowError
 from ruvon.providers.observer import EventKind
 from ruvon.runtime import saga
+from ruvon.runtime.attempts import private_copy
 from ruvon.runtime.leases import keeper
 from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome
@@ -174,7 +175,8 @@ async def _advance(
             await fail_step(wf, step, outcome.error)
             return None
         if await _settle(wf, step, outcome):
-            return outcome.result
+            result = outcome.result  # the caller's own copy: the record keeps this one
+            return None if result is None else private_copy(result)
 
 
 async def run_step(

@@ -152,7 +152,7 @@ class InMemoryPersistenceProvider:
         if transition.steps:
             steps = self._steps[row.id]
             for s in transition.steps:
-                steps[s.seq] = _clone_step(s)
+                steps[s.seq] = s  # never changed once staged; copied on the way out
         if transition.compensations:
             journal = self._journal[row.id]
             for c in transition.compensations:
