@@ -233,14 +233,18 @@ async def test_commit_applies_the_whole_transition_and_bumps_the_version(
     assert (final.lease_owner, final.lease_expires_at, final.error) == (None, None, None)
 
 
+@pytest.mark.parametrize("cancel", [False, True], ids=["", "cancel-requested"])
 @pytest.mark.parametrize("expected", [0, 5])
 async def test_stale_expected_version_raises_and_writes_nothing(
-    store: PersistenceProvider, expected: int
+    store: PersistenceProvider, expected: int, cancel: bool
 ) -> None:
+    """Also with a cancellation requested, which sends SQLite's commit down its other path."""
     wf = record()
     await store.create_workflow(wf)
     row = await store.load_workflow(wf.id)
     await store.commit(transition(row, state={"n": 2}))  # now at version 1
+    if cancel:
+        assert await store.request_cancel(wf.id, "stop")
     before = await store.load_workflow(wf.id)
     audit_before = await store.audit_log(wf.id)
     commits = store.commits  # type: ignore[attr-defined]

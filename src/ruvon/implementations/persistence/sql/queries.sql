@@ -40,19 +40,19 @@ ORDER BY w.created_at DESC
 LIMIT :limit
 
 -- name: update_workflow
+-- A commit while no cancellation is requested (the common case); with a request pending it
+-- matches no row and the commit goes on with update_workflow_cancel_requested, which reads the
+-- request back. No RETURNING here: it costs SQLite an ephemeral table on every commit.
 UPDATE ruvon_workflows
 SET status = :status, state = :state, current_step = :current_step, saga_mode = :saga_mode,
     error = :error, updated_at = :updated_at, version = version + 1,
-    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
-    -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
-    cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
-WHERE id = :id AND version = :expected_version
+    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
+WHERE id = :id AND version = :expected_version AND cancel_requested IS NULL
   -- every write goes through the lease: free, ours, or expired; a workflow created without
   -- saga mode and not started yet runs no step before its first commit, so it goes to
   -- whoever starts it first (a respawned program need not wait for its dead creator's lease)
   AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at
        OR (version = 0 AND NOT saga_mode))
-RETURNING cancel_requested
 
 -- name: update_workflow_keep_status
 -- The same without ``status``: SQLite rewrites the status index entry of every row whose
@@ -60,13 +60,22 @@ RETURNING cancel_requested
 UPDATE ruvon_workflows
 SET state = :state, current_step = :current_step, saga_mode = :saga_mode,
     error = :error, updated_at = :updated_at, version = version + 1,
+    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
+WHERE id = :id AND version = :expected_version AND cancel_requested IS NULL
+  AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at
+       OR (version = 0 AND NOT saga_mode))
+
+-- name: update_workflow_cancel_requested
+-- The commit when update_workflow matched no row: the same checks, whatever the request, and
+-- the request read back (NULL if there is none: then the version or the lease was at fault
+-- only if this matches no row either).
+UPDATE ruvon_workflows
+SET status = :status, state = :state, current_step = :current_step, saga_mode = :saga_mode,
+    error = :error, updated_at = :updated_at, version = version + 1,
     lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
     -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
     cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
 WHERE id = :id AND version = :expected_version
-  -- every write goes through the lease: free, ours, or expired; a workflow created without
-  -- saga mode and not started yet runs no step before its first commit, so it goes to
-  -- whoever starts it first (a respawned program need not wait for its dead creator's lease)
   AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at
        OR (version = 0 AND NOT saga_mode))
 RETURNING cancel_requested

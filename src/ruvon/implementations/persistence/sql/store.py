@@ -262,13 +262,15 @@ class SQLStore(ABC):
         q = self._q
         same = t.status is t.previous_status
         async with self._transaction() as conn:
-            # all rows fetched: SQLite must finish the RETURNING statement before COMMIT
-            moved = await conn.fetchall(
+            cancel = None
+            if not await conn.execute(
                 q["update_workflow_keep_status" if same else "update_workflow"], values
-            )
-            if not moved:
-                return None
-            row = moved[0]
+            ):  # a cancellation is requested, or the version or lease check failed
+                # all rows fetched: SQLite must finish the RETURNING statement before COMMIT
+                moved = await conn.fetchall(q["update_workflow_cancel_requested"], values)
+                if not moved:
+                    return None
+                cancel = moved[0]["cancel_requested"]
             if t.steps:
                 await conn.executemany(
                     q["upsert_step_attempt"], [self._step_values(t.workflow_id, s) for s in t.steps]
@@ -297,7 +299,7 @@ class SQLStore(ABC):
                         for n, v in t.metrics
                     ],
                 )
-        return (row["cancel_requested"],)
+        return (cancel,)
 
     async def _conflict(self, conn: Connection, workflow_id: str, expected: int) -> None:
         row = await conn.fetchone(self._q["select_version"], {"id": workflow_id})
