@@ -242,11 +242,13 @@ class StepRecord:
         return None if self.ended_at is None else (self.ended_at - self.started_at) * 1000.0
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CompensationRecord:
     """One entry of the compensation journal: which step was undone, in what order, how.
 
-    ``forward_seq`` is the :attr:`StepRecord.seq` of the forward attempt this entry undoes.
+    ``forward_seq`` is the :attr:`StepRecord.seq` of the forward attempt this entry undoes. An
+    entry is a value: a change (started, then completed) is a new entry with the same
+    ``sequence`` (:meth:`revised`), so a snapshot of the journal is a copy of the list.
     """
 
     sequence: int
@@ -266,29 +268,30 @@ class CompensationRecord:
 
     def __post_init__(self) -> None:
         if not self.scope and isinstance(self.step_name, str):
-            self.scope = str(ScopePath.of_step(self.step_name))
+            object.__setattr__(self, "scope", str(ScopePath.of_step(self.step_name)))
 
     @property
     def duration_ms(self) -> float | None:
         return None if self.ended_at is None else (self.ended_at - self.started_at) * 1000.0
 
-    def copy(self, result: dict[str, Any] | None = None) -> CompensationRecord:
-        """A copy of the entry (``result`` replaces its result when given). Spelled out: a
-        generic ``dataclasses.replace`` costs several times more, and runs at every commit of
-        an unwind."""
-        return CompensationRecord(
-            sequence=self.sequence,
-            forward_seq=self.forward_seq,
-            scope=self.scope,
-            step_name=self.step_name,
-            step_index=self.step_index,
-            function=self.function,
-            status=self.status,
-            started_at=self.started_at,
-            ended_at=self.ended_at,
-            attempts=self.attempts,
-            error=self.error,
-            detail=self.detail,
-            decided_by=self.decided_by,
-            result=self.result if result is None else result,
-        )
+    def revised(self, **changes: Any) -> CompensationRecord:
+        """This entry with ``changes`` (entries are values: a change is a new entry). Spelled
+        out: ``dataclasses.replace`` costs several times more."""
+        fields: dict[str, Any] = {
+            "sequence": self.sequence,
+            "forward_seq": self.forward_seq,
+            "scope": self.scope,
+            "step_name": self.step_name,
+            "step_index": self.step_index,
+            "function": self.function,
+            "status": self.status,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "attempts": self.attempts,
+            "error": self.error,
+            "detail": self.detail,
+            "decided_by": self.decided_by,
+            "result": self.result,
+        }
+        fields.update(changes)
+        return CompensationRecord(**fields)

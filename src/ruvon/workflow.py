@@ -147,8 +147,7 @@ class Workflow:
         # (state object, its JSON) once a merge has proved the state storable: commit reuses it
         self._state_json: tuple[BaseModel, bytes] | None = None
         # what the store has besides the state, to put the object back after a failed commit
-        journal_copy = [e.copy() for e in self.journal]
-        self._committed = (current_step, status, error, len(self.history), journal_copy)
+        self._committed = (current_step, status, error, len(self.history), tuple(self.journal))
         # an operator asked to cancel while another runner held the lease (honoured at the
         # next transition)
         self.cancel_requested = cancel_requested
@@ -363,6 +362,19 @@ class Workflow:
     def stage_compensation(self, entry: CompensationRecord) -> None:
         self._staged_comps.append(entry)
 
+    def revise_compensation(self, entry: CompensationRecord, **changes: Any) -> CompensationRecord:
+        """Replace a journal entry by its revision (entries are values) and stage it."""
+        revised = entry.revised(**changes)
+        journal, staged = self.journal, self._staged_comps
+        journal[next(i for i, e in enumerate(journal) if e is entry)] = revised
+        for i, e in enumerate(staged):
+            if e is entry:  # not written yet: the revision takes its place
+                staged[i] = revised
+                break
+        else:
+            staged.append(revised)
+        return revised
+
     def last_step_duration_ms(self) -> float | None:
         return self.history[-1].duration_ms if self.history else None
 
@@ -388,16 +400,6 @@ class Workflow:
             return cached[1]
         return dump_state(self.state, self.current_step_name or "end")
 
-    def _journal_copy(self) -> list[CompensationRecord]:
-        """The journal as committed: entries staged since the last commit are copied, the
-        others are unchanged since and keep the copy the last snapshot holds."""
-        snapshot = self._committed[4]
-        staged = {id(e) for e in self._staged_comps}
-        return [
-            snapshot[i] if i < len(snapshot) and id(e) not in staged else e.copy()
-            for i, e in enumerate(self.journal)
-        ]
-
     def rollback(self) -> None:
         """Put the object back to its last commit: after a failed commit, or an attempt that
         was interrupted (cancelled). What the store has is then what the object says."""
@@ -405,7 +407,7 @@ class Workflow:
         self.restore_state()
         self.current_step, self.status, self.error = step, status, error
         del self.history[history_len:]
-        self.journal = [e.copy() for e in journal]
+        self.journal = list(journal)
         self._staged_steps, self._staged_comps = [], []
         self.last_result = next(
             (r.result for r in reversed(self.history) if r.result is not None), None
@@ -531,7 +533,7 @@ class Workflow:
         self.version += 1
         self.status = status
         self._updated_at = now
-        journal = self._journal_copy() if self._staged_comps else self._committed[4]
+        journal = tuple(self.journal) if self._staged_comps else self._committed[4]
         self._committed = (self.current_step, status, self.error, len(self.history), journal)
         self._staged_steps = []  # the lists went to the store with the transition
         self._staged_comps = []

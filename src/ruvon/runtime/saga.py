@@ -11,7 +11,7 @@ the journal shows finished. A failed compensation leaves no trace in the state.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ruvon.errors import StepResultError
 from ruvon.models import (
@@ -73,9 +73,8 @@ def _entry(
         status=status,
         started_at=now,
         ended_at=None if status is C.STARTED else now,
+        **fields,  # type: ignore[arg-type]
     )
-    for key, value in fields.items():
-        setattr(entry, key, value)
     wf.journal.append(entry)
     wf.stage_compensation(entry)
     return entry
@@ -85,10 +84,11 @@ def _restart(wf: Workflow, record: StepRecord) -> CompensationRecord | None:
     """The ``STARTED`` entry of a compensation that was running when its process died."""
     for entry in wf.journal:
         if entry.forward_seq == record.seq and entry.status is C.STARTED:
-            entry.started_at = wf.clock()
-            entry.detail = "run again: it was interrupted before it finished"
-            wf.stage_compensation(entry)
-            return entry
+            return wf.revise_compensation(
+                entry,
+                started_at=wf.clock(),
+                detail="run again: it was interrupted before it finished",
+            )
     return None
 
 
@@ -116,7 +116,6 @@ async def _compensate(
         compensation_of=record.result or {},
         scope=record.scope,
     )
-    entry.attempts, entry.ended_at = call.attempt, call.ended_at
     error = call.error
     if error is None and call.directive is not None:
         error = StepResultError(
@@ -124,6 +123,7 @@ async def _compensate(
             "a compensation can not jump, pause or start a workflow",
             step=step.name,
         )
+    changes: dict[str, Any] = {"attempts": call.attempt, "ended_at": call.ended_at}
     if error is None:
         try:
             merged = merge_result(wf.state, call.value, step.name, compensation=True)
@@ -131,16 +131,14 @@ async def _compensate(
             error = exc
         else:
             wf.apply(merged)
-            entry.result = merged.result
+            changes["result"] = merged.result
     if error is None:
-        entry.status = C.COMPLETED
-        kind = EventKind.COMPENSATION_COMPLETED
+        changes["status"], kind = C.COMPLETED, EventKind.COMPENSATION_COMPLETED
     else:
         wf.restore_state()  # the failed compensation's in-place changes are dropped
-        entry.status = C.FAILED
-        entry.error = WorkflowError.from_exception(error, step.name)
-        kind = EventKind.COMPENSATION_FAILED
-    wf.stage_compensation(entry)
+        changes["status"], kind = C.FAILED, EventKind.COMPENSATION_FAILED
+        changes["error"] = WorkflowError.from_exception(error, step.name)
+    entry = wf.revise_compensation(entry, **changes)
     if wf.observer.wants(kind):
         await wf.notify(
             kind,

@@ -48,7 +48,7 @@ def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:
 
 
 def _clone_entry(e: CompensationRecord) -> CompensationRecord:
-    return e.copy(result=private_copy(e.result))
+    return e.revised(result=private_copy(e.result))
 
 
 def _clone_step(s: StepRecord) -> StepRecord:
@@ -156,7 +156,7 @@ class InMemoryPersistenceProvider:
         if transition.compensations:
             journal = self._journal[row.id]
             for c in transition.compensations:
-                journal[c.sequence] = _clone_entry(c)
+                journal[c.sequence] = c  # entries are values; copied on the way out
         if transition.status is not transition.previous_status:
             self._audit[row.id].append(
                 {
