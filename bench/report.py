@@ -697,6 +697,7 @@ def render(
         *_machine_section(state, wall),
         *_method_section(repeats, runs),
         *_summary_section(state),
+        *state.regression,
         *_targets_section(state),
         *_anatomy_section(state),
         *_profile_section(state),

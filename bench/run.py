@@ -41,6 +41,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import pg  # noqa: E402
+import regression  # noqa: E402
 import report  # noqa: E402
 
 VENVS = BENCH / ".venvs"
@@ -102,6 +103,7 @@ class State:
     sdk_template: str | None = None
     profile: list[dict[str, Any]] = field(default_factory=list)
     anatomy: list[dict[str, Any]] = field(default_factory=list)
+    regression: list[str] = field(default_factory=list)
     load_start: tuple[float, float, float] = field(default_factory=os.getloadavg)
     repeats: int = 3
     pins: dict[str, str] = field(
@@ -273,6 +275,14 @@ def anatomy(pg_ok: bool) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
+def against_base(pg_ok: bool, rounds: int) -> list[str]:
+    """Our engine now against our engine at ``regression.BASE`` (bench/regression.py)."""
+    print(f"comparing with our engine at {regression.BASE} (bench/regression.py)", flush=True)
+    cases = [c for c in regression.CASES if pg_ok or c[1] != "pg"]
+    rows = regression.compare(regression.BASE, rounds, cases, PG_ADMIN if pg_ok else None)
+    return regression.markdown(rows, regression.BASE, rounds)
+
+
 def prepare_postgres(state: State) -> bool:
     try:
         version = pg.server_version(PG_ADMIN)
@@ -315,6 +325,7 @@ def main() -> None:
             pg.drop_database(PG_ADMIN, state.sdk_template)
     state.profile = profile_ours()
     state.anatomy = anatomy(pg_ok)
+    state.regression = against_base(pg_ok, rounds=5)
     wall = time.monotonic() - state.started
     RESULTS.mkdir(exist_ok=True)
     raw = [{"config": vars(c), "runs": r} for c, r in state.results.items()]
