@@ -19,7 +19,6 @@ object is never modified by the merge; on error nothing changed.
 from __future__ import annotations
 
 import re
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
@@ -212,7 +211,9 @@ def _plain_fields(cls: type[BaseModel]) -> frozenset[str]:
     return plain
 
 
-_PLAIN: weakref.WeakKeyDictionary[type[BaseModel], frozenset[str]] = weakref.WeakKeyDictionary()
+# by state class; a plain dict (a WeakKeyDictionary's get is Python code, on every step): a
+# state class lives as long as the workflow definitions that name it
+_PLAIN: dict[type[BaseModel], frozenset[str]] = {}
 _SERIALIZERS = (PlainSerializer, WrapSerializer)
 
 
