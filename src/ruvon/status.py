@@ -12,6 +12,7 @@ class WorkflowStatus(StrEnum):
 
     ACTIVE = "ACTIVE"
     PAUSED = "PAUSED"
+    WAITING_HUMAN = "WAITING_HUMAN"
     PENDING_ASYNC = "PENDING_ASYNC"
     PENDING_SUB_WORKFLOW = "PENDING_SUB_WORKFLOW"
     COMPENSATING = "COMPENSATING"
@@ -54,6 +55,7 @@ TRANSITIONS: dict[WorkflowStatus, frozenset[WorkflowStatus]] = {
     S.ACTIVE: frozenset(
         {
             S.PAUSED,
+            S.WAITING_HUMAN,
             S.PENDING_ASYNC,
             S.PENDING_SUB_WORKFLOW,
             S.COMPENSATING,
@@ -64,6 +66,8 @@ TRANSITIONS: dict[WorkflowStatus, frozenset[WorkflowStatus]] = {
         }
     ),
     S.PAUSED: frozenset({S.ACTIVE, S.COMPLETED, S.FAILED, S.COMPENSATING, S.CANCELLED}),
+    # stopped at a HUMAN_IN_LOOP step (PAUSED: a step asked to wait); resumed the same way
+    S.WAITING_HUMAN: frozenset({S.ACTIVE, S.COMPLETED, S.FAILED, S.COMPENSATING, S.CANCELLED}),
     S.PENDING_ASYNC: frozenset({S.ACTIVE, S.COMPLETED, S.FAILED, S.COMPENSATING, S.CANCELLED}),
     S.PENDING_SUB_WORKFLOW: frozenset(
         {S.ACTIVE, S.FAILED_CHILD_WORKFLOW, S.COMPENSATING, S.CANCELLED}
@@ -96,7 +100,13 @@ TERMINAL = frozenset(
     }
 )
 WAITING = frozenset(
-    {S.PAUSED, S.PENDING_ASYNC, S.PENDING_SUB_WORKFLOW, S.WAITING_COMPENSATION_APPROVAL}
+    {
+        S.PAUSED,
+        S.WAITING_HUMAN,
+        S.PENDING_ASYNC,
+        S.PENDING_SUB_WORKFLOW,
+        S.WAITING_COMPENSATION_APPROVAL,
+    }
 )
 
 

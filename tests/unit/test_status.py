@@ -71,6 +71,7 @@ def test_waiting_and_terminal_are_disjoint() -> None:
 EXPECTED_TABLE: dict[str, set[str]] = {
     "ACTIVE": {
         "PAUSED",
+        "WAITING_HUMAN",
         "PENDING_ASYNC",
         "PENDING_SUB_WORKFLOW",
         "COMPENSATING",
@@ -80,6 +81,7 @@ EXPECTED_TABLE: dict[str, set[str]] = {
         "CANCELLED",
     },
     "PAUSED": {"ACTIVE", "COMPLETED", "FAILED", "COMPENSATING", "CANCELLED"},
+    "WAITING_HUMAN": {"ACTIVE", "COMPLETED", "FAILED", "COMPENSATING", "CANCELLED"},
     "PENDING_ASYNC": {"ACTIVE", "COMPLETED", "FAILED", "COMPENSATING", "CANCELLED"},
     "PENDING_SUB_WORKFLOW": {"ACTIVE", "FAILED_CHILD_WORKFLOW", "COMPENSATING", "CANCELLED"},
     "COMPENSATING": {
@@ -104,7 +106,7 @@ FORBIDDEN = [(src, dst) for src, dst in ALL_PAIRS if dst not in EXPECTED_TABLE[s
 
 def test_the_expected_table_names_every_status_once() -> None:
     assert sorted(EXPECTED_TABLE) == sorted(s.value for s in S)
-    assert len(ALLOWED) == 31 and len(FORBIDDEN) == 12 * 12 - 31
+    assert len(ALLOWED) == 37 and len(FORBIDDEN) == 13 * 13 - 37
 
 
 def test_the_code_table_is_exactly_the_expected_table() -> None:
@@ -139,6 +141,7 @@ EXPECTED_TERMINAL = {
 }
 EXPECTED_WAITING = {
     "PAUSED",
+    "WAITING_HUMAN",
     "PENDING_ASYNC",
     "PENDING_SUB_WORKFLOW",
     "WAITING_COMPENSATION_APPROVAL",
