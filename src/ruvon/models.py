@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class StepContext:
     """What a step (or compensation) function receives besides the state.
 
@@ -36,15 +36,21 @@ class StepContext:
     can be passed to external systems to make their side effects idempotent. A compensation's
     context also carries the forward step's result (``forward_result``) and the failure that
     started the unwind (``failure``).
+
+    Built with keywords only (as a pydantic model would be). Users' unit tests build one by hand
+    with ``StepContext(workflow_id=..., step_name=...)``: every other field has a default, and
+    an omitted ``idempotency_key`` is derived the way the engine derives it
+    (``<workflow id>:<step name>``), so a step that passes it on still gets a stable key.
+    ``persistence`` is then ``None``: pass a store if the step under test writes logs.
     """
 
     workflow_id: str
-    workflow_type: str
+    workflow_type: str = ""
     step_name: str
-    step_index: int
-    attempt: int
-    idempotency_key: str
-    persistence: PersistenceProvider
+    step_index: int = 0
+    attempt: int = 1
+    idempotency_key: str = ""
+    persistence: PersistenceProvider | None = None
     validated_input: Any = None
     previous_step_result: dict[str, Any] | None = None
     loop_item: Any = None
@@ -53,6 +59,10 @@ class StepContext:
     failure: WorkflowError | None = None
     is_compensation: bool = False
     scope: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.idempotency_key:  # only a hand-built context: the engine always sets it
+            self.idempotency_key = f"{self.workflow_id}:{ScopePath.of_step(self.step_name)}"
 
 
 # --- directives: raised by step functions, translated once at the step boundary ----------------
