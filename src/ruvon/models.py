@@ -230,7 +230,8 @@ class CompensationStatus(StrEnum):
 class StepRecord:
     """One attempt of one forward step. ``seq`` numbers a workflow's attempts from 0; ``scope``
     is the :class:`ScopePath` (as text) the attempt ran in, ``step_index`` the index of its
-    top-level step."""
+    top-level step. ``item`` (any JSON value) is the loop item or fan-out task the attempt ran
+    for: kept with the attempt because its compensation needs it long after the loop moved on."""
 
     seq: int
     step_name: str
@@ -242,6 +243,7 @@ class StepRecord:
     result: dict[str, Any] | None = None
     error: WorkflowError | None = None
     scope: str = ""
+    item: Any = None
 
     def __post_init__(self) -> None:
         if not self.scope and isinstance(self.step_name, str):

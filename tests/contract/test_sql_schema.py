@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from contract_backends import Backend, reset_postgres
-from contract_helpers import record
+from contract_helpers import record, transition
 
 from engine_support import builder, st
 from ruvon.errors import PersistenceError
@@ -239,6 +240,59 @@ async def test_upgrading_a_version_1_database_keeps_its_workflows(sql_backend: B
     loaded = await store.load_workflow("w1")
     assert (loaded.version, loaded.current_step, loaded.definition) == (3, 1, {"steps": []})
     assert (loaded.lease_owner, loaded.lease_expires_at) == (None, None)
+    assert loaded.frames == []
+    await store.close()
+    assert await _schema(sql_backend) == fresh
+
+
+async def test_upgrading_a_version_4_database_reads_no_frames_and_no_items(
+    sql_backend: Backend,
+) -> None:
+    """Rows written before version 5 have NULL frames and items: an empty stack, no item. The
+    upgraded workflow then takes frames and items like a new one."""
+    await _wipe(sql_backend)
+    await _install(sql_backend, replay=False)
+    fresh = await _schema(sql_backend)
+    await _wipe(sql_backend)
+
+    # a database as version 4 left it, with a workflow and one of its step attempts
+    for version in range(1, 5):
+        script = _dialect(sql_backend).ddl(sqlq.migrations()[version])
+        for statement in sqlq.statements(script):
+            await sql_backend.sql(statement)
+    await sql_backend.sql(
+        "INSERT INTO ruvon_definitions (digest, workflow_type, workflow_version, snapshot, "
+        """created_at) VALUES ('d1', 'T', '1', '{"steps": []}', 1.0)"""
+    )
+    await sql_backend.sql(
+        "INSERT INTO ruvon_workflows (id, workflow_type, workflow_version, definition_digest, "
+        "status, state, current_step, saga_mode, metadata, created_at, updated_at, version) "
+        """VALUES ('w4', 'T', '1', 'd1', 'ACTIVE', '{"n": 4}', 1, FALSE, '{}', 1.0, 2.0, 3)"""
+    )
+    await sql_backend.sql(
+        "INSERT INTO ruvon_step_attempts (workflow_id, seq, scope, step_name, step_index, "
+        """attempt, status, started_at, ended_at, result) VALUES ('w4', 0, 'A', 'A', 0, 1, """
+        """'COMPLETED', 1.0, 1.5, '{"n": 4}')"""
+    )
+    assert await sql_backend.fetch("SELECT version FROM ruvon_schema") == [(4,)]
+
+    store = sql_backend.new_store()
+    await store.initialize()  # migrates 4 -> latest
+    loaded = await store.load_workflow("w4")
+    assert (loaded.version, loaded.current_step, loaded.frames) == (3, 1, [])
+    assert [r.frames for r in await store.list_workflows()] == [[]]
+    [attempt] = await store.step_history("w4")
+    assert (attempt.scope, attempt.result, attempt.item) == ("A", {"n": 4}, None)
+
+    await store.commit(
+        transition(
+            loaded,
+            frames=[{"scope": "A", "iteration": 0}],
+            steps=(replace(attempt, seq=1, item={"sku": "A-1"}),),
+        )
+    )
+    assert (await store.load_workflow("w4")).frames == [{"scope": "A", "iteration": 0}]
+    assert [s.item for s in await store.step_history("w4")] == [None, {"sku": "A-1"}]
     await store.close()
     assert await _schema(sql_backend) == fresh
 

@@ -198,11 +198,13 @@ def test_memory_store_copies_every_row_field() -> None:
         version=5,
         lease_owner="me",
         lease_expires_at=9.0,
+        frames=[{"scope": "Items", "iteration": 2}],
     )
     copied = _clone(row)
     assert copied == row
     assert copied.metadata is not row.metadata and copied.definition is not row.definition
-    assert len(fields(WorkflowRecord)) == 19  # a new field must be added to _clone too
+    assert copied.frames[0] is not row.frames[0]
+    assert len(fields(WorkflowRecord)) == 20  # a new field must be added to _clone too
 
 
 async def test_logging_observer_builds_no_record_nobody_would_see() -> None:

@@ -31,6 +31,9 @@ class WorkflowRecord:
 
     ``state`` is the JSON of the state model; ``definition`` the definition snapshot the instance
     is pinned to; ``version`` counts committed transitions (optimistic concurrency).
+    ``frames`` is the rest of the cursor: the stack of positions inside nested step types (a
+    loop iteration, a parallel task) that ``current_step`` alone can not say. Each frame is
+    JSON the store keeps as it is; a row written before frames existed has none.
     """
 
     id: str
@@ -52,6 +55,7 @@ class WorkflowRecord:
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     cancel_requested: str | None = None
+    frames: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -65,7 +69,9 @@ class Transition:
     ``previous_status`` must be the status the row has at ``expected_version`` (the version
     check vouches for the rest): the audit log records it, and a store may skip rewriting an
     unchanged status. The write goes through the lease: it is refused unless the row's lease is
-    free, expired (before ``updated_at``) or held by ``runner_id``.
+    free, expired (before ``updated_at``) or held by ``runner_id``. ``frames`` replaces the
+    row's frames (see :class:`WorkflowRecord`) with the state, in the same write: the cursor
+    and the state it points into never disagree.
     """
 
     workflow_id: str
@@ -84,6 +90,7 @@ class Transition:
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     metrics: tuple[tuple[str, float], ...] = ()
+    frames: list[dict[str, Any]] = field(default_factory=list)
 
 
 @runtime_checkable

@@ -44,6 +44,7 @@ def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:
         lease_owner=r.lease_owner,
         lease_expires_at=r.lease_expires_at,
         cancel_requested=r.cancel_requested,
+        frames=copy.deepcopy(r.frames) if r.frames else [],
     )
 
 
@@ -63,6 +64,7 @@ def _clone_step(s: StepRecord) -> StepRecord:
         ended_at=s.ended_at,
         result=private_copy(s.result),
         error=s.error,
+        item=None if s.item is None else copy.deepcopy(s.item),
     )
 
 
@@ -141,6 +143,7 @@ class InMemoryPersistenceProvider:
         row.status = transition.status
         row.state = transition.state
         row.current_step = transition.current_step
+        row.frames = copy.deepcopy(transition.frames) if transition.frames else []
         row.saga_mode = transition.saga_mode
         row.error = transition.error
         row.updated_at = transition.updated_at
@@ -152,7 +155,9 @@ class InMemoryPersistenceProvider:
         if transition.steps:
             steps = self._steps[row.id]
             for s in transition.steps:
-                steps[s.seq] = s  # never changed once staged; copied on the way out
+                # never changed once staged; copied on the way out. An item is the caller's
+                # (a loop's element, maybe shared with its state): copied on the way in too
+                steps[s.seq] = s if s.item is None else _clone_step(s)
         if transition.compensations:
             journal = self._journal[row.id]
             for c in transition.compensations:

@@ -13,11 +13,11 @@ ON CONFLICT (digest) DO NOTHING
 INSERT INTO ruvon_workflows (
     id, workflow_type, workflow_version, definition_digest, status, state, current_step,
     saga_mode, idempotency_key, parent_id, owner_id, metadata, error, created_at, updated_at,
-    version, lease_owner, lease_expires_at
+    version, lease_owner, lease_expires_at, frames
 ) VALUES (
     :id, :workflow_type, :workflow_version, :definition_digest, :status, :state, :current_step,
     :saga_mode, :idempotency_key, :parent_id, :owner_id, :metadata, :error, :created_at,
-    :updated_at, :version, :lease_owner, :lease_expires_at
+    :updated_at, :version, :lease_owner, :lease_expires_at, :frames
 )
 ON CONFLICT (idempotency_key) DO NOTHING
 
@@ -44,8 +44,8 @@ LIMIT :limit
 -- matches no row and the commit goes on with update_workflow_cancel_requested, which reads the
 -- request back. No RETURNING here: it costs SQLite an ephemeral table on every commit.
 UPDATE ruvon_workflows
-SET status = :status, state = :state, current_step = :current_step, saga_mode = :saga_mode,
-    error = :error, updated_at = :updated_at, version = version + 1,
+SET status = :status, state = :state, current_step = :current_step, frames = :frames,
+    saga_mode = :saga_mode, error = :error, updated_at = :updated_at, version = version + 1,
     lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
 WHERE id = :id AND version = :expected_version AND cancel_requested IS NULL
   -- every write goes through the lease: free, ours, or expired; a workflow created without
@@ -58,7 +58,7 @@ WHERE id = :id AND version = :expected_version AND cancel_requested IS NULL
 -- The same without ``status``: SQLite rewrites the status index entry of every row whose
 -- UPDATE sets the column, even to the value it has, which is one more page per commit.
 UPDATE ruvon_workflows
-SET state = :state, current_step = :current_step, saga_mode = :saga_mode,
+SET state = :state, current_step = :current_step, frames = :frames, saga_mode = :saga_mode,
     error = :error, updated_at = :updated_at, version = version + 1,
     lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
 WHERE id = :id AND version = :expected_version AND cancel_requested IS NULL
@@ -70,8 +70,8 @@ WHERE id = :id AND version = :expected_version AND cancel_requested IS NULL
 -- the request read back (NULL if there is none: then the version or the lease was at fault
 -- only if this matches no row either).
 UPDATE ruvon_workflows
-SET status = :status, state = :state, current_step = :current_step, saga_mode = :saga_mode,
-    error = :error, updated_at = :updated_at, version = version + 1,
+SET status = :status, state = :state, current_step = :current_step, frames = :frames,
+    saga_mode = :saga_mode, error = :error, updated_at = :updated_at, version = version + 1,
     lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
     -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
     cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
@@ -136,14 +136,14 @@ LIMIT :limit
 -- name: upsert_step_attempt
 INSERT INTO ruvon_step_attempts (
     workflow_id, seq, scope, step_name, step_index, attempt, status, started_at, ended_at,
-    duration_ms, result, error
+    duration_ms, result, error, item
 ) VALUES (
     :workflow_id, :seq, :scope, :step_name, :step_index, :attempt, :status, :started_at,
-    :ended_at, :duration_ms, :result, :error
+    :ended_at, :duration_ms, :result, :error, :item
 )
 ON CONFLICT (workflow_id, seq) DO UPDATE SET
     status = excluded.status, ended_at = excluded.ended_at, duration_ms = excluded.duration_ms,
-    result = excluded.result, error = excluded.error
+    result = excluded.result, error = excluded.error, item = excluded.item
 
 -- name: select_step_attempts
 SELECT * FROM ruvon_step_attempts WHERE workflow_id = :workflow_id ORDER BY seq
@@ -201,11 +201,11 @@ WITH created AS (
     INSERT INTO ruvon_workflows (
         id, workflow_type, workflow_version, definition_digest, status, state, current_step,
         saga_mode, idempotency_key, parent_id, owner_id, metadata, error, created_at,
-        updated_at, version, lease_owner, lease_expires_at
+        updated_at, version, lease_owner, lease_expires_at, frames
     ) VALUES (
         :id, :workflow_type, :workflow_version, :definition_digest, :status, :state,
         :current_step, :saga_mode, :idempotency_key, :parent_id, :owner_id, :metadata, :error,
-        :created_at, :updated_at, :version, :lease_owner, :lease_expires_at
+        :created_at, :updated_at, :version, :lease_owner, :lease_expires_at, :frames
     )
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
@@ -222,8 +222,8 @@ SELECT count(*) AS changed FROM created
 
 -- name: pg_transition_moved
 UPDATE ruvon_workflows
-SET status = :status, state = :state, current_step = :current_step, saga_mode = :saga_mode,
-    error = :error, updated_at = :updated_at, version = version + 1,
+SET status = :status, state = :state, current_step = :current_step, frames = :frames,
+    saga_mode = :saga_mode, error = :error, updated_at = :updated_at, version = version + 1,
     lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
     -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
     cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
@@ -238,18 +238,19 @@ RETURNING id, cancel_requested
 -- name: pg_transition_steps
 INSERT INTO ruvon_step_attempts (
     workflow_id, seq, scope, step_name, step_index, attempt, status, started_at, ended_at,
-    duration_ms, result, error
+    duration_ms, result, error, item
 )
 SELECT moved.id, s.seq, s.scope, s.step_name, s.step_index, s.attempt, s.status,
-       s.started_at, s.ended_at, s.duration_ms, s.result, s.error
+       s.started_at, s.ended_at, s.duration_ms, s.result, s.error, s.item
 FROM moved, jsonb_to_recordset(CAST(:steps AS JSONB)) AS s(
     seq INTEGER, scope TEXT, step_name TEXT, step_index INTEGER, attempt INTEGER, status TEXT,
     started_at DOUBLE PRECISION, ended_at DOUBLE PRECISION, duration_ms DOUBLE PRECISION,
-    result JSONB, error JSONB
+    result JSONB, error JSONB, item JSONB
 )
 ON CONFLICT (workflow_id, seq) DO UPDATE SET
     status = excluded.status, ended_at = excluded.ended_at,
-    duration_ms = excluded.duration_ms, result = excluded.result, error = excluded.error
+    duration_ms = excluded.duration_ms, result = excluded.result, error = excluded.error,
+    item = excluded.item
 
 -- name: pg_transition_compensations
 INSERT INTO ruvon_compensations (

@@ -87,7 +87,18 @@ def workflow_record(row: Row, where: str) -> WorkflowRecord:
             lease_owner=row["lease_owner"],
             lease_expires_at=row["lease_expires_at"],
             cancel_requested=row["cancel_requested"],
+            frames=frames(parse(row["frames"], where, wid)),
         )
+
+
+def frames(value: Any) -> list[dict[str, Any]]:
+    """The ``frames`` column's value: a list of JSON objects, ``[]`` for a row written before
+    the column existed (``NULL``). Anything else is a row Ruvon can not read."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(f, dict) for f in value):
+        raise ValueError(f"frames must be a list of JSON objects, not {value!r:.80}")
+    return value
 
 
 def step_records(rows: list[Row], where: str, workflow_id: str) -> list[StepRecord]:
@@ -104,6 +115,7 @@ def step_records(rows: list[Row], where: str, workflow_id: str) -> list[StepReco
                 ended_at=r["ended_at"],
                 result=parse(r["result"], where, workflow_id),
                 error=WorkflowError.from_dict(parse(r["error"], where, workflow_id)),
+                item=parse(r["item"], where, workflow_id),
             )
             for r in rows
         ]
@@ -147,6 +159,7 @@ def step_values(workflow_id: str, s: StepRecord, dump: Any = dump) -> dict[str, 
         "duration_ms": s.duration_ms,
         "result": dump(s.result),
         "error": dump(s.error.to_dict()) if s.error else None,
+        "item": dump(s.item),
     }
 
 

@@ -31,7 +31,8 @@ CREATE TABLE ruvon_workflows (
     version INTEGER NOT NULL,
     lease_owner TEXT,
     lease_expires_at {float},
-    cancel_requested TEXT
+    cancel_requested TEXT,
+    frames {json}
 );
 CREATE INDEX ruvon_workflows_created ON ruvon_workflows (created_at);
 CREATE INDEX ruvon_workflows_type ON ruvon_workflows (workflow_type);
@@ -50,6 +51,7 @@ CREATE TABLE ruvon_step_attempts (
     result {json},
     error {json},
     scope TEXT NOT NULL DEFAULT '',
+    item {json},
     PRIMARY KEY (workflow_id, seq)
 ){without_rowid};
 
@@ -103,4 +105,4 @@ CREATE TABLE ruvon_metrics (
 );
 CREATE INDEX ruvon_metrics_workflow ON ruvon_metrics (workflow_id, id);
 
-INSERT INTO ruvon_schema (version) VALUES (4);
+INSERT INTO ruvon_schema (version) VALUES (5);

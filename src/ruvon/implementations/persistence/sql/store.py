@@ -188,6 +188,7 @@ class SQLStore(ABC):
             "version": record.version,
             "lease_owner": record.lease_owner,
             "lease_expires_at": record.lease_expires_at,
+            "frames": rows.dump(record.frames),
         }
         if not await self._insert_workflow(values):
             async with self._autocommit() as conn:
@@ -228,6 +229,7 @@ class SQLStore(ABC):
             "status": t.status.value,
             "state": rows.text(t.state),
             "current_step": t.current_step,
+            "frames": rows.dump(t.frames),
             "saga_mode": self._flag(t.saga_mode),
             "error": rows.dump(t.error.to_dict()) if t.error else None,
             "updated_at": t.updated_at,
