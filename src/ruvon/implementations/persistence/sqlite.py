@@ -8,6 +8,10 @@ it is several times faster and can be chosen with ``?synchronous=NORMAL`` in the
 SQLite calls are made directly on the event loop's thread: they take microseconds (plus the
 fsync of a commit), and a single connection keeps each transaction atomic with respect to other
 coroutines because no transaction awaits anything in between its statements.
+
+The constructor also takes the keywords of the original Ruvon documentation (``db_path``,
+``timeout``, ``check_same_thread``, ``auto_init``), and ``conn`` gives programs written for it
+the store's connection the aiosqlite way (see :mod:`.sqlite_conn`).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ruvon.errors import PersistenceError
-from ruvon.implementations.persistence.sql.queries import Dialect, Query
+from ruvon.implementations.persistence.sql.queries import Dialect, Query, latest_version
 from ruvon.implementations.persistence.sql.store import Connection, Row, SQLStore
+from ruvon.implementations.persistence.sqlite_conn import AsyncConnection
 
 SQLITE = Dialect(
     "sqlite",
@@ -37,6 +42,9 @@ SQLITE = Dialect(
     marker="?",
 )
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+DEFAULT_PATH = "ruvon.db"
+DEFAULT_BUSY_TIMEOUT = 10.0
+MEMORY = ":memory:"
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
 
 log = logging.getLogger("ruvon.persistence.sqlite")
@@ -152,19 +160,43 @@ def _rollback(store: SQLitePersistenceProvider, db: sqlite3.Connection, cause: o
         log.warning("%s: rollback after '%s' failed: %s", store.where, cause, exc)
 
 
+def _one_of(what: str, ours: Any, theirs: Any, names: tuple[str, str]) -> Any:
+    """The value given under either of two names for the same option, refusing two values."""
+    if ours is not None and theirs is not None and ours != theirs:
+        raise TypeError(f"{what}: give {names[0]} or {names[1]}, not both")
+    return ours if ours is not None else theirs
+
+
 class SQLitePersistenceProvider(SQLStore):
-    """Workflows in one SQLite file (WAL). Several processes may share the file."""
+    """Workflows in one SQLite file (WAL). Several processes may share the file.
+
+    ``path`` (or ``db_path``): a file, ``":memory:"`` (one connection, gone when the store is
+    closed), or a ``sqlite:///`` URL whose ``?synchronous=`` and ``?busy_timeout=`` set the
+    options below. ``busy_timeout`` (or ``timeout``): seconds to wait for another process's lock.
+    ``check_same_thread`` is passed to :func:`sqlite3.connect`. With ``auto_init=False`` the
+    schema is not created or migrated: :meth:`initialize` then requires an up-to-date schema
+    (``ruvon db migrate`` makes one).
+    """
 
     dialect = SQLITE
     _flag = staticmethod(int)
 
     def __init__(
         self,
-        path: str | Path = "ruvon.db",
+        path: str | Path | None = None,
         *,
+        db_path: str | Path | None = None,
         synchronous: str = "FULL",
-        busy_timeout: float = 10.0,
+        busy_timeout: float | None = None,
+        timeout: float | None = None,
+        check_same_thread: bool = False,
+        auto_init: bool = True,
     ) -> None:
+        where = "SQLitePersistenceProvider"
+        path = _one_of(where, path, db_path, ("path", "db_path"))
+        if path is None:
+            path = DEFAULT_PATH
+        seconds = _one_of(where, busy_timeout, timeout, ("busy_timeout", "timeout"))
         options: dict[str, str] = {}
         if isinstance(path, str) and path.startswith("sqlite:"):
             path, options = parse_sqlite_url(path)
@@ -174,11 +206,99 @@ class SQLitePersistenceProvider(SQLStore):
             raise PersistenceError(
                 f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not '{self.synchronous}'"
             )
-        self.busy_timeout = float(options.get("busy_timeout", busy_timeout))
+        default = DEFAULT_BUSY_TIMEOUT if seconds is None else seconds
+        self.busy_timeout = float(options.get("busy_timeout", default))
+        if self.path == MEMORY and not auto_init:
+            raise PersistenceError(
+                "auto_init=False needs a database that already has the schema; a ':memory:' "
+                "database always starts empty"
+            )
+        self.check_same_thread = check_same_thread
+        self.auto_init = auto_init
         self._db: sqlite3.Connection | None = None
         self._abandoned = False  # a failed transaction whose ROLLBACK failed is still open
         self._local = threading.local()  # the lease keeper thread's own connection
+        self._emptied = False  # a ":memory:" database was closed: reopening starts empty
         super().__init__()
+
+    # --- the connection, for programs that run their own SQL on the store's file ------------
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's live ``sqlite3.Connection``, after :meth:`initialize`.
+
+        Autocommit mode; rows are ``sqlite3.Row``. Do not close it (close the store) and do not
+        leave a transaction open on it: the store's next write would fail.
+        """
+        if self._db is None:
+            raise PersistenceError(f"{self.where} is not open: await initialize() first")
+        return self._db
+
+    @property
+    def conn(self) -> AsyncConnection:
+        """The store's connection used as the original Ruvon tutorials do, the aiosqlite way:
+        ``await persistence.conn.execute(sql, params)``, ``await ....executescript(script)``."""
+        return AsyncConnection(lambda: self.connection)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Open the connection; create or migrate the schema unless ``auto_init=False``.
+
+        Calling it again does nothing; after :meth:`close` it opens the file again. A
+        ``":memory:"`` database lives only as long as its connection: reopened, it is empty.
+        """
+        if self._ready:
+            return
+        if self._emptied:
+            log.warning(
+                "%s was closed and is opened again: it is a new, empty database (workflows "
+                "stored before close() are gone)",
+                self.where,
+            )
+            self._emptied = False
+            self._known_definitions.clear()  # the definition rows went with the old database
+        if self.auto_init:
+            await super().initialize()
+            return
+        await self._attach()
+
+    async def _attach(self) -> None:
+        """Open the connection without touching the schema, which must be up to date."""
+        if not self._opened:
+            await self._open()
+            self._opened = True
+        try:
+            found = await self._schema_version()
+            latest = latest_version()
+            if found != latest:
+                raise PersistenceError(
+                    f"{self.where} "
+                    + ("has no Ruvon schema" if found == 0 else f"has schema version {found}")
+                    + f"; this version of Ruvon needs {latest}. auto_init=False leaves the "
+                    "schema alone: run 'ruvon db migrate --db sqlite:///<file>' or pass "
+                    "auto_init=True"
+                )
+        except BaseException:
+            await self.close()
+            raise
+        self._ready = True
+
+    async def _schema_version(self) -> int:
+        assert self._db is not None
+        try:
+            if not await self._has_schema(self._conn):
+                return 0
+            row = self._db.execute(self._q["schema_version"].sql).fetchone()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        return int(row["version"]) if row else 0
+
+    async def close(self) -> None:
+        """Close the connection (again: nothing happens). The store may be initialized again."""
+        if self._opened and self.path == MEMORY:
+            self._emptied = True
+        await super().close()
 
     @property
     def where(self) -> str:
@@ -220,7 +340,10 @@ class SQLitePersistenceProvider(SQLStore):
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+            self.path,
+            isolation_level=None,
+            check_same_thread=self.check_same_thread,
+            timeout=self.busy_timeout,
         )
         try:
             db.row_factory = sqlite3.Row
@@ -245,7 +368,7 @@ class SQLitePersistenceProvider(SQLStore):
         return _Transaction(self, begin=False)
 
     def _renew_detached(self, rows: list[dict[str, Any]]) -> set[str]:
-        if self.path == ":memory:":  # one connection only: nothing else can take the lease
+        if self.path == MEMORY:  # one connection only: nothing else can take the lease
             return {r["id"] for r in rows}
         query = self._q["renew_lease"]
         try:
