@@ -194,6 +194,7 @@ class WorkflowBuilder:
             lease_seconds=self.lease_seconds,
             committed_state=record.state,
             cancel_requested=record.cancel_requested,
+            frames=record.frames,
             **history,
         )
 

@@ -103,6 +103,7 @@ class Workflow:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         committed_state: bytes | str | None = None,
         cancel_requested: str | None = None,
+        frames: list[dict[str, Any]] | None = None,
     ) -> None:
         self.id = id
         self.definition = definition
@@ -111,6 +112,9 @@ class Workflow:
         self.state = state
         self.status = status
         self.current_step = current_step
+        # the rest of the cursor: positions inside nested step types (JSON objects), committed
+        # with the state
+        self.frames: list[dict[str, Any]] = list(frames) if frames else []
         self.saga_mode = saga_mode
         self.error = error
         self.persistence = persistence
@@ -147,7 +151,14 @@ class Workflow:
         # (state object, its JSON) once a merge has proved the state storable: commit reuses it
         self._state_json: tuple[BaseModel, bytes] | None = None
         # what the store has besides the state, to put the object back after a failed commit
-        self._committed = (current_step, status, error, len(self.history), tuple(self.journal))
+        self._committed = (
+            current_step,
+            status,
+            error,
+            len(self.history),
+            tuple(self.journal),
+            tuple(self.frames),
+        )
         # an operator asked to cancel while another runner held the lease (honoured at the
         # next transition)
         self.cancel_requested = cancel_requested
@@ -340,9 +351,11 @@ class Workflow:
         result: dict[str, Any] | None = None,
         error: WorkflowError | None = None,
         scope: str | None = None,
+        item: Any = None,
     ) -> StepRecord:
         """Add one attempt of a forward step to the history (written with the next commit);
-        ``scope`` (a scope path as text) defaults to the top-level step's own."""
+        ``scope`` (a scope path as text) defaults to the top-level step's own; ``item`` is the
+        loop item or fan-out task the attempt ran for (JSON)."""
         record = StepRecord(
             seq=len(self.history),
             scope=scope or step.scope,
@@ -354,6 +367,7 @@ class Workflow:
             ended_at=attempt.ended_at,
             result=result,
             error=error,
+            item=item,
         )
         self.history.append(record)
         self._staged_steps.append(record)
@@ -403,9 +417,10 @@ class Workflow:
     def rollback(self) -> None:
         """Put the object back to its last commit: after a failed commit, or an attempt that
         was interrupted (cancelled). What the store has is then what the object says."""
-        step, status, error, history_len, journal = self._committed
+        step, status, error, history_len, journal, frames = self._committed
         self.restore_state()
         self.current_step, self.status, self.error = step, status, error
+        self.frames = list(frames)
         del self.history[history_len:]
         self.journal = list(journal)
         self._staged_steps, self._staged_comps = [], []
@@ -503,6 +518,7 @@ class Workflow:
         expires = now + self.lease_seconds if keep else None
         try:
             state = self.dump_state()
+            frames = list(self.frames)  # ours may change while the store still holds this one
             cancel = await self.persistence.commit(
                 Transition(
                     workflow_id=self.id,
@@ -511,6 +527,7 @@ class Workflow:
                     status=status,
                     state=state,
                     current_step=self.current_step,
+                    frames=frames,
                     saga_mode=self.saga_mode,
                     error=self.error,
                     updated_at=now,
@@ -534,7 +551,14 @@ class Workflow:
         self.status = status
         self._updated_at = now
         journal = tuple(self.journal) if self._staged_comps else self._committed[4]
-        self._committed = (self.current_step, status, self.error, len(self.history), journal)
+        self._committed = (
+            self.current_step,
+            status,
+            self.error,
+            len(self.history),
+            journal,
+            tuple(frames),
+        )
         self._staged_steps = []  # the lists went to the store with the transition
         self._staged_comps = []
         if cancel is not None and (status is S.ACTIVE or status is S.PAUSED):

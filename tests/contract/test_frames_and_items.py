@@ -8,15 +8,18 @@ back.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from contract_backends import Backend
 from contract_helpers import record, state_of, transition
 
+from engine_support import builder, st
 from ruvon.errors import ConcurrentModificationError, PersistenceError
 from ruvon.models import StepRecord, StepStatus
 from ruvon.providers.persistence import PersistenceProvider, WorkflowRecord
+from ruvon.runtime.attempts import CallResult
 from ruvon.runtime.status import WorkflowStatus
 
 S = WorkflowStatus
@@ -241,3 +244,36 @@ async def test_a_null_frames_column_reads_as_no_frames(
     await sql_store.create_workflow(wf)
     await sql_backend.sql("UPDATE ruvon_workflows SET frames = NULL")
     assert (await sql_store.load_workflow(wf.id)).frames == []
+
+
+# --- through the engine -------------------------------------------------------------------------
+
+
+async def test_a_loaded_workflow_resumes_with_the_committed_frames_and_items(
+    store: PersistenceProvider, backend: Backend
+) -> None:
+    b = builder(st("A", automate_next=False), st("B"), persistence_provider=store)
+    wf = await b.create_workflow("T")
+    assert wf.frames == []
+    step = wf.definition.steps[0]
+    now = time.time()
+    wf.frames = [LOOP]
+    wf.record_attempt(
+        step,
+        CallResult(attempt=1, started_at=now, ended_at=now + 0.5),
+        StepStatus.COMPLETED,
+        result={"n": 1},
+        item={"sku": "A-1"},
+    )
+    await wf.commit(S.ACTIVE)
+
+    # a second process on the same database rehydrates it
+    other = builder(st("A", automate_next=False), st("B"), persistence_provider=backend.new_store())
+    loaded = await other.load_workflow(wf.id)
+    assert loaded is not wf
+    assert loaded.frames == [LOOP]
+    assert [(h.item, h.result) for h in loaded.history] == [({"sku": "A-1"}, {"n": 1})]
+
+    wf.frames = []
+    await wf.commit(S.ACTIVE)
+    assert (await other.load_workflow(wf.id)).frames == []
