@@ -65,8 +65,9 @@ def describe_validation(exc: Any) -> str:
     )
 
 
-class WorkflowValidationError(RuvonError):
-    """Initial data or user input does not fit its model; nothing was persisted."""
+class WorkflowValidationError(RuvonError, ValueError):
+    """Initial data or user input does not fit its model; nothing was persisted. Also a
+    ``ValueError``, which other Ruvon material raises for bad input."""
 
     def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         self.errors = errors or []

@@ -73,19 +73,34 @@ class Directive(Exception):
 
 
 class WorkflowJumpDirective(Directive):
-    """Continue at the named step instead of the next one."""
+    """Continue at the named step instead of the next one; ``result`` is merged first, and the
+    state the step changed in place before raising is kept. ``target_step=`` is accepted for
+    ``target_step_name`` (other Ruvon material spells it so)."""
 
-    def __init__(self, target_step_name: str, result: dict[str, Any] | None = None) -> None:
-        self.target_step_name = target_step_name
+    def __init__(
+        self,
+        target_step_name: str | None = None,
+        result: dict[str, Any] | None = None,
+        *,
+        target_step: str | None = None,
+    ) -> None:
+        target = target_step_name if target_step_name is not None else target_step
+        if not isinstance(target, str) or not target:
+            raise TypeError("WorkflowJumpDirective needs the name of the step to jump to")
+        self.target_step_name = target
         self.result = result or {}
-        super().__init__(f"jump to {target_step_name}")
+        super().__init__(f"jump to {target}")
 
 
 class WorkflowPauseDirective(Directive):
-    """Merge ``result`` and wait in ``PAUSED`` for ``resume(user_input)``."""
+    """Merge ``result`` and wait in ``PAUSED`` for ``resume(user_input)`` (or
+    ``next_step(user_input=...)``), which runs the next step with that input. ``waiting_for``
+    says for what, in the step's own words (kept with the workflow, shown by
+    ``Workflow.waiting_for``)."""
 
-    def __init__(self, result: dict[str, Any] | None = None) -> None:
+    def __init__(self, result: dict[str, Any] | None = None, waiting_for: Any = None) -> None:
         self.result = result or {}
+        self.waiting_for = waiting_for
         super().__init__("pause")
 
 
@@ -209,6 +224,7 @@ class StepStatus(StrEnum):
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+    SKIPPED = "SKIPPED"  # a jump passed over the step (attempt 0: it did not run)
 
 
 class CompensationStatus(StrEnum):

@@ -22,7 +22,7 @@ from ruvon.errors import ConcurrentModificationError, IllegalOperationError
 from ruvon.models import CompensationRecord, StepRecord, StepStatus, WorkflowError
 from ruvon.providers.observer import EventKind, WorkflowEvent
 from ruvon.providers.persistence import Transition
-from ruvon.runtime import runner, saga
+from ruvon.runtime import cursor, runner, saga
 from ruvon.runtime.merge import Merged, dump_state, load_state
 from ruvon.status import TERMINAL, WorkflowStatus, check_transition
 
@@ -212,10 +212,15 @@ class Workflow:
         return self.status
 
     async def resume(self, user_input: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        """Continue a ``PAUSED`` workflow with the human's input."""
-        if self.status is not S.PAUSED:
+        """Continue a workflow waiting for input (``PAUSED``, ``WAITING_HUMAN``) with it.
+
+        The input is validated against the waiting step's ``input_model`` first: bad input
+        raises :class:`~ruvon.errors.WorkflowValidationError` (also a ``ValueError``) naming
+        each bad field, and the workflow keeps waiting, with nothing written."""
+        if self.status not in runner.INPUT_WAITS:
             raise IllegalOperationError(
-                f"workflow '{self.id}' is {self.status.value}, not PAUSED; nothing to resume",
+                f"workflow '{self.id}' is {self.status.value}, not waiting for input (PAUSED "
+                "or WAITING_HUMAN); nothing to resume",
                 workflow_id=self.id,
                 status=self.status.value,
             )
@@ -229,7 +234,7 @@ class Workflow:
         status returned is then the one before, and :attr:`cancel_requested` is set. The same
         holds when this object is advancing it in another task.
         """
-        if self._busy and self.status in (S.ACTIVE, S.PAUSED):
+        if self._busy and self.status in runner.CANCELLABLE:
             self.cancel_requested = reason or "cancelled"  # the running loop stops next
             return self.status
         with self._exclusive():
@@ -373,6 +378,12 @@ class Workflow:
         self._staged_steps.append(record)
         return record
 
+    def add_record(self, record: StepRecord) -> None:
+        """Add a record built elsewhere (a skipped step) to the history; written with the next
+        commit."""
+        self.history.append(record)
+        self._staged_steps.append(record)
+
     def stage_compensation(self, entry: CompensationRecord) -> None:
         self._staged_comps.append(entry)
 
@@ -460,17 +471,21 @@ class Workflow:
 
     @property
     def waiting_for(self) -> dict[str, Any] | None:
-        """What a ``PAUSED`` workflow waits for: the step that will take the input and its
-        ``input_model`` as a JSON schema (``None`` when that step takes no model)."""
-        if self.status is not S.PAUSED:
+        """What a workflow waiting for input (``PAUSED``, ``WAITING_HUMAN``) waits for: the step
+        that will take the input (inside a loop: the body's step, with ``scope``), its
+        ``input_model`` as a JSON schema (``None`` when it takes no model), and what a pausing
+        step said (``reason``, from ``WorkflowPauseDirective(waiting_for=...)``)."""
+        if self.status not in runner.INPUT_WAITS:
             return None
-        steps = self.definition.steps
-        step = steps[self.current_step] if self.current_step < len(steps) else None
+        step = cursor.leaf_step(self)
         model = step.input_model if step is not None else None
         return {
+            "status": self.status.value,
             "step": step.name if step is not None else None,
+            "step_type": step.spec.type.value if step is not None else None,
             "input_model": f"{model.__module__}.{model.__qualname__}" if model else None,
             "input_schema": model.model_json_schema() if model else None,
+            "reason": cursor.pause_note(self),
         }
 
     @property
@@ -561,7 +576,7 @@ class Workflow:
         )
         self._staged_steps = []  # the lists went to the store with the transition
         self._staged_comps = []
-        if cancel is not None and (status is S.ACTIVE or status is S.PAUSED):
+        if cancel is not None and status in runner.CANCELLABLE:
             self.cancel_requested = cancel  # asked for by another runner: honoured next
         if status is not previous and self.observer.wants(EventKind.STATUS_CHANGED):
             await self.notify(EventKind.STATUS_CHANGED, previous_status=previous.value)

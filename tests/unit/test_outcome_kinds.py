@@ -22,7 +22,9 @@ class _Waits:
     def __init__(self, kind: OutcomeKind) -> None:
         self.kind = kind
 
-    async def run(self, wf: Any, step: Any, user_input: Any, validated: Any) -> StepOutcome:
+    async def run(
+        self, wf: Any, step: Any, user_input: Any, validated: Any, where: Any
+    ) -> StepOutcome:
         return StepOutcome(
             kind=self.kind,
             merged=merge_result(wf.state, {"note": "dispatched"}, step.name),

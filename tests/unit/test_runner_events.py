@@ -260,7 +260,9 @@ async def test_events__resuming_after_a_pause_on_the_last_step_completes() -> No
 class _WaitsForAsync:
     """A handler whose step is dispatched elsewhere (as ``ASYNC`` will be)."""
 
-    async def run(self, wf: Any, step: Any, user_input: Any, validated: Any) -> StepOutcome:
+    async def run(
+        self, wf: Any, step: Any, user_input: Any, validated: Any, where: Any
+    ) -> StepOutcome:
         return StepOutcome(
             kind=OutcomeKind.WAIT_ASYNC, merged=merge_result(wf.state, {}, step.name)
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -16,10 +16,13 @@ from ruvon.definition.imports import (
     resolve_exception,
 )
 from ruvon.definition.schema import StepSpec, WorkflowSpec
-from ruvon.definition.step_types import STEP_TYPES
+from ruvon.definition.step_types import STEP_TYPES, Siblings
 from ruvon.definition.yaml_source import LineIndex
 from ruvon.errors import DefinitionError
 from ruvon.models import ScopePath
+
+# kinds of nested scope segments (``iter:3``); a segment without one names a step
+SCOPE_KINDS = frozenset({"iter", "task", "child"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +45,17 @@ class CompiledStep:
     compiled: Any = None
     # the step's own scope path as text (its name, escaped), built once: used on every attempt
     scope: str = ""
+    # where the step sits in its list: the top level (then equal to ``index``) or a loop body,
+    # whose steps carry the ``index`` of the top-level step they belong to
+    position: int = -1
+    # the positions of the steps of that list, by name (a jump stays inside its list)
+    names: Mapping[str, int] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if not self.scope:
             object.__setattr__(self, "scope", str(ScopePath.of_step(self.name)))
+        if self.position < 0:
+            object.__setattr__(self, "position", self.index)
 
     def should_retry(self, exc: BaseException) -> bool:
         """Whether ``exc`` is retryable under this step's ``retry_on`` (empty: any Exception)."""
@@ -76,9 +86,31 @@ class WorkflowDefinition:
     def workflow_type(self) -> str:
         return self.spec.workflow_type
 
+    def resolve(self, scope: str) -> CompiledStep | None:
+        """The step a scope path names (``"Items/iter:2/Reserve"`` → the body step
+        ``Reserve`` of the loop ``Items``); ``None`` if the definition has no such step."""
+        segments = ScopePath.parse(scope).segments
+        index = self.index_by_name.get(segments[0])
+        if index is None:
+            return None
+        step = self.steps[index]
+        for segment in segments[1:]:
+            if ":" in segment and segment.split(":", 1)[0] in SCOPE_KINDS:
+                continue  # an iteration, task or child: the step is named by the next segment
+            finder = getattr(step.compiled, "step_named", None)
+            found = finder(segment) if finder is not None else None
+            if found is None:
+                return None
+            step = found
+        return step
+
     @property
     def workflow_version(self) -> str:
         return self.spec.workflow_version
+
+
+# where a step is in the YAML (``("steps", 2)`` or ``("steps", 2, "loop_body", 0)``) and its name
+StepAt = tuple[tuple[str | int, ...], str]
 
 
 def _fail(
@@ -87,11 +119,11 @@ def _fail(
     spec: WorkflowSpec,
     source: str,
     lines: LineIndex,
-    step: tuple[int, str] | None,
+    step: StepAt | None,
     key: str,
 ) -> DefinitionError:
-    keys = tuple(key.split("."))
-    path: tuple[str | int, ...] = ("steps", step[0], *keys) if step else keys
+    keys = tuple(int(k) if k.isdigit() else k for k in key.split("."))
+    path: tuple[str | int, ...] = (*step[0], *keys) if step else keys
     return DefinitionError(
         message,
         file=source,
@@ -103,6 +135,12 @@ def _fail(
 
 
 def _model_class(path: str) -> type[BaseModel]:
+    """The model class a dotted path names; ``builtins.dict`` (or ``dict``) is a dict-like
+    state model (see :mod:`ruvon.definition.dict_state`)."""
+    from ruvon.definition.dict_state import DICT_STATE_PATHS, DictState
+
+    if path in DICT_STATE_PATHS:
+        return DictState
     obj = import_object(path)
     if not (isinstance(obj, type) and issubclass(obj, BaseModel)):
         raise ImportFailure(f"'{path}' is not a pydantic BaseModel subclass")
@@ -110,9 +148,14 @@ def _model_class(path: str) -> type[BaseModel]:
 
 
 def _compile_step(
-    index: int, spec: StepSpec, wf: WorkflowSpec, source: str, lines: LineIndex
+    index: int,
+    position: int,
+    at: StepAt,
+    spec: StepSpec,
+    wf: WorkflowSpec,
+    source: str,
+    lines: LineIndex,
 ) -> CompiledStep:
-    where = (index, spec.name)
     resolved: dict[str, Any] = {}
     for key, loader in (
         ("function", import_step_function),
@@ -126,12 +169,12 @@ def _compile_step(
         try:
             resolved[key] = loader(path)
         except ImportFailure as exc:
-            raise _fail(str(exc), spec=wf, source=source, lines=lines, step=where, key=key) from exc
+            raise _fail(str(exc), spec=wf, source=source, lines=lines, step=at, key=key) from exc
     try:
         retry_on = tuple(resolve_exception(n) for n in spec.retry_policy.retry_on)
     except ImportFailure as exc:
         raise _fail(
-            str(exc), spec=wf, source=source, lines=lines, step=where, key="retry_policy.retry_on"
+            str(exc), spec=wf, source=source, lines=lines, step=at, key="retry_policy.retry_on"
         ) from exc
     func, comp = resolved["function"], resolved["compensate_function"]
     is_async = is_async_callable(func)
@@ -142,7 +185,7 @@ def _compile_step(
             spec=wf,
             source=source,
             lines=lines,
-            step=where,
+            step=at,
             key="timeout_seconds",
         )
     return CompiledStep(
@@ -157,7 +200,102 @@ def _compile_step(
         retry_on=retry_on,
         automate_next=spec.automate_next,
         timeout_seconds=spec.timeout_seconds,
+        position=position,
     )
+
+
+class _Compiler:
+    """Compiles one list of steps (the top level, or a loop body inside it) and, through the
+    step types' hooks, the lists nested in them."""
+
+    def __init__(self, spec: WorkflowSpec, source: str, lines: LineIndex) -> None:
+        self.spec, self.source, self.lines = spec, source, lines
+        self.definition: WorkflowDefinition | None = None
+
+    def sequence(
+        self, specs: tuple[StepSpec, ...], at: tuple[str | int, ...], top: int | None
+    ) -> tuple[CompiledStep, ...]:
+        """``top``: the index of the top-level step a nested list belongs to (``None``: this is
+        the top level)."""
+        steps = []
+        seen: dict[str, int] = {}
+        for position, step_spec in enumerate(specs):
+            where: StepAt = ((*at, position), step_spec.name)
+            if step_spec.name in seen:
+                raise _fail(
+                    f"duplicate step name (also step #{seen[step_spec.name] + 1} of this list)",
+                    spec=self.spec,
+                    source=self.source,
+                    lines=self.lines,
+                    step=where,
+                    key="name",
+                )
+            seen[step_spec.name] = position
+            index = position if top is None else top
+            steps.append(
+                _compile_step(index, position, where, step_spec, self.spec, self.source, self.lines)
+            )
+        return tuple(steps)
+
+    def hooks(
+        self, steps: tuple[CompiledStep, ...], at: tuple[str | int, ...]
+    ) -> tuple[CompiledStep, ...]:
+        """Run each step type's compile hook with the steps of its own list as siblings."""
+        assert self.definition is not None
+        index_by_name = {s.name: s.position for s in steps}
+        compiled = []
+        for step in steps:
+            where: StepAt = ((*at, step.position), step.name)
+
+            def body(
+                specs: tuple[StepSpec, ...],
+                key: str,
+                step: CompiledStep = step,
+                where: StepAt = where,
+            ) -> tuple[CompiledStep, ...]:
+                nested_at = (*where[0], key)
+                return self.hooks(self.sequence(specs, nested_at, step.index), nested_at)
+
+            siblings = Siblings(self.definition, steps, index_by_name, body)
+            try:
+                built = STEP_TYPES[step.spec.type].compile(step, siblings)
+            except DefinitionError as exc:
+                if exc.file is not None:  # raised by a nested list: already located
+                    raise
+                raise _fail(
+                    exc.detail,
+                    spec=self.spec,
+                    source=self.source,
+                    lines=self.lines,
+                    step=where,
+                    key=exc.key or "",
+                ) from exc
+            compiled.append(replace(step, compiled=built, names=index_by_name))
+        return tuple(compiled)
+
+
+def _check_dependencies(
+    steps: tuple[CompiledStep, ...], fail: Callable[[str, StepAt, str], DefinitionError]
+) -> None:
+    """``dependencies`` name steps that exist and come earlier (so there is no cycle)."""
+    position = {s.name: s.position for s in steps}
+    for step in steps:
+        for i, name in enumerate(step.spec.dependencies):
+            where: StepAt = (("steps", step.position), step.name)
+            if name not in position:
+                raise fail(
+                    f"dependency '{name}' is not a step of this workflow",
+                    where,
+                    f"dependencies.{i}",
+                )
+            if position[name] >= step.position:
+                what = "itself" if name == step.name else f"'{name}', which comes later"
+                raise fail(
+                    f"a step can only depend on steps before it; this one depends on {what} "
+                    "(a cycle, or steps out of order)",
+                    where,
+                    f"dependencies.{i}",
+                )
 
 
 def compile_definition(
@@ -172,7 +310,14 @@ def compile_definition(
         if lines.line((key,)) == lines.line(()) and lines.line(("initial_state_model_path",)):
             key = "initial_state_model_path"
         raise _fail(str(exc), spec=spec, source=source, lines=lines, step=None, key=key) from exc
-    steps = tuple(_compile_step(i, s, spec, source, lines) for i, s in enumerate(spec.steps))
+    compiler = _Compiler(spec, source, lines)
+    steps = compiler.sequence(spec.steps, ("steps",), None)
+    _check_dependencies(
+        steps,
+        lambda message, where, key: _fail(
+            message, spec=spec, source=source, lines=lines, step=where, key=key
+        ),
+    )
     definition = WorkflowDefinition(
         spec=spec,
         source=source,
@@ -181,18 +326,5 @@ def compile_definition(
         snapshot=snapshot,
         index_by_name={s.name: s.index for s in steps},
     )
-    compiled = []
-    for step in steps:
-        try:
-            built = STEP_TYPES[step.spec.type].compile(step, definition)
-        except DefinitionError as exc:
-            raise DefinitionError(
-                exc.detail,
-                file=source,
-                step=step.name,
-                key=exc.key,
-                line=lines.line(("steps", step.index, exc.key or "")),
-                workflow_type=spec.workflow_type,
-            ) from exc
-        compiled.append(step if built is None else replace(step, compiled=built))
-    return replace(definition, steps=tuple(compiled))
+    compiler.definition = definition
+    return replace(definition, steps=compiler.hooks(steps, ("steps",)))

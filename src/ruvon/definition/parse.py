@@ -50,9 +50,15 @@ def _step_spec_model(stype: StepType) -> type[StepSpec] | None:
 
 
 def _parse_step(
-    raw: Any, index: int, *, source: str, lines: LineIndex, workflow_type: str | None
+    raw: Any,
+    index: int,
+    *,
+    source: str,
+    lines: LineIndex,
+    workflow_type: str | None,
+    at: tuple[str | int, ...] = ("steps",),
 ) -> StepSpec:
-    where = ("steps", index)
+    where = (*at, index)
     if not isinstance(raw, dict):
         raise DefinitionError(
             "each step must be a mapping",
@@ -85,13 +91,32 @@ def _parse_step(
             line=lines.line((*where, "type")),
             workflow_type=workflow_type,
         )
+    nested = {}
+    for key in NESTED_STEP_LISTS:  # a loop body: each step validated by its own type
+        items = raw.get(key)
+        if key in model.model_fields and isinstance(items, list):
+            nested[key] = [
+                _parse_step(
+                    item,
+                    j,
+                    source=source,
+                    lines=lines,
+                    workflow_type=workflow_type,
+                    at=(*where, key),
+                )
+                for j, item in enumerate(items)
+            ]
     try:
-        return model.model_validate(raw)
+        return model.model_validate({**raw, **nested})
     except ValidationError as exc:
         _raise_from_pydantic(
             exc, source=source, lines=lines, prefix=where, step=name, workflow_type=workflow_type
         )
         raise  # unreachable; keeps type checkers content
+
+
+# keys whose value is a list of steps, parsed like the top-level ``steps``
+NESTED_STEP_LISTS = ("loop_body",)
 
 
 def parse_definition(data: Any, *, source: str, lines: LineIndex | None = None) -> WorkflowSpec:

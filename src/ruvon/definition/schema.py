@@ -33,11 +33,13 @@ class StepType(StrEnum):
         return None
 
 
-class _Frozen(BaseModel):
+class Frozen(BaseModel):
+    """Base of the definition models: immutable, unknown keys refused."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-class RetryPolicy(_Frozen):
+class RetryPolicy(Frozen):
     """How often a step (and its compensation) is tried, and how long to wait in between.
 
     The delay before attempt ``n+1`` is ``min(initial_delay * backoff**(n-1), max_delay)``.
@@ -56,7 +58,7 @@ class RetryPolicy(_Frozen):
         return float(min(self.initial_delay * self.backoff ** (attempt - 1), self.max_delay))
 
 
-class StepSpec(_Frozen):
+class StepSpec(Frozen):
     """Keys every step accepts. Step types with more keys subclass this (see ``ruvon.steps``)."""
 
     name: str = Field(min_length=1)
@@ -70,9 +72,12 @@ class StepSpec(_Frozen):
     timeout_seconds: float | None = Field(None, gt=0)
     compensate_on_failure: bool = False
     compensation_requires_approval: bool = False
+    # steps that must have run before this one (checked at load: names exist, no cycles, and
+    # each comes earlier in the list); documentation of intent, as in other Ruvon material
+    dependencies: tuple[str, ...] = ()
 
 
-class WorkflowSpec(_Frozen):
+class WorkflowSpec(Frozen):
     """A whole workflow definition. ``steps`` holds the type-specific step models."""
 
     workflow_type: str = Field(min_length=1)

@@ -2,21 +2,43 @@
 
 The definition layer knows every step type's YAML and checks it when a definition loads; how a
 step runs is the business of its handler in :mod:`ruvon.steps` (one module per type there, one
-entry here). ``compile`` checks the step against the whole definition and builds what the
-handler needs at run time (routes, task functions, loop bodies); the value is kept as
-``CompiledStep.compiled``. Imports point down only: ``ruvon.steps`` uses this module, never the
-other way round.
+entry here). ``compile`` checks the step against the steps around it and builds what the handler
+needs at run time (routes, loop bodies); the value is kept as ``CompiledStep.compiled``. Imports
+point down only: ``ruvon.steps`` uses this module, never the other way round.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ruvon.definition.schema import StepSpec, StepType
+from pydantic import AliasChoices, Field, model_validator
+
+from ruvon.definition.schema import Frozen, StepSpec, StepType
 from ruvon.errors import DefinitionError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ruvon.definition.compile import CompiledStep, WorkflowDefinition
+
+
+@dataclass(frozen=True, slots=True)
+class Siblings:
+    """The steps a step is compiled among: the workflow's top level, or one loop body.
+
+    ``compile_body(specs, key)`` compiles a nested list of step specs (a loop body) the same way
+    the top level is compiled, so a body step may be of any type; ``key`` names the list's key
+    for error messages.
+    """
+
+    definition: WorkflowDefinition
+    steps: tuple[CompiledStep, ...]
+    index_by_name: dict[str, int]
+    compile_body: Callable[[tuple[StepSpec, ...], str], tuple[CompiledStep, ...]]
 
 
 class StepTypeSpec(Protocol):
@@ -24,7 +46,7 @@ class StepTypeSpec(Protocol):
 
     spec_model: type[StepSpec]
 
-    def compile(self, step: CompiledStep, definition: WorkflowDefinition) -> Any:
+    def compile(self, step: CompiledStep, siblings: Siblings) -> Any:
         """Raise ``DefinitionError`` (with ``key``) if the step can not run as defined; return
         what the handler needs at run time (``None``: nothing)."""
 
@@ -32,13 +54,212 @@ class StepTypeSpec(Protocol):
 class Standard:
     """``STANDARD``: a function to call."""
 
-    spec_model = StepSpec
+    spec_model: type[StepSpec] = StepSpec
 
-    def compile(self, step: CompiledStep, definition: WorkflowDefinition) -> None:
+    def compile(self, step: CompiledStep, siblings: Siblings) -> None:
         if step.function is None:
             raise DefinitionError("a STANDARD step needs a 'function'", key="function")
 
 
+# --- DECISION ------------------------------------------------------------------------------------
+
+
+class Route(Frozen):
+    """One route: ``condition`` + ``target`` (also spelled ``next_step``), or ``default``."""
+
+    condition: str | bool | None = None
+    target: str | None = Field(None, validation_alias=AliasChoices("target", "next_step"))
+    default: str | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Route:
+        if self.default is not None:
+            if self.condition is not None or self.target is not None:
+                raise ValueError("a 'default' route takes no 'condition' or 'target'")
+        elif self.condition is None or self.target is None:
+            raise ValueError(
+                "a route needs a 'condition' and a 'target' (or 'next_step'), or is a 'default'"
+            )
+        return self
+
+
+class DecisionSpec(StepSpec):
+    routes: tuple[Route, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    """``condition`` is ``None`` for the default route; ``target`` a position among siblings."""
+
+    condition: str | None
+    target: int
+    target_name: str
+
+
+def check_condition(expression: Any, key: str) -> str:
+    """A condition as text, its syntax checked at load (the evaluator checks the rest)."""
+    if isinstance(expression, bool):  # YAML reads a bare True as a boolean
+        return str(expression)
+    if not isinstance(expression, str) or not expression.strip():
+        raise DefinitionError("a condition must be a non-empty expression", key=key)
+    try:
+        ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise DefinitionError(f"condition {expression!r} is not valid: {exc.msg}", key=key) from exc
+    return expression.strip()
+
+
+def resolve_target(name: str, siblings: Siblings, key: str) -> int:
+    position = siblings.index_by_name.get(name)
+    if position is None:
+        known = ", ".join(siblings.index_by_name)
+        raise DefinitionError(f"route target '{name}' is not a step here (steps: {known})", key=key)
+    return position
+
+
+class Decision:
+    """``DECISION``: the function runs (optional), then the first matching route is taken."""
+
+    spec_model: type[StepSpec] = DecisionSpec
+
+    def compile(self, step: CompiledStep, siblings: Siblings) -> tuple[CompiledRoute, ...]:
+        spec = step.spec
+        assert isinstance(spec, DecisionSpec)
+        if not spec.routes and step.function is None:
+            raise DefinitionError(
+                "a DECISION step needs 'routes', or a 'function' that raises WorkflowJumpDirective",
+                key="routes",
+            )
+        routes = []
+        for i, route in enumerate(spec.routes):
+            if route.default is not None:
+                if i != len(spec.routes) - 1:
+                    raise DefinitionError(
+                        "the 'default' route must come last", key=f"routes.{i}.default"
+                    )
+                target = resolve_target(route.default, siblings, f"routes.{i}.default")
+                routes.append(CompiledRoute(None, target, route.default))
+                continue
+            assert route.target is not None
+            condition = check_condition(route.condition, f"routes.{i}.condition")
+            target = resolve_target(route.target, siblings, f"routes.{i}.target")
+            routes.append(CompiledRoute(condition, target, route.target))
+        return tuple(routes)
+
+
+# --- HUMAN_IN_LOOP -------------------------------------------------------------------------------
+
+
+class HumanInLoop:
+    """``HUMAN_IN_LOOP``: stop in ``WAITING_HUMAN`` until input comes; then run the function
+    with it (or merge the input when there is no function)."""
+
+    spec_model: type[StepSpec] = StepSpec
+
+    def compile(self, step: CompiledStep, siblings: Siblings) -> None:
+        return None
+
+
+# --- LOOP ----------------------------------------------------------------------------------------
+
+
+class LoopMode(StrEnum):
+    ITERATE = "ITERATE"
+    WHILE = "WHILE"
+
+    @classmethod
+    def _missing_(cls, value: object) -> LoopMode | None:
+        if isinstance(value, str):
+            return cls.__members__.get(value.strip().upper())
+        return None
+
+
+class LoopSpec(StepSpec):
+    mode: LoopMode = LoopMode.ITERATE
+    iterate_over: str | None = Field(None, validation_alias=AliasChoices("iterate_over", "items"))
+    item_var_name: str = "item"
+    while_condition: str | None = None
+    max_iterations: int = Field(1000, ge=1)
+    # the raw step mappings; parse.py validates each by its type (errors keep their line)
+    loop_body: tuple[StepSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLoop:
+    mode: LoopMode
+    source: str  # iterate_over or while_condition
+    item_var_name: str
+    max_iterations: int
+    body: tuple[CompiledStep, ...]
+    index_by_name: dict[str, int]
+    # per body step: whether its function takes the item as ``item_var_name=`` (a parameter of
+    # that name, or ``**kwargs``); it always gets it as ``context.loop_item``
+    passes_item: tuple[bool, ...] = ()
+
+    def step_named(self, name: str) -> CompiledStep | None:
+        position = self.index_by_name.get(name)
+        return None if position is None else self.body[position]
+
+
+class Loop:
+    """``LOOP``: run ``loop_body`` once per item of a state list, or while a condition holds."""
+
+    spec_model: type[StepSpec] = LoopSpec
+
+    def compile(self, step: CompiledStep, siblings: Siblings) -> CompiledLoop:
+        spec = step.spec
+        assert isinstance(spec, LoopSpec)
+        if spec.function is not None or spec.compensate_function is not None:
+            key = "function" if spec.function is not None else "compensate_function"
+            raise DefinitionError(
+                "a LOOP step runs its 'loop_body'; put functions and compensations on the body's "
+                "steps",
+                key=key,
+            )
+        if not spec.loop_body:
+            raise DefinitionError("a LOOP step needs a non-empty 'loop_body'", key="loop_body")
+        if spec.mode is LoopMode.ITERATE:
+            if not spec.iterate_over:
+                raise DefinitionError(
+                    "an ITERATE loop needs 'iterate_over' (a state list, e.g. \"state.items\")",
+                    key="iterate_over",
+                )
+            source = check_condition(spec.iterate_over, "iterate_over")
+        else:
+            if not spec.while_condition:
+                raise DefinitionError(
+                    "a WHILE loop needs a 'while_condition'", key="while_condition"
+                )
+            source = check_condition(spec.while_condition, "while_condition")
+        body = siblings.compile_body(spec.loop_body, "loop_body")
+        return CompiledLoop(
+            mode=spec.mode,
+            source=source,
+            item_var_name=spec.item_var_name,
+            max_iterations=spec.max_iterations,
+            body=body,
+            index_by_name={s.name: s.position for s in body},
+            passes_item=tuple(takes_keyword(s.function, spec.item_var_name) for s in body),
+        )
+
+
+def takes_keyword(function: Callable[..., Any] | None, name: str) -> bool:
+    if function is None:
+        return False
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: do not guess
+        return False
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        or (p.name == name and p.kind is not inspect.Parameter.POSITIONAL_ONLY)
+        for p in parameters
+    )
+
+
 STEP_TYPES: dict[StepType, StepTypeSpec] = {
     StepType.STANDARD: Standard(),
+    StepType.DECISION: Decision(),
+    StepType.HUMAN_IN_LOOP: HumanInLoop(),
+    StepType.LOOP: Loop(),
 }

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ruvon.definition.compile import CompiledStep
+    from ruvon.runtime.outcome import Where
     from ruvon.workflow import Workflow
 
 
@@ -65,17 +66,17 @@ async def call_with_retries(
     user_input: dict[str, Any],
     validated_input: Any = None,
     compensation_of: dict[str, Any] | None = None,
-    scope: str | None = None,
+    where: Where | None = None,
 ) -> CallResult:
     """Run ``function`` until it succeeds or the policy gives up; never raises step errors.
 
-    ``scope`` (a :class:`~ruvon.models.ScopePath` as text; default: the top-level step's own,
-    ``step.scope``) makes the idempotency key
-    ``<workflow id>:<scope path>``, with ``:compensate`` for a compensation.
+    ``where`` (default: the top-level step's own scope) gives the scope path, which makes the
+    idempotency key ``<workflow id>:<scope path>`` (with ``:compensate`` for a compensation),
+    and a loop iteration's item and index for the context.
     """
     policy = step.spec.retry_policy
     is_compensation = compensation_of is not None
-    scope = scope or step.scope
+    scope = step.scope if where is None else where.scope
     key = f"{wf.id}:{scope}:compensate" if is_compensation else f"{wf.id}:{scope}"
     attempt = 1
     while True:
@@ -94,6 +95,8 @@ async def call_with_retries(
             failure=wf.error,
             is_compensation=is_compensation,
             scope=scope,
+            loop_item=None if where is None else where.item,
+            loop_index=None if where is None else where.index,
         )
         started = time.time()
         try:
@@ -122,7 +125,14 @@ async def call_with_retries(
                 return failed
             error = WorkflowError.from_exception(exc, step.name)
             if not is_compensation:  # a forward attempt that will be retried is recorded
-                wf.record_attempt(step, failed, StepStatus.FAILED, error=error, scope=scope)
+                wf.record_attempt(
+                    step,
+                    failed,
+                    StepStatus.FAILED,
+                    error=error,
+                    scope=scope,
+                    item=None if where is None else where.item,
+                )
             wf.restore_state()  # the next attempt starts from the committed state
             if wf.observer.wants(EventKind.STEP_RETRIED):
                 await wf.notify(

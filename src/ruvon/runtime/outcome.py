@@ -18,7 +18,9 @@ class OutcomeKind(Enum):
     ``COMPLETED`` and ``JUMP`` move the cursor (to the next step, or to ``jump_to``); ``PAUSE``
     moves it to the next step and waits for input there (``WorkflowPauseDirective``); the
     ``WAIT_*`` kinds keep the cursor on the step itself, which runs again (or is resumed) when
-    the wait is over: for user input, for an async task's result, for a child workflow.
+    the wait is over: for user input (``PAUSED``), for a person at a ``HUMAN_IN_LOOP`` step
+    (``WAITING_HUMAN``), for an async task's result, for a child workflow. A step that nests
+    others (a loop) returns the wait of the step inside it.
     """
 
     COMPLETED = "completed"
@@ -26,8 +28,12 @@ class OutcomeKind(Enum):
     JUMP = "jump"
     PAUSE = "pause"
     WAIT_INPUT = "wait_input"
+    WAIT_HUMAN = "wait_human"
     WAIT_ASYNC = "wait_async"
     WAIT_CHILD = "wait_child"
+    # the step committed its progress and hands control back before it finished (a LOOP
+    # between body steps, when a cancellation was requested): the cursor stays on it
+    YIELD = "yield"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -50,3 +56,15 @@ class StepOutcome:
     @property
     def result(self) -> dict[str, Any] | None:
         return None if self.merged is None else self.merged.result
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a step runs: its scope path as text (a top-level step's is its name; a loop body's
+    step ``"Items/iter:2/Reserve"``) and, inside a loop iteration, the item and its index."""
+
+    scope: str
+    item: Any = None
+    index: int | None = None
+    # how many loops this step runs inside: the index of the frame a loop step here owns
+    depth: int = 0

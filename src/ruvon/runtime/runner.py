@@ -1,11 +1,12 @@
 """Advancing a workflow: run the current step, act on its outcome, follow ``automate_next``.
 
 The loop (not recursion) runs any number of automated steps in one ``next_step()`` call; each
-completed step is one committed transition. The runner does the bookkeeping of every step type
-once: it validates the input, sends ``STEP_STARTED``, asks the type's handler to run the step,
-turns anything the handler raises into a failure of that step, and records the deciding
-attempt. A failing step is recorded once and ends the call. If the call is interrupted
-(cancelled, or a commit fails), the workflow object is put back to its last commit.
+completed step is one committed transition. The runner validates the input and leaves the
+rest of a step's bookkeeping to :func:`~ruvon.runtime.step_run.run_step` (shared with the steps
+nested in a loop). A failing step is recorded once and ends the call. A step that needs input
+(``HUMAN_IN_LOOP``, or one with an ``input_model``) stops the workflow in ``WAITING_HUMAN`` or
+``PAUSED`` when the cursor reaches it without any. If the call is interrupted (cancelled, or a
+commit fails), the workflow object is put back to its last commit.
 """
 
 from __future__ import annotations
@@ -14,32 +15,38 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ruvon.errors import IllegalOperationError, WorkflowFinishedError, WorkflowValidationError
-from ruvon.models import StepStatus, WorkflowError
 from ruvon.providers.observer import EventKind
 from ruvon.runtime import saga
 from ruvon.runtime.attempts import private_copy
+from ruvon.runtime.cursor import PAUSE, drop_pause_note, input_wait, leaf_step
 from ruvon.runtime.leases import keeper
 from ruvon.runtime.merge import merge_result
-from ruvon.runtime.outcome import OutcomeKind, StepOutcome
+from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
+from ruvon.runtime.step_run import record_skipped, run_step
 from ruvon.status import WorkflowStatus as S
-from ruvon.steps import STEP_HANDLERS
 from ruvon.steps.base import validate_input
 
 if TYPE_CHECKING:
     from ruvon.definition.compile import CompiledStep
+    from ruvon.models import WorkflowError
     from ruvon.workflow import Workflow
 
 _WAITING = {
     OutcomeKind.WAIT_INPUT: S.PAUSED,
+    OutcomeKind.WAIT_HUMAN: S.WAITING_HUMAN,
     OutcomeKind.WAIT_ASYNC: S.PENDING_ASYNC,
     OutcomeKind.WAIT_CHILD: S.PENDING_SUB_WORKFLOW,
 }
+# waiting for input: ``next_step(user_input=...)`` and ``resume()`` continue these
+INPUT_WAITS = frozenset({S.PAUSED, S.WAITING_HUMAN})
+# a cancellation request is honoured in these (elsewhere the status says what happens next)
+CANCELLABLE = frozenset({S.ACTIVE, S.PAUSED, S.WAITING_HUMAN})
 
 
 def check_can_advance(wf: Workflow) -> None:
     """Raise the clear error for a workflow that ``next_step()`` can not move."""
     status = wf.status
-    if status is S.ACTIVE or status is S.PAUSED or status is S.COMPENSATING:
+    if status is S.ACTIVE or status in INPUT_WAITS or status is S.COMPENSATING:
         return
     if status.is_finished:
         raise WorkflowFinishedError(
@@ -72,18 +79,29 @@ def _check_input_shape(wf: Workflow, user_input: Any) -> None:
         )
 
 
-def _input_for(wf: Workflow, user_input: dict[str, Any] | None) -> tuple[bool, Any]:
-    """``(wait, validated)``: whether the call should stop to wait for input, else the
-    validated input of the step at the cursor. Bad input raises and writes nothing."""
-    steps = wf.definition.steps
-    if wf.status is S.COMPENSATING or wf.current_step >= len(steps):
-        return False, None
-    step = steps[wf.current_step]
-    if step.input_model is None:
-        return False, None
-    if user_input is None and wf.status is S.ACTIVE:
-        return True, None  # reached a step that waits for input: wait for it
-    return False, validate_input(step, user_input or {})
+def _input_for(wf: Workflow, user_input: dict[str, Any] | None) -> tuple[S | None, Any]:
+    """``(wait, validated)``: the status to stop in because the step at the cursor needs
+    input and none came (``None``: go on), else the validated input for the step at the
+    cursor (the innermost one, inside a loop). Bad input raises and writes nothing."""
+    if wf.status is S.COMPENSATING:
+        return None, None
+    step = leaf_step(wf)
+    if step is None:
+        return None, None
+    wait = input_wait(step)
+    if wait is None:
+        return None, None
+    if user_input is None and wf.status is S.ACTIVE and not wf.frames:
+        return wait, None  # reached a step that waits for input: wait for it
+    validated = validate_input(step, user_input or {})
+    if step.function is None and step.input_model is None and user_input:
+        try:  # a step without a function merges the input: unknown keys are bad input
+            merge_result(wf.state, dict(user_input), step.name)
+        except Exception as exc:
+            raise WorkflowValidationError(
+                f"input for step '{step.name}' does not fit {type(wf.state).__name__}: {exc}"
+            ) from exc
+    return None, validated
 
 
 async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -91,7 +109,7 @@ async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, 
     check_can_advance(wf)
     _check_input_shape(wf, user_input)
     wait, validated = _input_for(wf, user_input)
-    if wf.status is S.PAUSED and wf.current_step >= len(wf.definition.steps):
+    if wf.status in INPUT_WAITS and wf.current_step >= len(wf.definition.steps):
         user_input = _final_input(wf, user_input)  # checked before anything is written
     await wf.acquire()
     try:
@@ -100,14 +118,14 @@ async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, 
             # created without saga mode until this commit, so a crash before it (or in the
             # first step) never runs the workflow with settings its program did not give it
             await wf.commit(wf.status, reason="started")
-        if wait:
-            await _wait_for_input(wf)
+        if wait is not None:
+            await _wait_for_input(wf, wait)
             return None
         leases = keeper()
         leases.hold(wf)
         try:
             result = await _advance(wf, user_input, validated)
-            if wf.cancel_requested is not None and wf.status in (S.ACTIVE, S.PAUSED):
+            if wf.cancel_requested is not None and wf.status in CANCELLABLE:
                 await wf.honour_cancel()  # asked for while the last step ran
             return result
         finally:
@@ -132,15 +150,15 @@ def _final_input(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, A
     return user_input
 
 
-async def _wait_for_input(wf: Workflow) -> None:
+async def _wait_for_input(wf: Workflow, status: S) -> None:
     step = wf.definition.steps[wf.current_step]
-    await wf.commit(S.PAUSED, reason=f"step '{step.name}' waits for input")
-    if wf.observer.wants(EventKind.PAUSED):
-        await wf.notify(EventKind.PAUSED, step_name=step.name)
+    await _stop(wf, status, step.name, f"step '{step.name}' waits for input")
 
 
 async def _resume(wf: Workflow, user_input: dict[str, Any] | None) -> bool:
-    """Leave ``PAUSED``; ``True`` if that finished the workflow (its last step had paused)."""
+    """Leave a wait for input; ``True`` if that finished the workflow (its last step had
+    paused it)."""
+    drop_pause_note(wf)
     if wf.current_step >= len(wf.definition.steps):
         if user_input:
             wf.apply(merge_result(wf.state, user_input, wf.definition.steps[-1].name))
@@ -160,16 +178,18 @@ async def _advance(
     if wf.status is S.COMPENSATING:
         await saga.unwind(wf)
         return None
-    if wf.status is S.PAUSED and await _resume(wf, user_input):
-        return None
-    pending_input = user_input or {}
+    if wf.status in INPUT_WAITS:
+        if await _resume(wf, user_input):
+            return None
+        user_input = user_input if user_input is not None else {}  # resumed: input given
+    pending = user_input
     while True:
         if wf.cancel_requested is not None:
             await wf.honour_cancel()
             return None
         step = wf.definition.steps[wf.current_step]
-        outcome = await run_step(wf, step, pending_input, validated)
-        pending_input, validated = {}, None
+        outcome = await run_step(wf, step, pending, validated, Where(step.scope))
+        pending, validated = None, None
         if outcome.kind is OutcomeKind.FAILED:
             assert outcome.error is not None
             await fail_step(wf, step, outcome.error)
@@ -177,29 +197,6 @@ async def _advance(
         if await _settle(wf, step, outcome):
             result = outcome.result  # the caller's own copy: the record keeps this one
             return None if result is None else private_copy(result)
-
-
-async def run_step(
-    wf: Workflow, step: CompiledStep, user_input: dict[str, Any], validated: Any
-) -> StepOutcome:
-    """Run one step through its type's handler and record the attempt that decided it."""
-    if wf.observer.wants(EventKind.STEP_STARTED):
-        await wf.notify(EventKind.STEP_STARTED, step_name=step.name)
-    started = wf.clock()
-    try:
-        outcome = await STEP_HANDLERS[step.spec.type].run(wf, step, user_input, validated)
-    except Exception as exc:  # the handler's own code (a route, a template) failed the step
-        outcome = StepOutcome(
-            kind=OutcomeKind.FAILED,
-            error=WorkflowError.from_exception(exc, step.name),
-            started_at=started,
-            ended_at=wf.clock(),
-        )
-    if outcome.kind is OutcomeKind.FAILED:
-        wf.record_attempt(step, outcome, StepStatus.FAILED, error=outcome.error)
-    else:
-        wf.record_attempt(step, outcome, StepStatus.COMPLETED, result=outcome.result)
-    return outcome
 
 
 async def fail_step(wf: Workflow, step: CompiledStep, error: WorkflowError) -> None:
@@ -225,39 +222,46 @@ async def fail_step(wf: Workflow, step: CompiledStep, error: WorkflowError) -> N
     await saga.unwind(wf)
 
 
+async def _stop(wf: Workflow, status: S, step_name: str, reason: str) -> None:
+    """Commit a wait (for input, a person, a task, a child) at ``step_name``."""
+    await wf.commit(status, reason=reason)
+    if wf.observer.wants(EventKind.PAUSED):
+        await wf.notify(EventKind.PAUSED, step_name=step_name)
+
+
 async def _settle(wf: Workflow, step: CompiledStep, outcome: StepOutcome) -> bool:
     """Apply a successful outcome and commit it; ``True`` when this call should stop."""
-    assert outcome.merged is not None
     steps = wf.definition.steps
-    wf.apply(outcome.merged)
+    if outcome.merged is not None:
+        wf.apply(outcome.merged)
+    if outcome.kind is OutcomeKind.YIELD:  # the step committed its progress; a cancel waits
+        return True
+    waiting = _WAITING.get(outcome.kind)
+    if waiting is not None:  # the cursor stays on the step (a step inside it waits)
+        await _stop(wf, waiting, step.name, f"step '{step.name}' waits")
+        return True
     wf.last_result = outcome.result
     if wf.observer.wants(EventKind.STEP_COMPLETED):
         await wf.notify(
             EventKind.STEP_COMPLETED, step_name=step.name, duration_ms=wf.last_step_duration_ms()
         )
-    waiting = _WAITING.get(outcome.kind)
-    if waiting is not None:  # the cursor stays on the step
-        await wf.commit(waiting, reason=f"step '{step.name}' waits")
-        return True
     nxt = step.index + 1 if outcome.jump_to is None else outcome.jump_to
+    if nxt > step.index + 1:
+        record_skipped(wf, steps, step.index + 1, nxt)
     wf.current_step = nxt
     if outcome.kind is OutcomeKind.PAUSE:
-        await wf.commit(S.PAUSED, reason=f"paused by step '{step.name}'")
-        if wf.observer.wants(EventKind.PAUSED):
-            await wf.notify(EventKind.PAUSED, step_name=step.name)
+        if outcome.waiting_for is not None:
+            wf.frames.append({"kind": PAUSE, "waiting_for": outcome.waiting_for["waiting_for"]})
+        await _stop(wf, S.PAUSED, step.name, f"paused by step '{step.name}'")
         return True
     if nxt >= len(steps):
         await wf.commit(S.COMPLETED)
         if wf.observer.wants(EventKind.WORKFLOW_COMPLETED):
             await wf.notify(EventKind.WORKFLOW_COMPLETED)
         return True
-    if steps[nxt].input_model is not None:  # the next step waits for input, chained or not
-        await wf.commit(S.PAUSED, reason=f"step '{steps[nxt].name}' waits for input")
-        if wf.observer.wants(EventKind.PAUSED):
-            await wf.notify(EventKind.PAUSED, step_name=steps[nxt].name)
+    wait = input_wait(steps[nxt])
+    if wait is not None:  # the next step waits for input, chained or not
+        await _stop(wf, wait, steps[nxt].name, f"step '{steps[nxt].name}' waits for input")
         return True
-    if not step.automate_next:
-        await wf.commit(S.ACTIVE, release=True)
-        return True
-    await wf.commit(S.ACTIVE)
-    return False
+    await wf.commit(S.ACTIVE, release=not step.automate_next)
+    return not step.automate_next

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ruvon.definition.schema import StepType
 from ruvon.errors import StepResultError
 from ruvon.models import (
     CompensationRecord,
     CompensationStatus,
+    ScopePath,
     StepRecord,
     StepStatus,
     WorkflowError,
@@ -24,6 +26,7 @@ from ruvon.models import (
 from ruvon.providers.observer import EventKind
 from ruvon.runtime.attempts import call_with_retries
 from ruvon.runtime.merge import merge_result
+from ruvon.runtime.outcome import Where
 from ruvon.status import WorkflowStatus as S
 
 if TYPE_CHECKING:
@@ -31,28 +34,56 @@ if TYPE_CHECKING:
     from ruvon.workflow import Workflow
 
 CANCELLED_ERROR = "WorkflowCancelled"
+# step types that run other steps: their own records are not undone (their steps' are)
+CONTAINERS = frozenset({StepType.LOOP})
+
+
+def iteration_of(scope: str) -> int | None:
+    """The index of the innermost loop iteration a scope path is in (``None``: none)."""
+    for segment in reversed(ScopePath.parse(scope).segments):
+        if segment.startswith("iter:"):
+            return int(segment[5:])
+    return None
+
+
 C = CompensationStatus
+
+
+def _undoable(wf: Workflow, record: StepRecord) -> bool:
+    """A record of a step that ran a function (not of a LOOP, whose body steps are undone
+    one by one, nor of a step that no longer exists in the definition)."""
+    step = wf.definition.resolve(record.scope)
+    return step is not None and step.spec.type not in CONTAINERS
 
 
 def plan(wf: Workflow, *, include_failed: bool = False) -> list[StepRecord]:
     """Forward attempts still to undo, most recent first.
 
     An entry that finished (``COMPLETED``, ``SKIPPED``, ``REJECTED``; ``FAILED`` too unless
-    ``include_failed``, which ``retry()`` sets) is never planned again.
+    ``include_failed``, which ``retry()`` sets) is never planned again. Steps nested in a loop
+    are planned like any other, by their own records: newest first.
     """
     settled = {C.COMPLETED, C.SKIPPED, C.REJECTED} | (set() if include_failed else {C.FAILED})
     done = {e.forward_seq for e in wf.journal if e.status in settled}
-    todo = [r for r in wf.history if r.status is StepStatus.COMPLETED and r.seq not in done]
-    last = wf.history[-1] if wf.history else None
-    failing = (
-        last is not None
-        and last.status is StepStatus.FAILED
-        and wf.error is not None
-        and wf.error.type != CANCELLED_ERROR
-        and last.seq not in done
-    )
+    todo = [
+        r
+        for r in wf.history
+        if r.status is StepStatus.COMPLETED and r.seq not in done and _undoable(wf, r)
+    ]
+    failing = None
+    if wf.error is not None and wf.error.type != CANCELLED_ERROR:
+        # the failed attempt that ended the forward run: the last record, or, when a loop
+        # failed, the failed body step recorded just before the loop's own record
+        for record in reversed(wf.history):
+            if record.status is not StepStatus.FAILED:
+                break
+            if _undoable(wf, record):
+                failing = record
+                break
+    if failing is not None and failing.seq in done:
+        failing = None
     todo.sort(key=lambda r: r.seq, reverse=True)
-    return ([last] if failing and last is not None else []) + todo
+    return ([failing] if failing is not None else []) + todo
 
 
 def _entry(
@@ -114,7 +145,7 @@ async def _compensate(
         is_async=step.compensate_is_async,
         user_input={},
         compensation_of=record.result or {},
-        scope=record.scope,
+        where=Where(record.scope, item=record.item, index=iteration_of(record.scope)),
     )
     error = call.error
     if error is None and call.directive is not None:
@@ -170,7 +201,8 @@ async def unwind(
     the unwind stops in ``WAITING_COMPENSATION_APPROVAL`` before that step.
     """
     for record in plan(wf, include_failed=include_failed):
-        step = wf.definition.steps[record.step_index]
+        step = wf.definition.resolve(record.scope)
+        assert step is not None  # plan() keeps only records of steps that exist
         if step.compensate is None:
             await _skip(wf, record, step, "no compensate_function")
             continue

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from ruvon.definition.schema import StepType
 from ruvon.steps.base import StepHandler
+from ruvon.steps.decision import DecisionStep
+from ruvon.steps.human import HumanStep
+from ruvon.steps.loop import LoopStep
 from ruvon.steps.standard import StandardStep
 
 STEP_HANDLERS: dict[StepType, StepHandler] = {
     StepType.STANDARD: StandardStep(),
+    StepType.DECISION: DecisionStep(),
+    StepType.HUMAN_IN_LOOP: HumanStep(),
+    StepType.LOOP: LoopStep(),
 }
 
 __all__ = ["STEP_HANDLERS", "StepHandler"]

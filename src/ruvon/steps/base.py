@@ -22,7 +22,7 @@ from ruvon.models import (
 )
 from ruvon.runtime.attempts import CallResult, call_with_retries
 from ruvon.runtime.merge import merge_result
-from ruvon.runtime.outcome import OutcomeKind, StepOutcome
+from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 
 if TYPE_CHECKING:
     from ruvon.definition.compile import CompiledStep
@@ -34,9 +34,15 @@ class StepHandler(Protocol):
     :mod:`ruvon.definition.step_types`; what that hook built is ``step.compiled``."""
 
     async def run(
-        self, wf: Workflow, step: CompiledStep, user_input: dict[str, Any], validated_input: Any
+        self,
+        wf: Workflow,
+        step: CompiledStep,
+        user_input: dict[str, Any] | None,
+        validated_input: Any,
+        where: Where,
     ) -> StepOutcome:
-        """Run the step once (with its retries) and say what happened."""
+        """Run the step once (with its retries) in ``where`` and say what happened.
+        ``user_input`` is ``None`` when no input came for this step."""
 
 
 def validate_input(step: CompiledStep, user_input: dict[str, Any]) -> Any:
@@ -64,19 +70,20 @@ def failed(step: CompiledStep, exc: BaseException, call: CallResult) -> StepOutc
 
 def _directive(
     wf: Workflow, step: CompiledStep, call: CallResult
-) -> tuple[OutcomeKind, Any, int | None]:
-    """The outcome kind a directive asks for, the result to merge, and a jump target."""
+) -> tuple[OutcomeKind, Any, int | None, Any]:
+    """The outcome kind a directive asks for, the result to merge, a jump target, and what a
+    pause waits for."""
     directive = call.directive
     if isinstance(directive, WorkflowJumpDirective):
-        target = wf.definition.index_by_name.get(directive.target_step_name)
+        target = step.names.get(directive.target_step_name)
         if target is None:
             raise StepResultError(
                 f"step '{step.name}' jumped to unknown step '{directive.target_step_name}'",
                 step=step.name,
             )
-        return OutcomeKind.JUMP, directive.result, target
+        return OutcomeKind.JUMP, directive.result, target, None
     if isinstance(directive, WorkflowPauseDirective):
-        return OutcomeKind.PAUSE, directive.result, None
+        return OutcomeKind.PAUSE, directive.result, None, directive.waiting_for
     if isinstance(directive, StartSubWorkflowDirective):
         raise StepResultError(
             f"step '{step.name}' asked for sub-workflow '{directive.workflow_type}': "
@@ -94,10 +101,10 @@ def outcome_of_call(wf: Workflow, step: CompiledStep, call: CallResult) -> StepO
     """Translate what the function did (returned, raised, signalled) into an outcome."""
     if call.error is not None:
         return failed(step, call.error, call)
-    kind, value, jump_to = OutcomeKind.COMPLETED, call.value, None
+    kind, value, jump_to, waiting_for = OutcomeKind.COMPLETED, call.value, None, None
     try:
         if call.directive is not None:
-            kind, value, jump_to = _directive(wf, step, call)
+            kind, value, jump_to, waiting_for = _directive(wf, step, call)
         merged = merge_result(wf.state, value, step.name)
     except StepResultError as exc:
         return failed(step, exc, call)
@@ -108,15 +115,20 @@ def outcome_of_call(wf: Workflow, step: CompiledStep, call: CallResult) -> StepO
         attempt=call.attempt,
         started_at=call.started_at,
         ended_at=call.ended_at,
+        waiting_for=None if waiting_for is None else {"waiting_for": waiting_for},
     )
 
 
 async def run_function_step(
-    wf: Workflow, step: CompiledStep, user_input: dict[str, Any], validated_input: Any
+    wf: Workflow,
+    step: CompiledStep,
+    user_input: dict[str, Any] | None,
+    validated_input: Any,
+    where: Where | None = None,
 ) -> StepOutcome:
     """Call ``step.function`` with retries, translate directives, merge the result."""
     assert step.function is not None
     call = await call_with_retries(
-        wf, step, step.function, step.is_async, user_input, validated_input
+        wf, step, step.function, step.is_async, user_input or {}, validated_input, where=where
     )
     return outcome_of_call(wf, step, call)

@@ -1,0 +1,63 @@
+"""Where a workflow's cursor is, below the top-level step: the frames of the nested steps.
+
+``Workflow.current_step`` is the index of a top-level step. While a step that runs others (a
+LOOP) is in progress, ``Workflow.frames`` holds one frame per nesting level, committed with every
+transition: ``{"kind": "loop", "scope": <the loop's scope path>, "iteration": i, "body": k,
+"start_seq": <history length when the loop started>}``. A workflow paused by
+``WorkflowPauseDirective(waiting_for=...)`` keeps what it waits for in a last frame
+``{"kind": "pause", "waiting_for": ...}``, dropped when it resumes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ruvon.definition.schema import StepType
+from ruvon.status import WorkflowStatus as S
+
+if TYPE_CHECKING:
+    from ruvon.definition.compile import CompiledStep
+    from ruvon.workflow import Workflow
+
+LOOP = "loop"
+PAUSE = "pause"
+
+
+def leaf_step(wf: Workflow) -> CompiledStep | None:
+    """The innermost step the cursor is on (a loop body's step while a loop runs); ``None``
+    past the last step."""
+    steps = wf.definition.steps
+    if wf.current_step >= len(steps):
+        return None
+    step = steps[wf.current_step]
+    for frame in wf.frames:
+        if frame.get("kind") != LOOP:
+            break
+        body = getattr(step.compiled, "body", None)
+        if body is None or not 0 <= frame.get("body", -1) < len(body):
+            break
+        step = body[frame["body"]]
+    return step
+
+
+def input_wait(step: CompiledStep) -> S | None:
+    """The status a step waits in for its input when the cursor reaches it without any:
+    ``WAITING_HUMAN`` for a HUMAN_IN_LOOP step, ``PAUSED`` for a step with an ``input_model``;
+    ``None`` for a step that runs without input."""
+    if step.spec.type is StepType.HUMAN_IN_LOOP:
+        return S.WAITING_HUMAN
+    if step.input_model is not None:
+        return S.PAUSED
+    return None
+
+
+def pause_note(wf: Workflow) -> Any:
+    """What a ``WorkflowPauseDirective`` said the workflow waits for (``None``: nothing)."""
+    if wf.frames and wf.frames[-1].get("kind") == PAUSE:
+        return wf.frames[-1].get("waiting_for")
+    return None
+
+
+def drop_pause_note(wf: Workflow) -> None:
+    if wf.frames and wf.frames[-1].get("kind") == PAUSE:
+        del wf.frames[-1]

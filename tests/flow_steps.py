@@ -1,0 +1,99 @@
+"""Importable step functions and state for the control-flow tests (DECISION, HUMAN_IN_LOOP,
+LOOP). Each function appends what it did to ``state.log``; a compensation appends ``undo:``.
+``fail_at`` names steps that raise (``"Reserve@2"``: only in iteration 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ruvon.models import StepContext, WorkflowJumpDirective, WorkflowPauseDirective
+
+CONTEXTS: list[tuple[str, Any, int | None, dict[str, Any]]] = []  # (step, item, index, input)
+
+
+class Flow(BaseModel):
+    log: list[str] = []
+    amount: float = 0
+    tier: str = "basic"
+    items: list[Any] = []
+    counter: int = 0
+    approved: bool | None = None
+    reviewer: str | None = None
+    note: str | None = None
+    fail_at: list[str] = []
+    jump_to: str | None = None
+    reserved: list[str] = []
+    loop_iterations: int | None = None
+    loop_results: list[dict[str, Any]] | None = None
+    checked: bool = False
+
+
+class Approval(BaseModel):
+    approved: bool
+    reviewer: str = Field(min_length=1)
+
+
+def _fail(state: Flow, name: str, context: StepContext) -> None:
+    if name in state.fail_at or f"{name}@{context.loop_index}" in state.fail_at:
+        raise RuntimeError(f"{name} failed")
+
+
+def mark(state: Flow, context: StepContext, **user_input: Any) -> dict[str, Any]:
+    CONTEXTS.append((context.step_name, context.loop_item, context.loop_index, dict(user_input)))
+    _fail(state, context.step_name, context)
+    state.log.append(context.step_name)
+    return {}
+
+
+def undo(state: Flow, context: StepContext) -> dict[str, Any]:
+    CONTEXTS.append((f"undo:{context.step_name}", context.loop_item, context.loop_index, {}))
+    state.log.append(f"undo:{context.step_name}")
+    return {}
+
+
+def check(state: Flow, context: StepContext) -> dict[str, Any]:
+    state.log.append(context.step_name)
+    return {"checked": True}
+
+
+def jumper(state: Flow, context: StepContext) -> dict[str, Any]:
+    state.log.append(context.step_name)
+    state.note = "changed before the jump"
+    if state.jump_to:
+        raise WorkflowJumpDirective(target_step=state.jump_to, result={"counter": 7})
+    return {}
+
+
+def pauser(state: Flow, context: StepContext) -> dict[str, Any]:
+    state.log.append(context.step_name)
+    raise WorkflowPauseDirective(result={"note": "paused"}, waiting_for="a manager")
+
+
+def take_input(state: Flow, context: StepContext, **user_input: Any) -> dict[str, Any]:
+    CONTEXTS.append((context.step_name, None, None, dict(user_input)))
+    state.log.append(context.step_name)
+    validated = context.validated_input
+    if validated is not None:
+        return {"approved": validated.approved, "reviewer": validated.reviewer}
+    return {}
+
+
+def reserve(state: Flow, context: StepContext, item: Any = None) -> dict[str, Any]:
+    CONTEXTS.append((context.step_name, context.loop_item, context.loop_index, {"item": item}))
+    _fail(state, context.step_name, context)
+    state.log.append(f"{context.step_name}:{item}")
+    return {"reserved": [*state.reserved, str(item)]}
+
+
+def release(state: Flow, context: StepContext) -> dict[str, Any]:
+    CONTEXTS.append((f"undo:{context.step_name}", context.loop_item, context.loop_index, {}))
+    state.log.append(f"undo:{context.step_name}:{context.loop_item}")
+    return {"reserved": [r for r in state.reserved if r != str(context.loop_item)]}
+
+
+def count(state: Flow, context: StepContext) -> dict[str, Any]:
+    _fail(state, context.step_name, context)
+    state.log.append(f"{context.step_name}:{context.loop_index}")
+    return {"counter": state.counter + 1}
