@@ -1,0 +1,131 @@
+"""Step mocks: a step's function (or compensation) replaced in a copy of its definition.
+
+The builder keeps one compiled definition per workflow type and version, shared by every
+workflow it creates, so a mock never changes it: the harness binds the workflows it starts to a
+copy whose steps carry the mock instead (``CompiledStep`` is a frozen dataclass). Everything
+else about the step stays, so a mocked step is still recorded, retried under its
+``retry_policy``, and compensated like the real one.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ruvon.definition import CompiledStep, WorkflowDefinition
+from ruvon.models import StepContext
+
+# what one call of a mock raises: an exception, an exception class, or nothing
+Raises = BaseException | type[BaseException] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MockCall:
+    """One call of a mock: which workflow and attempt, and what the function was given."""
+
+    workflow_id: str
+    step_name: str
+    attempt: int
+    is_compensation: bool
+    state: dict[str, Any]  # the state as the call saw it, dumped to JSON-ready data
+    user_input: dict[str, Any]
+
+
+@dataclass(slots=True, kw_only=True)
+class StepMock:
+    """Stands in for one step's function (or its compensation) and records every call.
+
+    ``returns`` is returned (a deep copy, so one call can not change what the next returns);
+    ``raises`` is raised instead: an exception, an exception class (instantiated with a message
+    naming the step), or a sequence of those and ``None`` taken one per call, the last one
+    repeating (``[ConnectionError, None]``: fail once, then return ``returns``).
+    """
+
+    step_name: str
+    returns: Any = None
+    raises: Raises | Sequence[Raises] = None
+    compensation: bool = False
+    workflow_type: str | None = None
+    calls: list[MockCall] = field(default_factory=list)
+
+    @property
+    def call_count(self) -> int:
+        return len(self.calls)
+
+    def applies_to(self, workflow_type: str) -> bool:
+        return self.workflow_type is None or self.workflow_type == workflow_type
+
+    def __call__(self, state: Any, context: StepContext, **user_input: Any) -> Any:
+        self.calls.append(
+            MockCall(
+                workflow_id=context.workflow_id,
+                step_name=context.step_name,
+                attempt=context.attempt,
+                is_compensation=context.is_compensation,
+                state=state.model_dump(mode="json"),
+                user_input=dict(user_input),
+            )
+        )
+        error = self._error(len(self.calls) - 1)
+        if error is not None:
+            raise error
+        return copy.deepcopy(self.returns)
+
+    def _error(self, call: int) -> BaseException | None:
+        raises = self.raises
+        item: Raises
+        if raises is None or isinstance(raises, BaseException | type):
+            item = raises
+        else:
+            items = list(raises)
+            item = items[min(call, len(items) - 1)] if items else None
+        if isinstance(item, type):
+            what = "compensation of step" if self.compensation else "step"
+            return item(f"mocked failure of {what} '{self.step_name}'")
+        return item
+
+
+def _as_function(mock: StepMock, is_async: bool) -> Callable[..., Any]:
+    """The mock as the step calls it, ``async def`` when the real function is, so the step
+    keeps its kind (and its ``timeout_seconds``, which only an async function may have)."""
+    if not is_async:
+        return mock
+
+    async def call(state: Any, context: StepContext, **user_input: Any) -> Any:
+        return mock(state, context, **user_input)
+
+    return call
+
+
+def _mocked_step(
+    step: CompiledStep, function: StepMock | None, compensation: StepMock | None
+) -> CompiledStep:
+    changes: dict[str, Any] = {}
+    if function is not None:
+        changes["function"] = _as_function(function, step.is_async)
+    if compensation is not None and step.compensate is not None:
+        changes["compensate"] = _as_function(compensation, step.compensate_is_async)
+    return replace(step, **changes) if changes else step
+
+
+def with_mocks(
+    definition: WorkflowDefinition,
+    steps: Mapping[str, StepMock],
+    compensations: Mapping[str, StepMock],
+) -> WorkflowDefinition:
+    """``definition`` with the mocks that apply to it; the definition itself if none does."""
+    wf_type = definition.workflow_type
+
+    def applying(mocks: Mapping[str, StepMock], name: str) -> StepMock | None:
+        mock = mocks.get(name)
+        return mock if mock is not None and mock.applies_to(wf_type) else None
+
+    new_steps = tuple(
+        _mocked_step(s, applying(steps, s.name), applying(compensations, s.name))
+        for s in definition.steps
+    )
+    if all(new is old for new, old in zip(new_steps, definition.steps, strict=True)):
+        return definition
+    return replace(definition, steps=new_steps)
