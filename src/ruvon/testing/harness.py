@@ -1,18 +1,18 @@
-"""``TestHarness``: run workflows in users' own tests, in memory, with step mocks.
+"""``TestHarness``: run workflows in users' own tests, in memory, with mocks and saga checks.
 
 The harness drives the real engine: a ``WorkflowBuilder`` finds the definitions (by default
 exactly as ``WorkflowBuilder()`` does: ``config/workflow_registry.yaml`` or the YAML files in
 ``config/``), workflows run on an in-memory store with the ``SyncExecutor``, and every step is
 recorded, retried and compensated as in production. What it adds is for tests: workflows are
 reached by id, a failing step's exception is raised from :meth:`TestHarness.next_step` (once
-the workflow has recorded the failure and finished any unwind), and steps and compensations can be
-mocked.
+the workflow has recorded the failure and finished any unwind), steps and compensations can be
+mocked, and :meth:`TestHarness.check_saga` fails a workflow after each compensatable step.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,6 +36,8 @@ from ruvon.status import WorkflowStatus
 from ruvon.testing.capture import FailureCapture
 from ruvon.testing.driving import drive
 from ruvon.testing.mocks import Raises, StepMock, with_mocks
+from ruvon.testing.report import SagaReport
+from ruvon.testing.saga_check import check_saga
 from ruvon.workflow import Workflow
 
 Inputs = Mapping[str, Mapping[str, Any]]
@@ -225,6 +227,39 @@ class TestHarness:
         already started keep theirs)."""
         self._step_mocks.clear()
         self._compensation_mocks.clear()
+
+    # --- saga check -----------------------------------------------------------------------------
+
+    async def check_saga(
+        self,
+        workflow_type: str,
+        initial_data: Mapping[str, Any] | None = None,
+        ignore: Collection[str] = (),
+        *,
+        inputs: Inputs | None = None,
+        workflow_version: str | None = None,
+    ) -> SagaReport:
+        """Fail the workflow right after each step that has a compensation, one run each, and
+        report what the unwind undid (see :mod:`ruvon.testing.saga_check`). Mocks apply.
+
+        ``ignore`` names state fields not expected to return to their first value (a history
+        of what ran); ``inputs`` is the user input per step, as in :meth:`run_all_steps`.
+        Findings are in the report, never raised.
+        """
+        definition = with_mocks(
+            self.builder.get_definition(workflow_type, workflow_version),
+            self._step_mocks,
+            self._compensation_mocks,
+        )
+
+        async def start(bound: WorkflowDefinition) -> Workflow:
+            wf = await self._create(
+                workflow_type, initial_data, {"workflow_version": definition.workflow_version}
+            )
+            self._bind(wf, bound)
+            return wf
+
+        return await check_saga(definition, start, ignore=ignore, inputs=inputs)
 
     # --- internals ------------------------------------------------------------------------------
 
