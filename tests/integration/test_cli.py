@@ -32,9 +32,9 @@ def test_db_migrate_creates_the_schema_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     first = ruvon("db", "migrate", "--db", url)
     assert first.returncode == 0, first.stderr
-    assert "schema is at version 4" in first.stdout
+    assert "schema is at version 5" in first.stdout
     again = ruvon("db", "migrate", "--db", url)
-    assert again.returncode == 0 and "schema is at version 4" in again.stdout
+    assert again.returncode == 0 and "schema is at version 5" in again.stdout
 
 
 def test_list_on_an_empty_database(tmp_path: Path) -> None:

@@ -79,6 +79,12 @@ def _expired(row: WorkflowRecord, now: float) -> bool:
     return row.lease_expires_at is not None and row.lease_expires_at < now
 
 
+# a cancellation request lives until the runner leaves these (as in SQL)
+_KEEPS_CANCEL_REQUEST = frozenset(
+    {WorkflowStatus.ACTIVE, WorkflowStatus.PAUSED, WorkflowStatus.WAITING_HUMAN}
+)
+
+
 class InMemoryPersistenceProvider:
     """Workflows in dictionaries. Safe for one event loop; not shared between processes."""
 
@@ -171,7 +177,7 @@ class InMemoryPersistenceProvider:
                     "reason": transition.reason,
                 }
             )
-        if transition.status not in (WorkflowStatus.ACTIVE, WorkflowStatus.PAUSED):
+        if transition.status not in _KEEPS_CANCEL_REQUEST:
             row.cancel_requested = None
         self.commits += 1
         return row.cancel_requested

@@ -74,7 +74,8 @@ SET status = :status, state = :state, current_step = :current_step, frames = :fr
     saga_mode = :saga_mode, error = :error, updated_at = :updated_at, version = version + 1,
     lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
     -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
-    cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
+    cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED', 'WAITING_HUMAN')
+        THEN cancel_requested END
 WHERE id = :id AND version = :expected_version
   AND (lease_owner IS NULL OR lease_owner = :runner_id OR lease_expires_at < :updated_at
        OR (version = 0 AND NOT saga_mode))
@@ -226,7 +227,8 @@ SET status = :status, state = :state, current_step = :current_step, frames = :fr
     saga_mode = :saga_mode, error = :error, updated_at = :updated_at, version = version + 1,
     lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
     -- a cancellation request lives until the runner leaves ACTIVE/PAUSED
-    cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED') THEN cancel_requested END
+    cancel_requested = CASE WHEN :status IN ('ACTIVE', 'PAUSED', 'WAITING_HUMAN')
+        THEN cancel_requested END
 WHERE id = :id AND version = :expected_version
   -- every write goes through the lease: free, ours, or expired; a workflow created without
   -- saga mode and not started yet runs no step before its first commit, so it goes to
