@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from test_testing_harness_app import (
     definition,
+    human,
     order_flow,
     registry,
     step,
@@ -293,6 +294,23 @@ async def test_run_all_steps__input_for_a_step_reached_while_active() -> None:
     # Approve has no input_model: the workflow does not wait; the input goes to it when reached
     assert await h.run_all_steps({"Approve": {"by": "ops"}}) is S.COMPLETED
     assert wf.state.approved_by == "ops"
+
+
+async def test_run_all_steps__waits_at_a_human_step_and_gives_it_its_input() -> None:
+    h = harness(definition(step("Reserve", "reserve", automate_next=True), human("Approve")))
+    wf = await h.start_workflow("Order")
+    assert await h.run_all_steps() is S.WAITING_HUMAN
+    assert wf.waiting_for is not None and wf.waiting_for["step"] == "Approve"
+    assert await h.run_all_steps({"Approve": {"by": "ops"}}) is S.COMPLETED
+    assert wf.state.approved_by == "ops"
+
+
+async def test_next_step__resumes_a_human_step_with_user_input() -> None:
+    h = harness(definition(human("Approve"), step("Ship", "ship")))
+    wf = await h.start_workflow("Order")
+    assert await h.next_step(wf.id) is None and wf.status == "WAITING_HUMAN"
+    assert await h.next_step(wf.id, user_input={"by": "ops"}) == {"approved_by": "ops"}
+    assert wf.status == "ACTIVE"
 
 
 async def test_run_all_steps__stops_at_a_failure_without_raising() -> None:

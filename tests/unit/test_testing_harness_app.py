@@ -28,6 +28,8 @@ class Order(BaseModel):
     notified: bool = False
     shipped: bool = False
     approved_by: str | None = None
+    items: list[str] = []
+    held: list[str] = []  # items reserved one by one in a LOOP
     undo_log: list[str] = []  # compensations append here (a history, not restored)
     fail: list[str] = []  # steps that raise
 
@@ -97,6 +99,15 @@ async def unship_async(state: Order, context: StepContext, **_: Any) -> dict[str
     return unship(state, context)
 
 
+def hold(state: Order, context: StepContext, item: str = "", **_: Any) -> dict[str, Any]:
+    _ran(state, context)
+    return {"held": [*state.held, item]}
+
+
+def unhold(state: Order, context: StepContext, **_: Any) -> dict[str, Any]:
+    return {"held": [i for i in state.held if i != context.loop_item]}
+
+
 def skip_to_ship(state: Order, context: StepContext, **_: Any) -> dict[str, Any]:
     _ran(state, context)
     raise WorkflowJumpDirective("Ship", {"reserved": True})
@@ -112,6 +123,25 @@ def step(name: str, fn: str, comp: str | None = None, **keys: Any) -> dict[str, 
     if comp is not None:
         data["compensate_function"] = f"{APP}.{comp}"
     return data
+
+
+def loop(name: str, *body: dict[str, Any], **keys: Any) -> dict[str, Any]:
+    """A LOOP step over ``state.items`` running ``body``."""
+    return {
+        "name": name,
+        "type": "LOOP",
+        "iterate_over": "state.items",
+        "loop_body": list(body),
+        **keys,
+    }
+
+
+def human(name: str, fn: str | None = "approve", **keys: Any) -> dict[str, Any]:
+    """A HUMAN_IN_LOOP step that takes an Approval."""
+    data: dict[str, Any] = {"name": name, "type": "HUMAN_IN_LOOP", "input_model": f"{APP}.Approval"}
+    if fn is not None:
+        data["function"] = f"{APP}.{fn}"
+    return {**data, **keys}
 
 
 def definition(*steps: dict[str, Any], wf_type: str = "Order", **top: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import test_testing_harness_app as app
-from test_testing_harness_app import definition, order_flow, registry, step
+from test_testing_harness_app import definition, loop, order_flow, registry, step
 
 from ruvon.builder import WorkflowBuilder
 from ruvon.errors import DefinitionError, UnknownWorkflowTypeError
@@ -234,3 +234,24 @@ async def test_raises_a_class_is_instantiated_with_a_message_naming_the_step() -
     await h.start_workflow("Order")
     with pytest.raises(LookupError, match="mocked failure of step 'Charge'"):
         await h.next_step()
+
+
+async def test_mocks_reach_the_steps_of_a_loop_body() -> None:
+    h = harness(
+        definition(
+            loop("Items", step("Hold", "hold", "unhold", automate_next=True), automate_next=True),
+            step("Charge", "charge"),
+        )
+    )
+    held = h.mock_step("Hold", returns={"reserved": True})
+    undo = h.mock_compensation("Hold", returns={"reserved": False})
+    wf = await h.start_workflow("Order", {"items": ["a", "b"], "fail": ["Charge"]})
+    wf.enable_saga_mode()
+    with pytest.raises(RuntimeError, match="Charge failed"):
+        await h.next_step(wf.id)
+    assert "Hold" not in app.REAL_CALLS and wf.state.held == []
+    assert [c.user_input for c in held.calls] == [{"item": "a"}, {"item": "b"}]
+    assert undo.call_count == 2 and not wf.state.reserved
+    assert wf.status == "FAILED_ROLLED_BACK"
+    real = h.builder.get_definition("Order").steps[0].compiled.body[0]
+    assert real.function is app.hold and real.compensate is app.unhold  # the builder's own

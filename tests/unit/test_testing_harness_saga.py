@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_testing_harness_app import definition, order_flow, registry, step
+from test_testing_harness_app import definition, human, loop, order_flow, registry, step
 
 from ruvon.errors import WorkflowValidationError
 from ruvon.models import CompensationStatus, WorkflowStatus
@@ -247,6 +247,33 @@ async def test_inputs_are_given_to_steps_that_wait_for_them() -> None:
     run = given.run_after("Ship")
     assert run.injected and run.status is S.FAILED_ROLLED_BACK
     assert run.unrestored_fields == ("charge_id", "approved_by")  # refund leaves charge_id
+
+
+async def test_a_loop_whose_body_compensates_gets_a_run() -> None:
+    report = await harness(
+        definition(
+            step("Reserve", "reserve", "release", automate_next=True),
+            loop("Items", step("Hold", "hold", "unhold", automate_next=True), automate_next=True),
+            step("Charge", "charge"),
+        )
+    ).check_saga("Order", {"items": ["a", "b"]}, ignore=["undo_log"])
+    assert [(r.failed_after, r.injected_in) for r in report.runs] == [
+        ("Reserve", "Items"),  # the loop fails before its first iteration
+        ("Items", "Charge"),
+    ]
+    run = report.run_after("Items")
+    assert run.ok and run.compensations_ran == ("Hold", "Hold", "Reserve")
+    assert "compensations: Charge SKIPPED, Items/iter:1/Hold COMPLETED, Items/iter:0/Hold " in (
+        str(report)
+    )
+
+
+async def test_a_human_step_after_the_compensated_one_fails_without_waiting() -> None:
+    report = await harness(
+        definition(step("Reserve", "reserve", "release", automate_next=True), human("Approve"))
+    ).check_saga("Order", {}, ignore=["undo_log"])
+    (run,) = report.runs
+    assert run.injected_in == "Approve" and run.injected and run.ok
 
 
 async def test_compensations_that_need_approval_are_approved() -> None:

@@ -35,7 +35,7 @@ from ruvon.runtime.saga import CANCELLED_ERROR
 from ruvon.status import WorkflowStatus
 from ruvon.testing.capture import FailureCapture
 from ruvon.testing.driving import drive
-from ruvon.testing.mocks import Raises, StepMock, with_mocks
+from ruvon.testing.mocks import Raises, StepMock, all_steps, with_mocks
 from ruvon.testing.report import SagaReport
 from ruvon.testing.saga_check import check_saga
 from ruvon.workflow import Workflow
@@ -303,13 +303,13 @@ class TestHarness:
             definitions = [self.builder.get_definition(workflow_type)]
         else:
             definitions = list(self.builder.registry)
-        for definition in definitions:
-            for step in definition.steps:
-                if step.name == name and (step.compensate is not None or not compensation):
-                    return
+        steps = [s for d in definitions for s in all_steps(d.steps)]
+        for step in steps:
+            if step.name == name and (step.compensate is not None or not compensation):
+                return
         where = f"workflow '{workflow_type}' has no" if workflow_type else "no workflow has a"
         what = "step with a compensate_function" if compensation else "step"
-        known = sorted({s.name for d in definitions for s in d.steps})
+        known = sorted({s.name for s in steps})
         raise DefinitionError(
             f"{where} {what} named '{name}' (steps: {', '.join(known) or 'none'})",
             step=name,

@@ -87,6 +87,10 @@ class StepMock:
         return item
 
 
+# the mocks of one step name: of its function, of its compensation
+MocksOf = tuple[StepMock | None, StepMock | None]
+
+
 def _as_function(mock: StepMock, is_async: bool) -> Callable[..., Any]:
     """The mock as the step calls it, ``async def`` when the real function is, so the step
     keeps its kind (and its ``timeout_seconds``, which only an async function may have)."""
@@ -99,14 +103,40 @@ def _as_function(mock: StepMock, is_async: bool) -> Callable[..., Any]:
     return call
 
 
-def _mocked_step(
-    step: CompiledStep, function: StepMock | None, compensation: StepMock | None
-) -> CompiledStep:
+def body_of(step: CompiledStep) -> tuple[CompiledStep, ...]:
+    """The steps a step runs inside it (a LOOP's body); empty for the others.
+
+    A step type's handler keeps what it built at load in ``step.compiled``; one that runs other
+    steps keeps them, compiled, as its ``body`` (as ``WorkflowDefinition.resolve`` expects).
+    """
+    body = getattr(step.compiled, "body", None)
+    if isinstance(body, tuple) and all(isinstance(s, CompiledStep) for s in body):
+        return body
+    return ()
+
+
+def all_steps(steps: tuple[CompiledStep, ...]) -> list[CompiledStep]:
+    """``steps`` and, after each, the steps in its body, at any depth."""
+    found: list[CompiledStep] = []
+    for step in steps:
+        found.append(step)
+        found.extend(all_steps(body_of(step)))
+    return found
+
+
+def _mocked_step(step: CompiledStep, mock: Callable[[str], MocksOf]) -> CompiledStep:
+    """``step`` with its mocks (``mock(name)`` gives the step's and the compensation's), body
+    steps included; ``step`` itself when none applies."""
+    function, compensation = mock(step.name)
     changes: dict[str, Any] = {}
     if function is not None:
         changes["function"] = _as_function(function, step.is_async)
     if compensation is not None and step.compensate is not None:
         changes["compensate"] = _as_function(compensation, step.compensate_is_async)
+    body = body_of(step)
+    new_body = tuple(_mocked_step(s, mock) for s in body)
+    if any(new is not old for new, old in zip(new_body, body, strict=True)):
+        changes["compiled"] = replace(step.compiled, body=new_body)
     return replace(step, **changes) if changes else step
 
 
@@ -118,14 +148,13 @@ def with_mocks(
     """``definition`` with the mocks that apply to it; the definition itself if none does."""
     wf_type = definition.workflow_type
 
-    def applying(mocks: Mapping[str, StepMock], name: str) -> StepMock | None:
-        mock = mocks.get(name)
+    def applying(mock: StepMock | None) -> StepMock | None:
         return mock if mock is not None and mock.applies_to(wf_type) else None
 
-    new_steps = tuple(
-        _mocked_step(s, applying(steps, s.name), applying(compensations, s.name))
-        for s in definition.steps
-    )
+    def mocks_for(name: str) -> MocksOf:
+        return applying(steps.get(name)), applying(compensations.get(name))
+
+    new_steps = tuple(_mocked_step(s, mocks_for) for s in definition.steps)
     if all(new is old for new, old in zip(new_steps, definition.steps, strict=True)):
         return definition
     return replace(definition, steps=new_steps)

@@ -26,9 +26,11 @@ def _short(value: Any, limit: int = 60) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CompensationOutcome:
-    """One entry of a run's compensation journal, as it ended."""
+    """One entry of a run's compensation journal, as it ended. ``scope`` tells the entries of
+    a loop body's step apart (``"Items/iter:1/Hold"``); for a top-level step it is its name."""
 
     step_name: str
+    scope: str
     function: str | None
     status: CompensationStatus
     attempts: int
@@ -36,7 +38,8 @@ class CompensationOutcome:
     detail: str | None = None  # why it was SKIPPED
 
     def __str__(self) -> str:
-        return f"{self.step_name} {self.status.value}" + (f" ({self.error})" if self.error else "")
+        text = f"{self.scope or self.step_name} {self.status.value}"
+        return text + (f" ({self.error})" if self.error else "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,6 +1,7 @@
 """``check_saga``: fail a workflow right after each compensatable step, and see what is undone.
 
-For each step that has a ``compensate_function`` the workflow runs once, in saga mode, in a copy
+For each top-level step that has a ``compensate_function`` (or, for a ``LOOP``, whose body has
+one) the workflow runs once, in saga mode, in a copy
 of its definition where the step that follows it fails before doing anything: its function is
 replaced by one that raises :class:`InjectedFailure`, its ``input_model`` is dropped (the run
 does not stop to wait for input it would not use), it runs as a ``STANDARD`` step and it is not
@@ -23,6 +24,7 @@ from ruvon.definition import CompiledStep, StepSpec, StepType, WorkflowDefinitio
 from ruvon.errors import StepError, WorkflowValidationError
 from ruvon.models import CompensationRecord, StepContext, StepStatus
 from ruvon.testing.driving import drive
+from ruvon.testing.mocks import all_steps
 from ruvon.testing.report import ABSENT, CompensationOutcome, FieldChange, SagaReport, SagaRun
 from ruvon.workflow import Workflow
 
@@ -95,6 +97,7 @@ def _outcome(entry: CompensationRecord) -> CompensationOutcome:
     error = entry.error
     return CompensationOutcome(
         step_name=entry.step_name,
+        scope=entry.scope,
         function=entry.function,
         status=entry.status,
         attempts=entry.attempts,
@@ -171,7 +174,7 @@ async def check_saga(
     runs = [
         await _run(definition, step.index, start, inputs, ignore)
         for step in definition.steps
-        if step.compensate is not None
+        if any(s.compensate is not None for s in all_steps((step,)))
     ]
     return SagaReport(
         workflow_type=definition.workflow_type,
