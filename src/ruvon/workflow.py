@@ -294,15 +294,21 @@ class Workflow:
             status=self.status.value,
         )
 
-    async def approve_compensation(self, decided_by: str | None = None) -> WorkflowStatus:
-        """Let the unwind undo the step it waits on, then continue."""
-        return await self._decide(True, decided_by)
+    async def approve_compensation(
+        self, decided_by: str | None = None, reason: str | None = None
+    ) -> WorkflowStatus:
+        """Let the unwind undo the step it waits on, then continue. Who decided, when and why
+        are kept in that step's journal entry."""
+        return await self._decide(saga.Decision(True, decided_by, reason))
 
-    async def reject_compensation(self, decided_by: str | None = None) -> WorkflowStatus:
-        """Leave the step it waits on as it is (recorded with who decided), then continue."""
-        return await self._decide(False, decided_by)
+    async def reject_compensation(
+        self, decided_by: str | None = None, reason: str | None = None
+    ) -> WorkflowStatus:
+        """Leave the step it waits on as it is (recorded with who decided, when and why), then
+        continue with the other compensations."""
+        return await self._decide(saga.Decision(False, decided_by, reason))
 
-    async def _decide(self, approved: bool, decided_by: str | None) -> WorkflowStatus:
+    async def _decide(self, decision: saga.Decision) -> WorkflowStatus:
         if self.status is not S.WAITING_COMPENSATION_APPROVAL:
             raise IllegalOperationError(
                 f"workflow '{self.id}' is {self.status.value}; no compensation awaits approval",
@@ -311,7 +317,7 @@ class Workflow:
             )
         with self._exclusive():
             await self.acquire()
-            await saga.unwind(self, decision=(approved, decided_by))
+            await saga.unwind(self, decision=decision)
         return self.status
 
     def to_dict(self) -> dict[str, Any]:
@@ -471,10 +477,19 @@ class Workflow:
 
     @property
     def waiting_for(self) -> dict[str, Any] | None:
-        """What a workflow waiting for input (``PAUSED``, ``WAITING_HUMAN``) waits for: the step
+        """What a waiting workflow waits for. For input (``PAUSED``, ``WAITING_HUMAN``): the step
         that will take the input (inside a loop: the body's step, with ``scope``), its
         ``input_model`` as a JSON schema (``None`` when it takes no model), and what a pausing
-        step said (``reason``, from ``WorkflowPauseDirective(waiting_for=...)``)."""
+        step said (``reason``, from ``WorkflowPauseDirective(waiting_for=...)``). For an
+        approval (``WAITING_COMPENSATION_APPROVAL``): the step whose compensation waits."""
+        if self.status is S.WAITING_COMPENSATION_APPROVAL:
+            record = saga.awaiting_approval(self)
+            return {
+                "status": self.status.value,
+                "step": record.step_name if record else None,
+                "scope": record.scope if record else None,
+                "approval": "approve_compensation() or reject_compensation()",
+            }
         if self.status not in runner.INPUT_WAITS:
             return None
         step = cursor.leaf_step(self)

@@ -168,3 +168,78 @@ async def test_a_cancel_request_reaches_a_runner_between_loop_iterations(
     # the request came back with the first commit: at most one iteration ran, then undone
     assert wf.state.reserved == []
     assert len([c for c in flow_steps.CONTEXTS if c[0] == "Reserve"]) <= 1
+
+
+async def test_approval_before_compensating_a_loop_iteration_and_a_chosen_branch(
+    store: PersistenceProvider, backend: Backend
+) -> None:
+    """The unwind stops before each step that needs approval, inside a loop too; the decision
+    is taken in another process (a second store); who, when and why stay in the journal."""
+    reg = registry(
+        step(
+            "Check",
+            None,
+            type="DECISION",
+            routes=[{"condition": "amount > 100", "target": "Big"}, {"default": "Items"}],
+        ),
+        step("Big", compensate_function="flow_steps.undo", compensation_requires_approval=True),
+        step(
+            "Items",
+            None,
+            type="LOOP",
+            iterate_over="state.items",
+            loop_body=[
+                step(
+                    "Reserve",
+                    "flow_steps.reserve",
+                    compensate_function="flow_steps.release",
+                    compensation_requires_approval=True,
+                )
+            ],
+        ),
+        step("Ship"),
+        saga=True,
+    )
+    wf = await on(store, reg).create_workflow(
+        "F", {"amount": 500, "items": ["a", "b"], "fail_at": ["Ship"]}
+    )
+    await wf.run()
+    assert wf.status is S.WAITING_COMPENSATION_APPROVAL
+    assert wf.waiting_for is not None and wf.waiting_for["scope"] == "Items/iter:1/Reserve"
+
+    other = backend.new_store()
+    await other.initialize()
+    b2 = on(other, reg)
+    again = await b2.load_workflow(wf.id)
+    assert await again.approve_compensation("ann", reason="stock goes back") is (
+        S.WAITING_COMPENSATION_APPROVAL
+    )
+    assert again.waiting_for is not None and again.waiting_for["scope"] == "Items/iter:0/Reserve"
+    third = await on(store, reg).load_workflow(wf.id)  # and back in the first process
+    await third.reject_compensation("bo", reason="kept for the next order")
+    assert third.waiting_for is not None and third.waiting_for["step"] == "Big"
+    await third.approve_compensation("cy")
+    assert third.status is S.COMPENSATION_FAILED  # one compensation was rejected
+    journal = await store.compensation_journal(wf.id)
+    decided = [
+        (e.scope, e.status, e.decided_by, e.detail)
+        for e in journal
+        if e.decided_by is not None and e.status is not C.STARTED
+    ]
+    assert decided == [
+        (
+            "Items/iter:1/Reserve",
+            C.COMPLETED,
+            "ann",
+            "compensation approved by ann: stock goes back",
+        ),
+        (
+            "Items/iter:0/Reserve",
+            C.REJECTED,
+            "bo",
+            "compensation rejected by bo: kept for the next order",
+        ),
+        ("Big", C.COMPLETED, "cy", "compensation approved by cy"),
+    ]
+    assert all(e.started_at > 0 for e in journal)  # when each was decided
+    assert third.state.reserved == ["a"]  # the rejected iteration keeps its reservation

@@ -307,10 +307,14 @@ async def test_a_rejected_compensation_does_not_stop_the_ones_before_it() -> Non
     b = builder(st("A"), st("B", compensation_requires_approval=True), st("C"), saga=True)
     wf = await b.create_workflow("T", {"fail_at": ["C"]})
     await wf.next_step()
-    assert await wf.reject_compensation("ann") is S.COMPENSATION_FAILED
+    assert wf.waiting_for is not None and wf.waiting_for["step"] == "B"
+    assert await wf.reject_compensation("ann", reason="the refund is manual") is (
+        S.COMPENSATION_FAILED
+    )
     assert journal(wf) == [("C", "SKIPPED"), ("B", "REJECTED"), ("A", "COMPLETED")]
     rejected = wf.compensation_journal[1]
-    assert rejected.detail == "compensation rejected by an operator"
+    assert rejected.detail == "compensation rejected by ann: the refund is manual"
+    assert rejected.decided_by == "ann"
     assert "undo:A" in wf.state.log and "undo:B" not in wf.state.log
 
 

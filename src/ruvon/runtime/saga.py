@@ -11,6 +11,7 @@ the journal shows finished. A failed compensation leaves no trace in the state.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ruvon.definition.schema import StepType
@@ -192,13 +193,42 @@ def _final_status(wf: Workflow) -> S:
     return S.FAILED_ROLLED_BACK
 
 
+def awaiting_approval(wf: Workflow) -> StepRecord | None:
+    """The forward attempt whose compensation waits for an operator's decision."""
+    for record in plan(wf):
+        step = wf.definition.resolve(record.scope)
+        if (
+            step is not None
+            and step.compensate is not None
+            and step.spec.compensation_requires_approval
+            and (record.status is not StepStatus.FAILED or step.spec.compensate_on_failure)
+        ):
+            return record
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An operator's answer to a compensation that needs approval."""
+
+    approved: bool
+    decided_by: str | None = None
+    reason: str | None = None
+
+    def detail(self) -> str:
+        what = "approved" if self.approved else "rejected"
+        who = f" by {self.decided_by}" if self.decided_by else " by an operator"
+        return f"compensation {what}{who}" + (f": {self.reason}" if self.reason else "")
+
+
 async def unwind(
-    wf: Workflow, *, include_failed: bool = False, decision: tuple[bool, str | None] | None = None
+    wf: Workflow, *, include_failed: bool = False, decision: Decision | None = None
 ) -> None:
     """Run the pending compensations, then settle the final status.
 
-    ``decision`` (approve?, who) answers the first step that requires approval; without one,
-    the unwind stops in ``WAITING_COMPENSATION_APPROVAL`` before that step.
+    ``decision`` answers the first step that requires approval; without one, the unwind stops in
+    ``WAITING_COMPENSATION_APPROVAL`` before that step. The journal entry of that step keeps who
+    decided (``decided_by``), when (its ``started_at``) and why (``detail``).
     """
     for record in plan(wf, include_failed=include_failed):
         step = wf.definition.resolve(record.scope)
@@ -209,29 +239,22 @@ async def unwind(
         if record.status is StepStatus.FAILED and not step.spec.compensate_on_failure:
             await _skip(wf, record, step, "the step failed; compensate_on_failure is not set")
             continue
-        decided_by = None
+        decided: dict[str, Any] = {}
         if step.spec.compensation_requires_approval:
             if decision is None:
                 if wf.status is not S.COMPENSATING:
                     await wf.commit(S.COMPENSATING, reason="unwinding")
                 await wf.commit(
                     S.WAITING_COMPENSATION_APPROVAL,
-                    reason=f"compensation of '{step.name}' needs approval",
+                    reason=f"compensation of '{record.scope}' needs approval",
                 )
                 return
-            approved, decided_by = decision
-            decision = None
+            decided = {"decided_by": decision.decided_by, "detail": decision.detail()}
+            approved, decision = decision.approved, None
             if not approved:
-                _entry(
-                    wf,
-                    record,
-                    step,
-                    C.REJECTED,
-                    decided_by=decided_by,
-                    detail="compensation rejected by an operator",
-                )
+                _entry(wf, record, step, C.REJECTED, **decided)
                 continue
-        entry = _restart(wf, record) or _entry(wf, record, step, C.STARTED, decided_by=decided_by)
+        entry = _restart(wf, record) or _entry(wf, record, step, C.STARTED, **decided)
         await wf.commit(S.COMPENSATING, reason="unwinding")
         await _compensate(wf, record, step, entry)
     if wf.status is not S.COMPENSATING:
