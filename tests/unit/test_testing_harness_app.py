@@ -17,6 +17,7 @@ from ruvon.models import StepContext, WorkflowJumpDirective
 
 APP = "test_testing_harness_app"
 REAL_CALLS: list[str] = []  # step names, each time a real step function here runs
+FORWARD_RESULTS: list[dict[str, Any] | None] = []  # what refund_recording was told
 
 
 class Order(BaseModel):
@@ -62,6 +63,11 @@ def charge(state: Order, context: StepContext, **_: Any) -> dict[str, Any]:
 def refund(state: Order, context: StepContext, **_: Any) -> dict[str, Any]:
     """Leaves ``charge_id`` set: the id of a refunded charge."""
     state.undo_log.append("refund")
+    return {"charged": False}
+
+
+def refund_recording(state: Order, context: StepContext, **_: Any) -> dict[str, Any]:
+    FORWARD_RESULTS.append(context.forward_result)
     return {"charged": False}
 
 

@@ -167,6 +167,23 @@ async def test_mocked_step__is_compensated_with_its_mocked_result() -> None:
     )
 
 
+async def test_mocked_step__its_real_compensation_gets_the_mocks_result() -> None:
+    h = harness(
+        definition(
+            step("Charge", "charge", "refund_recording", automate_next=True),
+            step("Ship", "ship"),
+        )
+    )
+    h.mock_step("Charge", returns={"charged": True, "charge_id": "MOCK"})
+    app.FORWARD_RESULTS.clear()
+    wf = await h.start_workflow("Order", {"fail": ["Ship"]})
+    wf.enable_saga_mode()
+    with pytest.raises(RuntimeError):
+        await h.next_step(wf.id)
+    assert app.FORWARD_RESULTS == [{"charged": True, "charge_id": "MOCK"}]
+    assert wf.status == "FAILED_ROLLED_BACK" and not wf.state.charged
+
+
 async def test_mock_compensation__raising_retries_then_fails_the_unwind() -> None:
     h = harness(
         definition(

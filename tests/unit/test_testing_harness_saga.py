@@ -277,14 +277,17 @@ async def test_a_human_step_after_the_compensated_one_fails_without_waiting() ->
 
 
 async def test_compensations_that_need_approval_are_approved() -> None:
-    report = await harness(
+    h = harness(
         definition(
             step("Reserve", "reserve", "release", compensation_requires_approval=True),
             step("Charge", "charge"),
         )
-    ).check_saga("Order", {}, ignore=["undo_log"])
+    )
+    report = await h.check_saga("Order", {}, ignore=["undo_log"])
     (run,) = report.runs
     assert run.ok and journal(run) == [("Charge", "SKIPPED"), ("Reserve", "COMPLETED")]
+    stored = await h.compensation_journal(run.workflow_id)
+    assert stored[-1].decided_by == "check_saga"
 
 
 async def test_the_injected_step_is_not_retried() -> None:

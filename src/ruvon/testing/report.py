@@ -65,6 +65,7 @@ class SagaRun:
     where), take another way (a jump), or stop to wait for input it was not given.
     """
 
+    workflow_id: str  # the run's workflow, in the harness's store
     failed_after: str
     injected_in: str | None
     completed: bool  # failed_after completed in this run

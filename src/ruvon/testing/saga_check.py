@@ -133,6 +133,7 @@ async def _run(
     target = index + 1 if index + 1 < len(definition.steps) else None
     completed = any(r.step_name == after and r.status is StepStatus.COMPLETED for r in wf.history)
     return SagaRun(
+        workflow_id=wf.id,
         failed_after=after,
         injected_in=definition.steps[target].name if target is not None else None,
         completed=completed,
