@@ -175,6 +175,11 @@ async def test_next_step__defaults_to_the_last_started_and_accepts_the_workflow(
     assert second.status == "PAUSED" and first.status == "ACTIVE"
     await h.next_step(first)
     assert first.status == "PAUSED"
+    loaded = await h.load_workflow(first.id)
+    await h.next_step(loaded, user_input={"by": "ops"})  # the object given is the one advanced
+    assert loaded.status == "ACTIVE" and loaded.state.approved_by == "ops"
+    await h.next_step(first.id)  # and it stays the one advanced for that id
+    assert loaded.status == "COMPLETED" and first.status == "PAUSED"
 
 
 async def test_next_step__a_workflow_started_elsewhere_in_the_store_is_loaded() -> None:

@@ -102,7 +102,7 @@ def inside(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(project)
     monkeypatch.delenv("RUVON_CONFIG_DIR", raising=False)
     yield project
-    for name in [n for n in sys.modules if n == "orders" or n.startswith("orders.")]:
+    for name in [n for n in sys.modules if n.partition(".")[0] == "orders"]:
         del sys.modules[name]
 
 

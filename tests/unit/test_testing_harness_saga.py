@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +32,15 @@ def journal(run: SagaRun) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def tutorial(monkeypatch: pytest.MonkeyPatch) -> TestHarness:
-    """The tutorial project as its reader runs it: its directory current and importable."""
+def tutorial(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestHarness]:
+    """The tutorial project as its reader runs it: its directory current and importable (its
+    modules forgotten afterwards)."""
     monkeypatch.syspath_prepend(str(TUTORIAL))
     monkeypatch.chdir(TUTORIAL)
     monkeypatch.delenv("RUVON_CONFIG_DIR", raising=False)
-    return TestHarness()
+    yield TestHarness()
+    for name in [n for n in sys.modules if n.partition(".")[0] == "payment_processor"]:
+        del sys.modules[name]
 
 
 async def test_tutorial__one_run_per_compensated_step_all_rolled_back(

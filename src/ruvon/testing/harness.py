@@ -290,8 +290,9 @@ class TestHarness:
     async def _tracked(self, workflow_id: str | Workflow | None) -> Workflow:
         if workflow_id is None:
             return self._latest()
-        if isinstance(workflow_id, Workflow):
-            return self._workflows.setdefault(workflow_id.id, workflow_id)
+        if isinstance(workflow_id, Workflow):  # advanced from now on (one loaded, say)
+            self._workflows[workflow_id.id] = workflow_id
+            return workflow_id
         wf = self._workflows.get(workflow_id)
         if wf is None:  # started elsewhere in this store: advanced through a loaded object
             wf = self._workflows[workflow_id] = await self.load_workflow(workflow_id)
