@@ -29,6 +29,7 @@ from ruvon.implementations.execution.sync import SyncExecutor
 from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
 from ruvon.models import StepStatus, WorkflowStatus
 from ruvon.providers.execution import StepCall
+from ruvon.providers.observer import EventKind, WorkflowEvent
 from ruvon.testing import TestHarness, WorkflowTestHarness
 
 S = WorkflowStatus
@@ -133,6 +134,22 @@ async def test_given_store_and_executor_are_used() -> None:
     await h.next_step(wf.id)
     assert calls == ["Reserve", "Charge"]
     assert (await store.load_workflow(wf.id)).status is S.PAUSED
+
+
+async def test_given_observer_gets_the_events() -> None:
+    events: list[tuple[str, str | None]] = []
+
+    class Recorder:
+        def wants(self, kind: EventKind) -> bool:
+            return True
+
+        async def on_event(self, event: WorkflowEvent) -> None:
+            events.append((event.kind.value, event.step_name))
+
+    h = harness(definition(step("Only", "ship")), workflow_observer=Recorder())
+    await h.start_workflow("Order")
+    await h.next_step()
+    assert ("step_completed", "Only") in events and events[-1][0] == "workflow_completed"
 
 
 # --- start_workflow / next_step / load_workflow --------------------------------------------------
@@ -324,6 +341,7 @@ async def test_run_all_steps__stops_at_a_failure_without_raising() -> None:
     wf.enable_saga_mode()
     status = await h.run_all_steps({"Approve": {"by": "ops"}}, workflow_id=wf.id)
     assert status is S.FAILED_ROLLED_BACK and wf.state.undo_log == ["refund", "release"]
+    assert h.executor.pop(wf.id) is None  # the exception is not kept for later
 
 
 async def test_run_all_steps__on_a_finished_workflow_returns_its_status() -> None:

@@ -142,7 +142,11 @@ class TestHarness:
         reaches that step or waits for input for it (each once). A failure is not raised here:
         it is the status returned. ``workflow_id`` defaults to the workflow started last.
         """
-        return await drive(await self._tracked(workflow_id), input_data_per_step)
+        wf = await self._tracked(workflow_id)
+        try:
+            return await drive(wf, input_data_per_step)
+        finally:
+            self.executor.pop(wf.id)  # not raised here: not kept either
 
     async def load_workflow(self, workflow_id: str) -> Workflow:
         """A new object read from the store (with the mocks the workflow was started with).
@@ -259,7 +263,10 @@ class TestHarness:
             self._bind(wf, bound)
             return wf
 
-        return await check_saga(definition, start, ignore=ignore, inputs=inputs)
+        report = await check_saga(definition, start, ignore=ignore, inputs=inputs)
+        for run in report.runs:
+            self.executor.pop(run.workflow_id)
+        return report
 
     # --- internals ------------------------------------------------------------------------------
 
