@@ -233,6 +233,18 @@ async def test_mock_is_scoped_to_a_workflow_type() -> None:
     assert order.state.charge_id == "C-A-1" and other.state.charge_id == "MOCK"
 
 
+async def test_a_mock_for_one_type_wins_over_one_for_every_type() -> None:
+    h = harness(order_flow(), definition(step("Charge", "charge"), wf_type="Other"))
+    h.mock_step("Charge", returns={"charge_id": "OTHER"}, workflow_type="Other")
+    h.mock_step("Charge", returns={"charge_id": "ANY"})
+    h.mock_step("Charge", returns={"charge_id": "ANY AGAIN"})  # replaces the one before
+    order = await h.start_workflow("Order")
+    other = await h.start_workflow("Other")
+    await h.next_step(order.id)
+    await h.next_step(other.id)
+    assert (order.state.charge_id, other.state.charge_id) == ("ANY AGAIN", "OTHER")
+
+
 async def test_mock_for_a_step_nobody_has_is_refused() -> None:
     h = harness()
     with pytest.raises(DefinitionError, match="no workflow has a step named 'Chrage'"):

@@ -85,8 +85,8 @@ class TestHarness:
         self.executor = FailureCapture(execution_provider or SyncExecutor())
         self.observer = workflow_observer
         self.raise_on_failure = raise_on_failure
-        self._step_mocks: dict[str, StepMock] = {}
-        self._compensation_mocks: dict[str, StepMock] = {}
+        self._step_mocks: dict[tuple[str, str | None], StepMock] = {}
+        self._compensation_mocks: dict[tuple[str, str | None], StepMock] = {}
         self._workflows: dict[str, Workflow] = {}  # the object each id is advanced through
         self._definitions: dict[str, WorkflowDefinition] = {}  # what each was started with
         self._last: Workflow | None = None
@@ -151,8 +151,8 @@ class TestHarness:
     async def load_workflow(self, workflow_id: str) -> Workflow:
         """A new object read from the store (with the mocks the workflow was started with).
 
-        It is not the object :meth:`next_step` advances: use it to check what was persisted,
-        or advance it itself, not both.
+        It is not the object :meth:`next_step` advances for this id until it is passed to
+        :meth:`next_step`: use it to check what was persisted, or go on with it, not both.
         """
         wf = await self.builder.load_workflow(workflow_id, **self._providers())
         definition = self._definitions.get(workflow_id)
@@ -199,11 +199,12 @@ class TestHarness:
         workflow_type: str | None = None,
     ) -> StepMock:
         """Replace step ``name``'s function in workflows started from now on (of every type
-        that has such a step, or of ``workflow_type``). Returns the mock, which records its
-        calls. See :class:`~ruvon.testing.mocks.StepMock` for ``returns`` and ``raises``."""
+        that has such a step, or of ``workflow_type``, which then wins over a mock for every
+        type). Returns the mock, which records its calls; a new mock for the same name and type
+        replaces it. See :class:`~ruvon.testing.mocks.StepMock` for ``returns`` and ``raises``."""
         self._check_step(name, workflow_type, compensation=False)
         mock = StepMock(step_name=name, returns=returns, raises=raises, workflow_type=workflow_type)
-        self._step_mocks[name] = mock
+        self._step_mocks[name, workflow_type] = mock
         return mock
 
     def mock_compensation(
@@ -223,7 +224,7 @@ class TestHarness:
             compensation=True,
             workflow_type=workflow_type,
         )
-        self._compensation_mocks[name] = mock
+        self._compensation_mocks[name, workflow_type] = mock
         return mock
 
     def reset_mocks(self) -> None:

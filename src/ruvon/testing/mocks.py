@@ -54,9 +54,6 @@ class StepMock:
     def call_count(self) -> int:
         return len(self.calls)
 
-    def applies_to(self, workflow_type: str) -> bool:
-        return self.workflow_type is None or self.workflow_type == workflow_type
-
     def __call__(self, state: Any, context: StepContext, **user_input: Any) -> Any:
         self.calls.append(
             MockCall(
@@ -140,19 +137,22 @@ def _mocked_step(step: CompiledStep, mock: Callable[[str], MocksOf]) -> Compiled
     return replace(step, **changes) if changes else step
 
 
+# mocks by (step name, workflow type); type None: for every type with a step of that name
+MockTable = Mapping[tuple[str, str | None], StepMock]
+
+
 def with_mocks(
-    definition: WorkflowDefinition,
-    steps: Mapping[str, StepMock],
-    compensations: Mapping[str, StepMock],
+    definition: WorkflowDefinition, steps: MockTable, compensations: MockTable
 ) -> WorkflowDefinition:
-    """``definition`` with the mocks that apply to it; the definition itself if none does."""
+    """``definition`` with the mocks that apply to it (one set for its type before one set for
+    every type); the definition itself if none does."""
     wf_type = definition.workflow_type
 
-    def applying(mock: StepMock | None) -> StepMock | None:
-        return mock if mock is not None and mock.applies_to(wf_type) else None
-
     def mocks_for(name: str) -> MocksOf:
-        return applying(steps.get(name)), applying(compensations.get(name))
+        return (
+            steps.get((name, wf_type)) or steps.get((name, None)),
+            compensations.get((name, wf_type)) or compensations.get((name, None)),
+        )
 
     new_steps = tuple(_mocked_step(s, mocks_for) for s in definition.steps)
     if all(new is old for new, old in zip(new_steps, definition.steps, strict=True)):
