@@ -203,7 +203,9 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
 
     err = load_error(path)
 
-    assert_where(err, file=path, line=3, key="saga", detail="unknown key")
+    assert_where(
+        err, file=path, line=3, key="saga", detail="unknown key (did you mean 'saga_mode'?)"
+    )
 
 
 def test_unknown_step_key__names_key_step_and_line(tmp_path: Path) -> None:
@@ -249,7 +251,7 @@ def test_unknown_retry_policy_key__names_the_nested_key(tmp_path: Path) -> None:
         line=line_of(path, "max_attempt:"),
         step="flaky",
         key="retry_policy.max_attempt",
-        detail="unknown key",
+        detail="unknown key (did you mean 'max_attempts'?)",
     )
 
 

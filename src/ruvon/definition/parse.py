@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+import functools
+import types
+from collections.abc import Iterable
+from typing import Any, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from ruvon.definition.schema import StepSpec, StepType, WorkflowSpec
 from ruvon.definition.step_types import STEP_TYPES
@@ -12,9 +16,76 @@ from ruvon.definition.yaml_source import LineIndex
 from ruvon.errors import DefinitionError
 
 
-def _describe(err: Any) -> str:
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known name ``word`` is most likely a misspelling of, if one is close enough."""
+    known = list(known)
+    lowered = {k.lower(): k for k in known}
+    if word.lower() in lowered:  # a difference of case only
+        return lowered[word.lower()]
+    match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    if match:
+        return lowered[match[0]]
+    prefixed = [k for k in known if k.startswith(word) or word.startswith(k)]
+    return prefixed[0] if len(prefixed) == 1 and len(word) >= 4 else None
+
+
+def did_you_mean(word: object, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a near miss, else nothing."""
+    match = closest(word, known) if isinstance(word, str) else None
+    return f" (did you mean '{match}'?)" if match else ""
+
+
+@functools.cache
+def _models_by_name() -> dict[str, type[BaseModel]]:
+    """The definition models a ValidationError's title may name (built once, on first error)."""
+    models: list[type[BaseModel]] = [WorkflowSpec, StepSpec]
+    models += [d.spec_model for d in STEP_TYPES.values()]
+    return {m.__name__: m for m in models}
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside a field's annotation (``RetryPolicy``, ``tuple[Route, ...]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, types.UnionType) or get_args(annotation):
+        for arg in get_args(annotation):
+            found = _nested_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def key_names(model: type[BaseModel]) -> list[str]:
+    """Every key a definition model accepts: its field names and their aliases."""
+    names: list[str] = []
+    for name, info in model.model_fields.items():
+        names.append(name)
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names += [c for c in alias.choices if isinstance(c, str)]
+        elif isinstance(alias, str):
+            names.append(alias)
+        if info.alias:
+            names.append(info.alias)
+    return list(dict.fromkeys(names))
+
+
+def _known_keys(title: str, loc: tuple[str | int, ...]) -> list[str]:
+    """The keys accepted where ``loc`` points, inside the model named ``title``."""
+    model = _models_by_name().get(title)
+    for part in loc[:-1]:
+        if model is None:
+            return []
+        if isinstance(part, str):
+            field = model.model_fields.get(part)
+            model = _nested_model(field.annotation) if field else None
+    return key_names(model) if model is not None else []
+
+
+def _describe(err: Any, title: str = "") -> str:
     if err["type"] == "extra_forbidden":
-        return "unknown key"
+        loc = tuple(err["loc"])
+        return "unknown key" + (did_you_mean(loc[-1], _known_keys(title, loc)) if loc else "")
     if err["type"] == "missing":
         return "required key is missing"
     return str(err["msg"])
@@ -35,7 +106,7 @@ def _raise_from_pydantic(
     key = ".".join(str(p) for p in loc) or None
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     raise DefinitionError(
-        _describe(first) + more,
+        _describe(first, exc.title) + more,
         file=source,
         step=step,
         key=key,
