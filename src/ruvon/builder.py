@@ -77,7 +77,9 @@ class WorkflowBuilder:
     """Entry point of the library. Every argument is optional.
 
     Definitions are discovered on first use (see :mod:`ruvon.definition.registry`) and all of
-    them are validated then, functions imported and signatures checked.
+    them are validated then, functions imported and signatures checked. ``config_dir`` may also
+    name a registry file (``WorkflowBuilder("config/workflow_registry.yaml")``), and
+    ``observer=`` is accepted for ``workflow_observer=``, as other Ruvon material writes them.
     """
 
     def __init__(
@@ -90,7 +92,11 @@ class WorkflowBuilder:
         execution_provider: ExecutionProvider | None = None,
         workflow_observer: WorkflowObserver | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        observer: WorkflowObserver | None = None,
     ) -> None:
+        if observer is not None and workflow_observer not in (None, observer):
+            raise TypeError("WorkflowBuilder: give workflow_observer or observer, not both")
+        workflow_observer = workflow_observer or observer
         self.lease_seconds = lease_seconds
         self.config_dir = config_dir
         self.workflow_registry = workflow_registry

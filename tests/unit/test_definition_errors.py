@@ -937,8 +937,10 @@ def test_registry_file__missing_definition_file(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError) as info:
         discover(workflow_registry=registry_file)
 
-    assert info.value.file == str(tmp_path / "gone.yaml")
-    assert info.value.detail == "can not read file: No such file or directory"
+    assert (info.value.file, info.value.key) == (str(registry_file), "workflows.0.config_file")
+    assert info.value.detail.startswith(
+        f"config_file 'gone.yaml' not found (looked for '{tmp_path / 'gone.yaml'}'"
+    )
 
 
 def test_registry_file__itself_missing(tmp_path: Path) -> None:

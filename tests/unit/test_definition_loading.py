@@ -507,7 +507,9 @@ def test_lookup__unknown_type_raises_listing_known_types(three_versions: Workflo
 
     err = info.value
     assert err.workflow_type == "Shipping"
-    assert err.detail == "unknown workflow type 'Shipping' (known: Payment, Refund)"
+    assert err.detail.startswith(
+        "unknown workflow type 'Shipping' (known: Payment, Refund); looked in config_dir "
+    )
     assert err.file is None
 
 
