@@ -97,3 +97,13 @@ def count(state: Flow, context: StepContext) -> dict[str, Any]:
     _fail(state, context.step_name, context)
     state.log.append(f"{context.step_name}:{context.loop_index}")
     return {"counter": state.counter + 1}
+
+
+INTERRUPT_ONCE: set[str] = set()  # workflow ids whose next take_input call is "killed"
+
+
+def take_input_or_die(state: Flow, context: StepContext, **user_input: Any) -> dict[str, Any]:
+    if context.workflow_id in INTERRUPT_ONCE:
+        INTERRUPT_ONCE.discard(context.workflow_id)
+        raise KeyboardInterrupt("the process dies here")  # not an Exception: not a failure
+    return take_input(state, context, **user_input)

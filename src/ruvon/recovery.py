@@ -232,15 +232,9 @@ async def _recover_one(
         await _give_up(store, workflow_id, owner, f"can not be loaded: {_describe(wf)}", report)
         return
     wf.adopt_lease(owner, now + builder.lease_seconds)  # the lease claimed above: no 2nd claim
-    step = wf.definition.steps[wf.current_step] if wf.current_step_name else None
     try:
-        if wf.status is WorkflowStatus.ACTIVE and step is not None and step.input_model:
-            # the step waits for user input: hand it back to the application untouched
-            await wf.commit(
-                WorkflowStatus.ACTIVE, reason="recovered; waits for input", release=True
-            )
-            report.handed_back.append(workflow_id)
-            return
+        # a step that needs input runs only with the input its resume kept with the workflow;
+        # without any, the workflow stops waiting for it (PAUSED, WAITING_HUMAN)
         await wf.run()
     except ConcurrentModificationError as exc:
         _error(report, workflow_id, f"lost its lease while recovering: {exc}")
@@ -250,7 +244,8 @@ async def _recover_one(
         log.error("recovering workflow %s raised", workflow_id, exc_info=exc)
         await _give_up(store, workflow_id, owner, f"failed while running: {_describe(exc)}", report)
     else:
-        report.continued.append(workflow_id)
+        waits = wf.status in (WorkflowStatus.PAUSED, WorkflowStatus.WAITING_HUMAN)
+        (report.handed_back if waits else report.continued).append(workflow_id)
         log.info("recovered workflow %s: now %s", workflow_id, wf.status.value)
 
 

@@ -3,6 +3,8 @@ input, bad input that writes nothing, pause directives, cancel while waiting."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -150,3 +152,42 @@ async def test_cancel_works_on_a_waiting_workflow(saga: bool) -> None:
 async def test_run_returns_at_a_human_step() -> None:
     wf = await flow(step("Prep"), APPROVE, step("After")).create_workflow("F")
     assert await wf.run() is S.WAITING_HUMAN
+
+
+async def test_input_of_a_resume_interrupted_mid_step_is_kept_for_recovery() -> None:
+    """The resume commits the input with it: killed before the step's own commit, the
+    workflow is ACTIVE at the step with the input kept, and the next runner uses it."""
+    b = flow(
+        step(
+            "Approve",
+            "flow_steps.take_input_or_die",
+            type="HUMAN_IN_LOOP",
+            input_model="flow_steps.Approval",
+        ),
+        step("After"),
+    )
+    b.lease_seconds = 0.2  # the dead runner's lease runs out soon
+    wf = await b.create_workflow("F")
+    await wf.next_step()
+    flow_steps.INTERRUPT_ONCE.add(wf.id)
+    with pytest.raises(KeyboardInterrupt):
+        await wf.resume({"approved": True, "reviewer": "ann"})
+    row = await wf.persistence.load_workflow(wf.id)
+    assert row.status is S.ACTIVE
+    assert row.frames[-1] == {"kind": "input", "user_input": {"approved": True, "reviewer": "ann"}}
+    row = await wf.persistence.load_workflow(wf.id)
+    await asyncio.sleep(max(0.0, (row.lease_expires_at or 0) - time.time()) + 0.05)
+    assert await b.recover() == [wf.id]  # recovery has no input of its own
+    recovered = await b.load_workflow(wf.id)
+    assert recovered.status is S.COMPLETED and recovered.state.reviewer == "ann"
+    assert recovered.frames == []
+
+
+async def test_input_that_can_not_be_stored_is_refused() -> None:
+    wf = await flow(step("Review", "flow_steps.take_input", type="HUMAN_IN_LOOP")).create_workflow(
+        "F"
+    )
+    await wf.next_step()
+    with pytest.raises(WorkflowValidationError, match="can not be stored"):
+        await wf.resume({"when": object()})
+    assert wf.status is S.WAITING_HUMAN

@@ -5,7 +5,10 @@ LOOP) is in progress, ``Workflow.frames`` holds one frame per nesting level, com
 transition: ``{"kind": "loop", "scope": <the loop's scope path>, "iteration": i, "body": k,
 "start_seq": <history length when the loop started>}``. A workflow paused by
 ``WorkflowPauseDirective(waiting_for=...)`` keeps what it waits for in a last frame
-``{"kind": "pause", "waiting_for": ...}``, dropped when it resumes.
+``{"kind": "pause", "waiting_for": ...}``, dropped when it resumes. The input a waiting workflow
+is resumed with is committed with the ``resumed`` transition in a last frame ``{"kind": "input",
+"user_input": ...}`` until the step that takes it has run: a process killed in between leaves
+it to recovery, which runs the step with the same input.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
 
 LOOP = "loop"
 PAUSE = "pause"
+INPUT = "input"
 
 
 def leaf_step(wf: Workflow) -> CompiledStep | None:
@@ -60,4 +64,22 @@ def pause_note(wf: Workflow) -> Any:
 
 def drop_pause_note(wf: Workflow) -> None:
     if wf.frames and wf.frames[-1].get("kind") == PAUSE:
+        del wf.frames[-1]
+
+
+def keep_input(wf: Workflow, user_input: dict[str, Any]) -> None:
+    """Keep the input a waiting step is resumed with, until that step has run."""
+    wf.frames.append({"kind": INPUT, "user_input": dict(user_input)})
+
+
+def stored_input(wf: Workflow) -> dict[str, Any] | None:
+    """The input kept for the step at the cursor (``None``: none)."""
+    if wf.frames and wf.frames[-1].get("kind") == INPUT:
+        value = wf.frames[-1].get("user_input")
+        return dict(value) if isinstance(value, dict) else {}
+    return None
+
+
+def drop_input(wf: Workflow) -> None:
+    if wf.frames and wf.frames[-1].get("kind") == INPUT:
         del wf.frames[-1]

@@ -14,11 +14,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import pydantic_core
+
 from ruvon.errors import IllegalOperationError, WorkflowFinishedError, WorkflowValidationError
 from ruvon.providers.observer import EventKind
 from ruvon.runtime import saga
 from ruvon.runtime.attempts import private_copy
-from ruvon.runtime.cursor import PAUSE, drop_pause_note, input_wait, leaf_step
+from ruvon.runtime.cursor import (
+    PAUSE,
+    drop_input,
+    drop_pause_note,
+    input_wait,
+    keep_input,
+    leaf_step,
+    stored_input,
+)
 from ruvon.runtime.leases import keeper
 from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
@@ -94,6 +104,12 @@ def _input_for(wf: Workflow, user_input: dict[str, Any] | None) -> tuple[S | Non
     if user_input is None and wf.status is S.ACTIVE and not wf.frames:
         return wait, None  # reached a step that waits for input: wait for it
     validated = validate_input(step, user_input or {})
+    try:  # kept with the workflow until the step has run: it must be storable
+        pydantic_core.to_json(user_input or {})
+    except (pydantic_core.PydanticSerializationError, ValueError, TypeError) as exc:
+        raise WorkflowValidationError(
+            f"input for step '{step.name}' can not be stored as JSON: {exc}"
+        ) from exc
     if step.function is None and step.input_model is None and user_input:
         try:  # a step without a function merges the input: unknown keys are bad input
             merge_result(wf.state, dict(user_input), step.name)
@@ -108,6 +124,8 @@ async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, 
     """Run steps from the cursor until one without ``automate_next`` completes or it stops."""
     check_can_advance(wf)
     _check_input_shape(wf, user_input)
+    if user_input is None and wf.status is S.ACTIVE:
+        user_input = stored_input(wf)  # resumed, then interrupted: the input was kept
     wait, validated = _input_for(wf, user_input)
     if wf.status in INPUT_WAITS and wf.current_step >= len(wf.definition.steps):
         user_input = _final_input(wf, user_input)  # checked before anything is written
@@ -166,6 +184,9 @@ async def _resume(wf: Workflow, user_input: dict[str, Any] | None) -> bool:
         if wf.observer.wants(EventKind.WORKFLOW_COMPLETED):
             await wf.notify(EventKind.WORKFLOW_COMPLETED)
         return True
+    step = leaf_step(wf)
+    if step is not None and input_wait(step) is not None:
+        keep_input(wf, user_input or {})  # committed with the resume: a crash keeps it
     await wf.commit(S.ACTIVE, reason="resumed")
     if wf.observer.wants(EventKind.RESUMED):
         await wf.notify(EventKind.RESUMED, step_name=wf.current_step_name)
@@ -232,6 +253,7 @@ async def _stop(wf: Workflow, status: S, step_name: str, reason: str) -> None:
 async def _settle(wf: Workflow, step: CompiledStep, outcome: StepOutcome) -> bool:
     """Apply a successful outcome and commit it; ``True`` when this call should stop."""
     steps = wf.definition.steps
+    drop_input(wf)  # the step that took it has run
     if outcome.merged is not None:
         wf.apply(outcome.merged)
     if outcome.kind is OutcomeKind.YIELD:  # the step committed its progress; a cancel waits

@@ -5,7 +5,8 @@ Each body step runs like a top-level one (its own record, retries, idempotency k
 scope ``<loop>/iter:<i>/<body step>``, with ``context.loop_item`` and ``context.loop_index`` set
 (and the item as the keyword ``item_var_name`` when the function takes it). Progress is
 committed after every body step, with the loop's frame (:mod:`ruvon.runtime.cursor`): a crash
-resumes at the body step that was running, not at the first iteration. ``iterate_over`` is read
+resumes at the body step that was running, not at the first iteration (before a body step that
+waits for input, the wait's commit is that commit). ``iterate_over`` is read
 from the state at each iteration (``for i in range(len(items))``, not a copy taken at the
 start); each attempt records its item, which its compensation gets back.
 
@@ -18,6 +19,7 @@ into the state for the keys the state model has.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +54,18 @@ def _frame(wf: Workflow, depth: int, scope: str) -> dict[str, Any]:
     return frame
 
 
+# ``state.<field>`` (or a bare field name): read directly, not through the evaluator, which
+# would give the same value for several µs more at every iteration
+_FIELD = re.compile(r"(?:state\.)?([A-Za-z][A-Za-z0-9_]*)")
+
+
 def _items(wf: Workflow, step: CompiledStep, loop: CompiledLoop) -> Sequence[Any]:
-    items = evaluator(wf).evaluate(loop.source, condition_names(wf.state))
+    plain = _FIELD.fullmatch(loop.source)
+    state = wf.state
+    if plain is not None and plain.group(1) in type(state).__pydantic_fields__:
+        items = state.__dict__[plain.group(1)]
+    else:
+        items = evaluator(wf).evaluate(loop.source, condition_names(state))
     if not isinstance(items, list | tuple):
         raise StepResultError(
             f"iterate_over {loop.source!r} of LOOP step '{step.name}' gave "
@@ -89,6 +101,24 @@ def _iteration(
     if i >= loop.max_iterations:
         raise _too_many(step, loop, f"{loop.source} still holds")
     return True, None
+
+
+def _waits_next(
+    wf: Workflow, step: CompiledStep, loop: CompiledLoop, frame: dict[str, Any]
+) -> bool:
+    """Whether the loop stops next at the body step the frame points to, to wait for input.
+
+    The wait's commit then carries the progress made: committing it ``ACTIVE`` first would let
+    a crash in between leave the cursor at a step that runs only with input, none given, which
+    recovery can not run. If the iteration can not be told (the next pass fails the loop),
+    the progress is committed first."""
+    if input_wait(loop.body[frame["body"]]) is None:
+        return False
+    try:
+        runs, _ = _iteration(wf, step, loop, frame)
+    except Exception:
+        return False
+    return runs
 
 
 def _loop_results(wf: Workflow, scope: str, start_seq: int) -> list[dict[str, Any]]:
@@ -157,8 +187,16 @@ class LoopStep:
                 inner,
             )
             pending, validated = None, None
-            if outcome.kind is OutcomeKind.FAILED or outcome.kind in step_run.WAITS:
-                return outcome  # failed (the frame stays for retry()), or waits inside
+            if outcome.kind is OutcomeKind.FAILED:  # the frame stays for retry()
+                # the loop's own record: its one attempt, from its start, with the step's error
+                return StepOutcome(
+                    kind=OutcomeKind.FAILED,
+                    error=outcome.error,
+                    started_at=started,
+                    ended_at=wf.clock(),
+                )
+            if outcome.kind in step_run.WAITS:
+                return outcome  # waits inside
             if outcome.kind is OutcomeKind.YIELD:
                 return outcome
             frame = self._advance(wf, loop, body_step, outcome, frame, depth, where.scope)
@@ -170,7 +208,8 @@ class LoopStep:
                 return StepOutcome(
                     kind=OutcomeKind.WAIT_INPUT, started_at=started, ended_at=wf.clock()
                 )
-            await wf.commit(S.ACTIVE)  # the iteration's progress, durable
+            if not _waits_next(wf, step, loop, frame):
+                await wf.commit(S.ACTIVE)  # the iteration's progress, durable
         return self._finish(wf, step, where, frame, depth, started)
 
     @staticmethod
