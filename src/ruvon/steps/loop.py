@@ -152,54 +152,24 @@ class LoopStep:
         where: Where,
     ) -> StepOutcome:
         loop: CompiledLoop = step.compiled
-        depth = where.depth
-        frame = _frame(wf, depth, where.scope)
+        frame = _frame(wf, where.depth, where.scope)
         started = wf.clock()
         pending, validated = user_input, validated_input
         while True:
             runs, item = _iteration(wf, step, loop, frame)
             if not runs:
-                break
-            if wf.cancel_requested is not None:
-                return StepOutcome(kind=OutcomeKind.YIELD, started_at=started, ended_at=wf.clock())
-            i, k = frame["iteration"], frame["body"]
-            body_step = loop.body[k]
-            if pending is None:
-                wait = input_wait(body_step)
-                if wait is not None:  # the body step needs input: the workflow waits here
-                    return StepOutcome(
-                        kind=_INPUT_WAIT[wait], started_at=started, ended_at=wf.clock()
-                    )
-            call_input = dict(pending or {})
-            if loop.passes_item[k] and loop.mode is LoopMode.ITERATE:
-                call_input[loop.item_var_name] = item
-            inner = Where(
-                f"{where.scope}/iter:{i}/{body_step.scope}",
-                item=_jsonable(item),
-                index=i,
-                depth=depth + 1,
-            )
-            outcome = await step_run.run_step(
-                wf,
-                body_step,
-                call_input if (pending is not None or call_input) else None,
-                validated,
-                inner,
+                return self._finish(wf, step, where, frame, where.depth, started)
+            body_step = loop.body[frame["body"]]
+            stop = self._stop_before(wf, body_step, pending, started)
+            if stop is not None:
+                return stop
+            outcome = await self._body_step(
+                wf, loop, body_step, frame, item, pending, validated, where
             )
             pending, validated = None, None
-            if outcome.kind is OutcomeKind.FAILED:  # the frame stays for retry()
-                # the loop's own record: its one attempt, from its start, with the step's error
-                return StepOutcome(
-                    kind=OutcomeKind.FAILED,
-                    error=outcome.error,
-                    started_at=started,
-                    ended_at=wf.clock(),
-                )
-            if outcome.kind in step_run.WAITS:
-                return outcome  # waits inside
-            if outcome.kind is OutcomeKind.YIELD:
-                return outcome
-            frame = self._advance(wf, loop, body_step, outcome, frame, depth, where.scope)
+            if outcome.kind is OutcomeKind.FAILED or outcome.kind in step_run.UNFINISHED:
+                return outcome  # failed (the frame stays for retry()), waits, or yields
+            frame = self._advance(wf, loop, body_step, outcome, frame, where.depth, where.scope)
             if outcome.kind is OutcomeKind.PAUSE:
                 if outcome.waiting_for is not None:
                     wf.frames.append(
@@ -208,9 +178,44 @@ class LoopStep:
                 return StepOutcome(
                     kind=OutcomeKind.WAIT_INPUT, started_at=started, ended_at=wf.clock()
                 )
-            if not _waits_next(wf, step, loop, frame):
-                await wf.commit(S.ACTIVE)  # the iteration's progress, durable
-        return self._finish(wf, step, where, frame, depth, started)
+            await wf.commit(S.ACTIVE)  # the iteration's progress, durable
+
+    @staticmethod
+    def _stop_before(
+        wf: Workflow, body_step: CompiledStep, pending: dict[str, Any] | None, started: float
+    ) -> StepOutcome | None:
+        """Stop between body steps: a cancellation was requested, or the next body step needs
+        input that has not come."""
+        if wf.cancel_requested is not None:
+            return StepOutcome(kind=OutcomeKind.YIELD, started_at=started, ended_at=wf.clock())
+        wait = input_wait(body_step) if pending is None else None
+        if wait is not None:
+            return StepOutcome(kind=_INPUT_WAIT[wait], started_at=started, ended_at=wf.clock())
+        return None
+
+    @staticmethod
+    async def _body_step(
+        wf: Workflow,
+        loop: CompiledLoop,
+        body_step: CompiledStep,
+        frame: dict[str, Any],
+        item: Any,
+        pending: dict[str, Any] | None,
+        validated: Any,
+        where: Where,
+    ) -> StepOutcome:
+        i, k = frame["iteration"], frame["body"]
+        call_input = dict(pending or {})
+        if loop.passes_item[k] and loop.mode is LoopMode.ITERATE:
+            call_input[loop.item_var_name] = item
+        inner = Where(
+            f"{where.scope}/iter:{i}/{body_step.scope}",
+            item=_jsonable(item),
+            index=i,
+            depth=where.depth + 1,
+        )
+        given = call_input if (pending is not None or call_input) else None
+        return await step_run.run_step(wf, body_step, given, validated, inner)
 
     @staticmethod
     def _advance(
