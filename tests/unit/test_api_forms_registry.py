@@ -336,6 +336,24 @@ async def test_deprecated_type__warns_once_when_workflows_are_created(
     ]
 
 
+def test_deprecated_type__inline_dict_entry_is_marked_too() -> None:
+    inline = {
+        "workflow_type": "Old",
+        "initial_state_model": STATE,
+        "deprecated": True,
+        "requires": ["pkg"],
+        "steps": [{"name": "a", "function": f"{F}.ok_step"}],
+    }
+
+    registry = discover(workflow_registry={"Old": inline})
+
+    assert (registry.entries["Old"].deprecated, registry.entries["Old"].requires) == (
+        True,
+        ("pkg",),
+    )
+    assert "deprecated" not in registry.get("Old").snapshot  # not a definition key
+
+
 # --- the keyword form of the configuration guide ------------------------------------------------
 
 

@@ -206,7 +206,14 @@ def _entry(declared: str | None, value: Any, source: str, key: str) -> _Entry:
     declared = value.get("type") or declared
     if "steps" in value:  # inline: its keys are checked as a definition's
         inline = {k: v for k, v in value.items() if k not in ENTRY_KEYS or k == "workflow_type"}
-        return _Entry(declared=declared, target=inline, key=key, defaults={}, requires=requires)
+        return _Entry(
+            declared=declared,
+            target=inline,
+            key=key,
+            defaults={},
+            requires=requires,
+            deprecated=deprecated,
+        )
     for name in value:
         if name not in _FILE_ENTRY_KEYS:
             hint = did_you_mean(name, _FILE_ENTRY_KEYS)
