@@ -155,13 +155,17 @@ def _compile_step(
     wf: WorkflowSpec,
     source: str,
     lines: LineIndex,
+    keywords: tuple[str, ...] = (),
 ) -> CompiledStep:
+    """``keywords``: what the step's function is always passed besides the input (a loop's
+    item)."""
     resolved: dict[str, Any] = {}
-    for key, loader in (
-        ("function", import_step_function),
+    loaders: tuple[tuple[str, Callable[[str], Any]], ...] = (
+        ("function", lambda path: import_step_function(path, keywords)),
         ("compensate_function", import_step_function),
         ("input_model", _model_class),
-    ):
+    )
+    for key, loader in loaders:
         path = getattr(spec, key)
         if path is None:
             resolved[key] = None
@@ -213,10 +217,14 @@ class _Compiler:
         self.definition: WorkflowDefinition | None = None
 
     def sequence(
-        self, specs: tuple[StepSpec, ...], at: tuple[str | int, ...], top: int | None
+        self,
+        specs: tuple[StepSpec, ...],
+        at: tuple[str | int, ...],
+        top: int | None,
+        keywords: tuple[str, ...] = (),
     ) -> tuple[CompiledStep, ...]:
         """``top``: the index of the top-level step a nested list belongs to (``None``: this is
-        the top level)."""
+        the top level); ``keywords``: what its steps' functions are always passed (an item)."""
         steps = []
         seen: dict[str, int] = {}
         for position, step_spec in enumerate(specs):
@@ -233,7 +241,16 @@ class _Compiler:
             seen[step_spec.name] = position
             index = position if top is None else top
             steps.append(
-                _compile_step(index, position, where, step_spec, self.spec, self.source, self.lines)
+                _compile_step(
+                    index,
+                    position,
+                    where,
+                    step_spec,
+                    self.spec,
+                    self.source,
+                    self.lines,
+                    keywords,
+                )
             )
         return tuple(steps)
 
@@ -250,11 +267,13 @@ class _Compiler:
             def body(
                 specs: tuple[StepSpec, ...],
                 key: str,
+                keywords: tuple[str, ...] = (),
                 step: CompiledStep = step,
                 where: StepAt = where,
             ) -> tuple[CompiledStep, ...]:
                 nested_at = (*where[0], key)
-                return self.hooks(self.sequence(specs, nested_at, step.index), nested_at)
+                nested = self.sequence(specs, nested_at, step.index, keywords)
+                return self.hooks(nested, nested_at)
 
             siblings = Siblings(self.definition, steps, index_by_name, body)
             try:

@@ -32,8 +32,11 @@ def import_object(path: str) -> Any:
         raise ImportFailure(f"module '{module_path}' has no attribute '{attr}'") from None
 
 
-def import_step_function(path: str) -> Callable[..., Any]:
-    """Import a step or compensation function and check it accepts ``(state, context, **input)``."""
+def import_step_function(path: str, keywords: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """Import a step or compensation function and check it accepts ``(state, context, **input)``.
+
+    ``keywords`` are always passed to it (a loop body step's item): a parameter among them
+    needs no default."""
     func = import_object(path)
     if not callable(func):
         raise ImportFailure(f"'{path}' is not callable")
@@ -49,7 +52,7 @@ def import_step_function(path: str) -> Callable[..., Any]:
             f"'{path}' must accept (state, context, **user_input); it takes ({', '.join(names)})"
         )
     try:
-        sig.bind(None, None)
+        sig.bind(None, None, **{k: None for k in keywords if k in params})
     except TypeError as exc:
         raise ImportFailure(f"'{path}' can not be called with (state, context): {exc}") from exc
     return func  # type: ignore[no-any-return]

@@ -30,15 +30,15 @@ if TYPE_CHECKING:
 class Siblings:
     """The steps a step is compiled among: the workflow's top level, or one loop body.
 
-    ``compile_body(specs, key)`` compiles a nested list of step specs (a loop body) the same way
-    the top level is compiled, so a body step may be of any type; ``key`` names the list's key
-    for error messages.
+    ``compile_body(specs, key, keywords)`` compiles a nested list of step specs (a loop body) the
+    same way the top level is compiled, so a body step may be of any type; ``key`` names the
+    list's key for error messages, ``keywords`` what its functions are always passed.
     """
 
     definition: WorkflowDefinition
     steps: tuple[CompiledStep, ...]
     index_by_name: dict[str, int]
-    compile_body: Callable[[tuple[StepSpec, ...], str], tuple[CompiledStep, ...]]
+    compile_body: Callable[[tuple[StepSpec, ...], str, tuple[str, ...]], tuple[CompiledStep, ...]]
 
 
 class StepTypeSpec(Protocol):
@@ -231,7 +231,8 @@ class Loop:
                     "a WHILE loop needs a 'while_condition'", key="while_condition"
                 )
             source = check_condition(spec.while_condition, "while_condition")
-        body = siblings.compile_body(spec.loop_body, "loop_body")
+        item = (spec.item_var_name,) if spec.mode is LoopMode.ITERATE else ()
+        body = siblings.compile_body(spec.loop_body, "loop_body", item)
         return CompiledLoop(
             mode=spec.mode,
             source=source,
