@@ -107,3 +107,9 @@ def take_input_or_die(state: Flow, context: StepContext, **user_input: Any) -> d
         INTERRUPT_ONCE.discard(context.workflow_id)
         raise KeyboardInterrupt("the process dies here")  # not an Exception: not a failure
     return take_input(state, context, **user_input)
+
+
+def needs_item(state: Flow, context: StepContext, item: Any) -> dict[str, Any]:
+    """A body step whose item parameter has no default (the loop always passes it)."""
+    state.log.append(f"got:{item}")
+    return {}

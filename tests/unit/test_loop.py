@@ -301,3 +301,15 @@ def test_an_unknown_key_in_a_body_step_is_reported_there() -> None:
     with pytest.raises(DefinitionError) as info:
         flow(loop(body=[step("Ok", compensate="x")])).get_definition("F")
     assert (info.value.step, info.value.key) == ("Ok", "compensate")
+
+
+async def test_a_body_function_may_require_the_item_keyword() -> None:
+    b = flow(loop(body=[step("Take", "flow_steps.needs_item")]))
+    wf = await b.create_workflow("F", {"items": [1, 2]})
+    await wf.run()
+    assert wf.state.log == ["got:1", "got:2"]
+
+
+def test_outside_a_loop_a_required_extra_parameter_is_still_refused_at_load() -> None:
+    with pytest.raises(DefinitionError, match="can not be called with"):
+        flow(step("Take", "flow_steps.needs_item")).get_definition("F")
