@@ -1,10 +1,11 @@
 """Every discrepancy the fuzzer found, minimized, as a plain test on the in-memory store and SQLite.
 
 Each test names the behaviour; the workflow is written with the fuzzer's vocabulary
-(``fuzz_model.Step``/``Comp``, run by ``fuzzapp.steps``), and the assertions spell out the
+(``fuzz_model.Step``/``Comp``, run by ``fuzzapp.steps``; for control flow ``flow_plan``'s
+``Task``/``Decide``/``Loop``, run by ``fuzzapp.flow``), and the assertions spell out the
 expected facts rather than calling the reference model. A test marked ``xfail(strict=True)``
 is a bug being fixed: the fix makes it pass, and its marker goes (together with the matching
-exclusion in ``test_fuzz.OPEN_FINDINGS``).
+exclusion in ``test_fuzz.OPEN_FINDINGS`` or ``test_fuzz_flow.OPEN_FINDINGS``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flow_plan import Cond, Decide, FlowPlan, Fn, Route, Task
 from fuzz_model import PERMANENT, Comp, Plan, Step, drive
 from fuzzapp.models import Inner
 
@@ -182,3 +184,48 @@ def test_compensation_result_of_any_state_field_type_is_stored(
         for wf in run(store, plan):
             assert wf.status == "FAILED_ROLLED_BACK"
             assert getattr(wf.state, key) == value
+
+
+# --- control flow (test_fuzz_flow): DECISION and LOOP -----------------------------------------
+
+
+def run_flow(store: PersistenceProvider, plan: FlowPlan) -> tuple[Workflow, Workflow]:
+    """Drive a control-flow plan to its end; return it live and as loaded back."""
+
+    async def go() -> tuple[Workflow, Workflow]:
+        builder = WorkflowBuilder(
+            workflow_registry={"Flow": plan.definition()}, persistence_provider=store
+        )
+        wf = await builder.create_workflow("Flow", plan.initial_data())
+        while wf.status == "ACTIVE":
+            await wf.next_step()
+        return wf, await builder.load_workflow(wf.id)
+
+    return asyncio.run(go())
+
+
+def attempts(wf: Workflow) -> list[tuple[str, int, str]]:
+    return [(r.scope, r.attempt, r.status.value) for r in wf.history]
+
+
+def test_decision_without_a_matching_route_records_the_attempt_its_function_ran(
+    store: PersistenceProvider,
+) -> None:
+    # D's function fails on attempt 1, succeeds on attempt 2; then no route matches: the
+    # failure is decided on attempt 2
+    plan = FlowPlan(
+        steps=(
+            Decide(
+                name="D",
+                max_attempts=2,
+                fn=Fn(fail_visit=0, fails=1),
+                routes=(Route(cond=Cond(terms=(("x", ">", 5, True),)), target="E"),),
+            ),
+            Task(name="E"),
+        )
+    )
+    for wf in run_flow(store, plan):
+        assert wf.status == "FAILED"
+        assert wf.error is not None and (wf.error.step, wf.error.type) == ("D", "StepResultError")
+        assert attempts(wf) == [("D", 1, "FAILED"), ("D", 2, "FAILED")]
+

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ruvon.errors import StepResultError
+from ruvon.models import WorkflowError
 from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.steps.base import run_function_step
@@ -77,7 +78,17 @@ class DecisionStep:
         if outcome.kind is not OutcomeKind.COMPLETED or not step.compiled:
             return outcome  # failed, or the function jumped or paused itself
         assert outcome.merged is not None
-        route = choose_route(wf, step, outcome.merged.state)
+        try:
+            route = choose_route(wf, step, outcome.merged.state)
+        except Exception as exc:  # no route, or a condition that fails to evaluate
+            # the failure is the attempt's that ran the function (a retried one: not attempt 1)
+            return StepOutcome(
+                kind=OutcomeKind.FAILED,
+                error=WorkflowError.from_exception(exc, step.name),
+                attempt=outcome.attempt,
+                started_at=outcome.started_at,
+                ended_at=wf.clock(),
+            )
         outcome.kind, outcome.jump_to = OutcomeKind.JUMP, route.target
         outcome.ended_at = wf.clock()
         return outcome
