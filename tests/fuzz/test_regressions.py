@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flow_plan import Cond, Decide, FlowPlan, Fn, Route, Task
+from flow_plan import Cond, Decide, FlowPlan, Fn, Loop, Route, Task
 from fuzz_model import PERMANENT, Comp, Plan, Step, drive
 from fuzzapp.models import Inner
 
@@ -228,4 +228,20 @@ def test_decision_without_a_matching_route_records_the_attempt_its_function_ran(
         assert wf.status == "FAILED"
         assert wf.error is not None and (wf.error.step, wf.error.type) == ("D", "StepResultError")
         assert attempts(wf) == [("D", 1, "FAILED"), ("D", 2, "FAILED")]
+
+
+def test_a_loop_failed_by_a_retried_body_step_is_recorded_as_its_one_attempt(
+    store: PersistenceProvider,
+) -> None:
+    # the body step fails on both its attempts: the loop, which ran once, failed on attempt 1
+    body = (Task(name="B", max_attempts=2, fn=Fn(fail_visit=0, fails=PERMANENT)),)
+    plan = FlowPlan(steps=(Loop(name="L", body=body),), initial={"items": [7]})
+    for wf in run_flow(store, plan):
+        assert wf.status == "FAILED"
+        assert wf.error is not None and wf.error.step == "B"
+        assert attempts(wf) == [
+            ("L/iter:0/B", 1, "FAILED"),
+            ("L/iter:0/B", 2, "FAILED"),
+            ("L", 1, "FAILED"),
+        ]
 

@@ -167,8 +167,16 @@ class LoopStep:
                 wf, loop, body_step, frame, item, pending, validated, where
             )
             pending, validated = None, None
-            if outcome.kind is OutcomeKind.FAILED or outcome.kind in step_run.UNFINISHED:
-                return outcome  # failed (the frame stays for retry()), waits, or yields
+            if outcome.kind is OutcomeKind.FAILED:  # the frame stays for retry()
+                # the loop's own record: its one attempt, from its start, with the step's error
+                return StepOutcome(
+                    kind=OutcomeKind.FAILED,
+                    error=outcome.error,
+                    started_at=started,
+                    ended_at=wf.clock(),
+                )
+            if outcome.kind in step_run.UNFINISHED:
+                return outcome  # waits, or yields
             frame = self._advance(wf, loop, body_step, outcome, frame, where.depth, where.scope)
             if outcome.kind is OutcomeKind.PAUSE:
                 if outcome.waiting_for is not None:
