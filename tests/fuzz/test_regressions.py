@@ -245,3 +245,24 @@ def test_a_loop_failed_by_a_retried_body_step_is_recorded_as_its_one_attempt(
             ("L", 1, "FAILED"),
         ]
 
+
+def test_a_jump_back_to_the_first_body_step_stays_in_the_iteration(
+    store: PersistenceProvider,
+) -> None:
+    # WHILE n < 1: D bumps n and routes back to itself (the body's first step) while n < 3,
+    # then to E. The jump is inside iteration 0: the while condition (false once n is 1) is
+    # not checked again until the iteration ends
+    body = (
+        Decide(
+            name="D",
+            fn=Fn(bump=True),
+            routes=(Route(cond=Cond(guard=3), target="D"),),
+            default="E",
+        ),
+        Task(name="E"),
+    )
+    plan = FlowPlan(steps=(Loop(name="W", mode="WHILE", cond=Cond(guard=1), body=body),))
+    for wf in run_flow(store, plan):
+        assert wf.status == "COMPLETED"
+        assert [e.split("|")[0] for e in wf.state.log] == ["D@0:None"] * 3 + ["E@0:None"]
+        assert (wf.state.loop_iterations, wf.state.loop_results) == (1, [{"n": 3}])

@@ -43,7 +43,8 @@ _INPUT_WAIT = {S.WAITING_HUMAN: OutcomeKind.WAIT_HUMAN, S.PAUSED: OutcomeKind.WA
 
 def _frame(wf: Workflow, depth: int, scope: str) -> dict[str, Any]:
     """The loop's frame: the one saved at this depth if it is this loop's, else a new one (the
-    loop starts)."""
+    loop starts). ``"inside": true`` marks a frame moved to the body's first step by a jump
+    within the iteration, which is not the start of an iteration."""
     frames = wf.frames
     saved = frames[depth] if len(frames) > depth else {}
     if saved.get("kind") == LOOP and saved.get("scope") == scope:
@@ -86,7 +87,7 @@ def _iteration(
     wf: Workflow, step: CompiledStep, loop: CompiledLoop, frame: dict[str, Any]
 ) -> tuple[bool, Any]:
     """``(runs, item)``: whether iteration ``frame["iteration"]`` runs, and its item."""
-    i, starting = frame["iteration"], frame["body"] == 0
+    i, starting = frame["iteration"], frame["body"] == 0 and not frame.get("inside")
     if loop.mode is LoopMode.ITERATE:
         items = _items(wf, step, loop)
         if starting and i == 0 and len(items) > loop.max_iterations:
@@ -245,9 +246,9 @@ class LoopStep:
         if nxt > k + 1:
             step_run.record_skipped(wf, loop.body, k + 1, nxt, scope=f"{scope}/iter:{i}")
         if nxt >= len(loop.body):
-            frame = {**frame, "iteration": i + 1, "body": 0}
+            frame = {**frame, "iteration": i + 1, "body": 0, "inside": False}
         else:
-            frame = {**frame, "body": nxt}
+            frame = {**frame, "body": nxt, "inside": True}
         del wf.frames[depth:]
         wf.frames.append(frame)
         return frame
