@@ -187,7 +187,8 @@ class LoopStep:
                 return StepOutcome(
                     kind=OutcomeKind.WAIT_INPUT, started_at=started, ended_at=wf.clock()
                 )
-            await wf.commit(S.ACTIVE)  # the iteration's progress, durable
+            if not _waits_next(wf, step, loop, frame):
+                await wf.commit(S.ACTIVE)  # the iteration's progress, durable
 
     @staticmethod
     def _stop_before(
