@@ -266,3 +266,17 @@ def test_a_jump_back_to_the_first_body_step_stays_in_the_iteration(
         assert wf.status == "COMPLETED"
         assert [e.split("|")[0] for e in wf.state.log] == ["D@0:None"] * 3 + ["E@0:None"]
         assert (wf.state.loop_iterations, wf.state.loop_results) == (1, [{"n": 3}])
+
+
+def test_a_list_grown_past_max_iterations_during_the_loop_fails_it(
+    store: PersistenceProvider,
+) -> None:
+    # one item and max_iterations 2; the body replaces the list by three items: the loop must
+    # not run a third iteration (a body that appends on every iteration would never end)
+    body = (Task(name="B", fn=Fn(sets={"items": [1, 2, 3]})),)
+    plan = FlowPlan(steps=(Loop(name="L", max_iterations=2, body=body),), initial={"items": [1]})
+    for wf in run_flow(store, plan):
+        assert wf.status == "FAILED"
+        assert wf.error is not None and wf.error.step == "L"
+        assert "max_iterations=2" in wf.error.message
+        assert attempts(wf) == [("L/iter:0/B", 1, "COMPLETED"), ("L", 1, "FAILED")]

@@ -90,7 +90,7 @@ def _iteration(
     i, starting = frame["iteration"], frame["body"] == 0 and not frame.get("inside")
     if loop.mode is LoopMode.ITERATE:
         items = _items(wf, step, loop)
-        if starting and i == 0 and len(items) > loop.max_iterations:
+        if starting and len(items) > loop.max_iterations:  # read again at each iteration
             raise _too_many(step, loop, f"{loop.source} has {len(items)} items")
         if i < len(items):
             return True, items[i]
