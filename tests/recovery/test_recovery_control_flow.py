@@ -17,69 +17,32 @@ compensation committed as finished runs again.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
-import os
 import signal
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from crashapp.effects import Kill
-from crashapp.effects import read as read_kills
+from flowapp.campaign import RECOVER, Act, Case, Outcome, Resume, View, run
 from flowapp.ledger import Row
-from flowapp.ledger import read as read_ledger
-from recovery_harness import (
-    HERE,
-    LEASE,
-    Job,
-    Proc,
-    Target,
-    make_target,
-    pg_url_for,
-    recover_job,
-    recovered_ids,
-    run_jobs,
-    sleep_past_lease,
-)
+from recovery_harness import Proc, pg_url_for
 
-from ruvon.implementations.persistence import store_from_url
 from ruvon.models import CompensationStatus as C
 from ruvon.models import StepStatus
 from ruvon.runtime.status import WorkflowStatus as S
 
-PARALLEL = 8
 ITEMS = ["a", "b", "c"]
 ANN = {"approved": True, "reviewer": "ann"}
 BO = {"approved": True, "reviewer": "bo"}
 
 
-@dataclass(frozen=True)
-class Resume:
-    """A fresh process loads the workflow and ``resume()``\\ s it with each answer in turn
-    (while it waits), maybe killed at ``crash_at``."""
-
-    answers: tuple[dict[str, Any], ...]
-    crash_at: str | None = None
+WAITING = "committed:status:WAITING_HUMAN"
 
 
-RECOVER = "recover"  # an act: recovery in a fresh process
-Act = Resume | str
-
-
-@dataclass(frozen=True)
-class Case:
-    id: str
-    workflow_type: str
-    crash_at: str | None  # of the starting child
-    hit: int = 1
-    data: dict[str, Any] = field(default_factory=dict)
-    cli: bool = False  # recovered by ``ruvon recover`` (else ``builder.recover()``)
-    route: str | None = None  # CRASHAPP_ROUTE of the starting child
-    acts: tuple[Act, ...] = (RECOVER,)  # what happens after the start, in turn
+def _after(kind: str, scope: str) -> str:
+    """The checkpoint right after the commit that settled ``scope`` as COMPLETED (a step
+    attempt, or with ``comp`` its compensation)."""
+    return f"committed:{kind}:{scope}:COMPLETED"
 
 
 def _loop(id: str, crash_at: str, hit: int = 1, *, fail: bool = False, cli: bool = False) -> Case:
@@ -91,248 +54,51 @@ def _answered(*answers: dict[str, Any], crash_at: str | None = None) -> tuple[Ac
     return (RECOVER, Resume(answers, crash_at), RECOVER)
 
 
-TWO = {"items": ["a", "b"]}
+def _human(id: str, crash_at: str | None, acts: tuple[Act, ...], cli: bool = False) -> Case:
+    return Case(id, "FlowHuman", crash_at, cli=cli, acts=acts)
+
+
+def _in_loop(id: str, wf_type: str, crash_at: str | None, acts: tuple[Act, ...]) -> Case:
+    return Case(id, wf_type, crash_at, data={"items": ["a", "b"]}, acts=acts)
+
+
 LOOP_CASES = [
     _loop("loop-in-reserve-1-after-effect", "fn:reserve:after", 2),
     _loop("loop-in-charge-1-before-effect", "fn:charge:before", 2, cli=True),
-    _loop("loop-between-iterations-0-1", "committed:step:Items/iter:0/Charge:COMPLETED"),
+    _loop("loop-between-iterations-0-1", _after("step", "Items/iter:0/Charge")),
     _loop("loop-in-charge-2-after-effect", "fn:charge:after", 3, cli=True),
-    _loop("loop-after-last-iteration", "committed:step:Items/iter:2/Charge:COMPLETED"),
+    _loop("loop-after-last-iteration", _after("step", "Items/iter:2/Charge")),
 ]
 UNWIND_CASES = [
-    _loop(
-        "unwind-between-iterations-2-1", "committed:comp:Items/iter:2/Reserve:COMPLETED", fail=True
-    ),
-    _loop(
-        "unwind-between-iterations-1-0",
-        "committed:comp:Items/iter:1/Reserve:COMPLETED",
-        fail=True,
-        cli=True,
-    ),
-    _loop("unwind-in-refund-1-after-effect", "fn:refund:after", 2, fail=True),
+    _loop("unwind-between-iterations-2-1", _after("comp", "Items/iter:2/Reserve"), fail=True),
+    _loop("unwind-between-iterations-1-0", _after("comp", "Items/iter:1/Reserve"), fail=True),
+    _loop("unwind-in-refund-1-after-effect", "fn:refund:after", 2, fail=True, cli=True),
 ]
+RESERVED_A = _after("step", "Items/iter:0/Reserve")
 HUMAN_CASES = [
-    Case(
-        "human-killed-waiting",
-        "FlowHuman",
-        "committed:status:WAITING_HUMAN",
-        cli=True,
-        acts=_answered(ANN),
-    ),
-    Case(
-        "human-killed-after-resumed-effect",
-        "FlowHuman",
-        None,
-        acts=_answered(ANN, crash_at="fn:approve:after"),
-    ),
-    Case(
-        "loop-human-killed-waiting",
-        "FlowLoopHuman",
-        "committed:status:WAITING_HUMAN",
-        data=TWO,
-        acts=_answered(ANN, BO),
-    ),
-    Case(
-        "loop-human-killed-before-wait",
-        "FlowLoopHuman",
-        "committed:step:Items/iter:0/Reserve:COMPLETED",
-        data=TWO,
-        acts=_answered(ANN, BO),
-    ),
+    _human("human-killed-waiting", WAITING, _answered(ANN), cli=True),
+    _human("human-killed-after-resumed-effect", None, _answered(ANN, crash_at="fn:approve:after")),
+    _in_loop("loop-human-killed-waiting", "FlowLoopHuman", WAITING, _answered(ANN, BO)),
+    _in_loop("loop-human-killed-before-wait", "FlowLoopHuman", RESERVED_A, _answered(ANN, BO)),
     # the body starts with the approval: the kill is between iterations, in the resuming process
-    Case(
+    _in_loop(
         "loop-human-first-killed-before-wait",
         "FlowLoopHumanFirst",
         None,
-        data=TWO,
-        cli=True,
-        acts=(
-            *_answered(ANN, BO, crash_at="committed:step:Items/iter:0/Reserve:COMPLETED"),
-            Resume((BO,)),
-        ),
+        (*_answered(ANN, BO, crash_at=RESERVED_A), Resume((BO,))),
     ),
-    Case(
+    _in_loop(
         "loop-human-killed-after-resumed-effect",
         "FlowLoopHuman",
         None,
-        data=TWO,
-        acts=(*_answered(ANN, BO, crash_at="fn:approve:after"), Resume((BO,))),
+        (*_answered(ANN, BO, crash_at="fn:approve:after"), Resume((BO,))),
     ),
 ]
 DECISION_CASES = [
-    Case(
-        "decision-committed",
-        "FlowDecision",
-        "committed:step:Decide:COMPLETED",
-        cli=True,
-        route="express",
-    ),
+    Case("decision-committed", "FlowDecision", _after("step", "Decide"), cli=True, route="express"),
     Case("decision-in-flight", "FlowDecision", "fn:decide:after", route="express"),
 ]
 CASES = {c.id: c for c in LOOP_CASES + UNWIND_CASES + HUMAN_CASES + DECISION_CASES}
-
-
-# --- running the phases ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class View:
-    """What the store says about a case's workflow."""
-
-    id: str
-    status: S
-    state: dict[str, Any]
-    current_step: int
-    frames: list[dict[str, Any]]
-    lease_owner: str | None
-    history: list[tuple[str, StepStatus]]  # (scope, status) per attempt, in order
-    journal: list[tuple[str, C]]  # (scope, status) per entry, in order
-
-    def scopes(self, status: StepStatus = StepStatus.COMPLETED) -> list[str]:
-        return [scope for scope, st in self.history if st is status]
-
-
-async def _views(url: str) -> dict[str, View]:
-    """Every workflow of the database, by idempotency key (the case's id)."""
-    store = store_from_url(url)
-    try:
-        out: dict[str, View] = {}
-        for row in await store.list_workflows(limit=1000):
-            assert row.idempotency_key is not None
-            out[row.idempotency_key] = View(
-                row.id,
-                row.status,
-                json.loads(row.state),
-                row.current_step,
-                list(row.frames),
-                row.lease_owner,
-                [(h.scope, h.status) for h in await store.step_history(row.id)],
-                [(j.scope, j.status) for j in await store.compensation_journal(row.id)],
-            )
-        return out
-    finally:
-        await store.close()
-
-
-def views(target: Target) -> dict[str, View]:
-    return asyncio.run(_views(target.url))
-
-
-@dataclass
-class Outcome:
-    """One case: its processes (the starting child first, then one per act), the store after
-    each, and its ledger."""
-
-    case: Case
-    procs: list[Proc] = field(default_factory=list)
-    views: list[View] = field(default_factory=list)
-    ledger: list[Row] = field(default_factory=list)
-    kills: list[Kill] = field(default_factory=list)
-
-    @property
-    def start(self) -> Proc:
-        return self.procs[0]
-
-    @property
-    def pre(self) -> View:
-        """The store after the starting child (killed, or waiting)."""
-        return self.views[0]
-
-    @property
-    def final(self) -> View:
-        return self.views[-1]
-
-    def recovered(self, proc: Proc) -> list[str]:
-        """Whether the recovery process says it continued this case's workflow."""
-        ids = recovered_ids(proc, proc.name.endswith("-cli"))
-        return [w for w in ids if w == self.pre.id]
-
-    def runs(self, function: str, index: int | None = None) -> list[Row]:
-        return [r for r in self.ledger if r.function == function and r.index == index]
-
-
-def _child_env(target: Target, crash_at: str | None, hit: int = 1, **extra: str) -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
-    if crash_at:
-        extra.update(CRASHAPP_CRASH_AT=crash_at, CRASHAPP_CRASH_HIT=str(hit))
-    return target.env(PYTHONPATH=path, **extra)
-
-
-def _driver(target: Target, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "flowapp.driver",
-        "--db",
-        target.url,
-        "--lease",
-        str(LEASE),
-        *args,
-    ]
-
-
-def _start_job(case: Case, target: Target, logs: Path) -> Job:
-    route = {"CRASHAPP_ROUTE": case.route} if case.route else {}
-    argv = _driver(target, "start", "--type", case.workflow_type, "--key", case.id)
-    argv += ["--data", json.dumps(case.data)]
-    return Job(f"start-{case.id}", argv, _child_env(target, case.crash_at, case.hit, **route), logs)
-
-
-def _act_jobs(
-    cases: list[Case], n: int, targets: dict[bool, Target], logs: Path, ids: dict[str, str]
-) -> list[Job]:
-    """Act ``n`` of each case that has one: its own resuming process, or the recovery of its
-    group (one process recovers all the workflows of a database)."""
-    jobs: list[Job] = []
-    for case in cases:
-        act = case.acts[n - 1]
-        if isinstance(act, Resume):
-            argv = _driver(targets[case.cli], "resume", "--id", ids[case.id])
-            for answer in act.answers:
-                argv += ["--input", json.dumps(answer)]
-            env = _child_env(targets[case.cli], act.crash_at)
-            jobs.append(Job(f"act{n}-resume-{case.id}", argv, env, logs))
-    for cli in sorted({c.cli for c in cases if c.acts[n - 1] == RECOVER}):
-        name = f"act{n}-recover-{'cli' if cli else 'api'}"
-        jobs.append(recover_job(name, targets[cli], logs, cli=cli))
-    return jobs
-
-
-def _mine(case: Case, job_name: str) -> bool:
-    """Whether the process of that name acted on the case's workflow."""
-    rest = job_name.split("-", 1)[1]  # after "start" or "act<n>"
-    return rest in (case.id, f"resume-{case.id}", f"recover-{'cli' if case.cli else 'api'}")
-
-
-def _campaign(kind: str, pg_url: str | None, directory: Path) -> dict[str, Outcome]:
-    """Start every case's workflow side by side, then play the acts, one round per act.
-
-    The cases share two databases, one per recovery command (``ruvon recover``, or
-    ``builder.recover()``), each with its ledger; each case checks its own workflow."""
-    logs, cases = directory / "logs", list(CASES.values())
-    targets = {
-        cli: make_target(kind, "cli" if cli else "api", directory, pg_url) for cli in (False, True)
-    }
-    out = {c.id: Outcome(c) for c in cases}
-    procs = run_jobs([_start_job(c, targets[c.cli], logs) for c in cases], PARALLEL)
-    for n in range(1 + max(len(c.acts) for c in cases)):
-        sleep_past_lease(max(p.ended_at for p in procs.values()))  # the dead children's leases
-        seen = {cli: views(t) for cli, t in targets.items()}
-        for c in (c for c in cases if len(c.acts) >= n):
-            (proc,) = [p for name, p in procs.items() if _mine(c, name)]
-            out[c.id].procs.append(proc)
-            out[c.id].views.append(seen[c.cli][c.id])
-        acting = [c for c in cases if len(c.acts) > n]
-        if acting:
-            ids = {c.id: out[c.id].pre.id for c in acting}
-            procs = run_jobs(_act_jobs(acting, n + 1, targets, logs, ids), PARALLEL)
-    for cli, target in targets.items():
-        ledger, (_, kills) = read_ledger(target.effects), read_kills(target.effects)
-        for c in (c for c in cases if c.cli == cli):
-            wid = out[c.id].pre.id
-            out[c.id].ledger = [r for r in ledger if r.workflow_id == wid]
-            out[c.id].kills = kills
-    return out
 
 
 @pytest.fixture(
@@ -342,7 +108,8 @@ def campaign(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Outcome]:
     kind = str(request.param)
-    return _campaign(kind, pg_url_for(request, kind), tmp_path_factory.mktemp(f"flow-{kind}"))
+    directory = tmp_path_factory.mktemp(f"flow-{kind}")
+    return run(list(CASES.values()), kind, pg_url_for(request, kind), directory)
 
 
 # --- shared checks ---------------------------------------------------------------------------
