@@ -11,7 +11,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ruvon.models import StepContext, WorkflowJumpDirective, WorkflowPauseDirective
 
@@ -29,6 +29,9 @@ class Fatal(Exception):
 
 
 class S(BaseModel):
+    # a result key that is not a field fails the step (the default, extra="ignore", drops it)
+    model_config = ConfigDict(extra="forbid")
+
     log: list[str] = []
     n: int = 0
     fail_at: list[str] = []

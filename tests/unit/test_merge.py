@@ -69,9 +69,32 @@ def test_result_that_does_not_fit_fails_and_leaves_state_alone() -> None:
     assert s.a == 1
 
 
-def test_unknown_key_fails_naming_it() -> None:
-    with pytest.raises(StepResultError, match="key 'zzz' which is not a field of M"):
-        merge_result(M(), {"zzz": 1}, "s1")
+class Strict(M):
+    model_config = ConfigDict(extra="forbid")
+
+
+def test_unknown_key_fails_naming_it_when_the_model_forbids_extra() -> None:
+    with pytest.raises(StepResultError, match="key 'zzz' which is not a field of Strict"):
+        merge_result(Strict(), {"zzz": 1}, "s1")
+
+
+def test_unknown_key_is_dropped_from_the_state_but_kept_in_the_result_by_default(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """pydantic ignores keys that are not fields unless told otherwise; so does the merge (as
+    ruvon-sdk did): the state gets the fields, the step's result keeps everything."""
+    merged = merge_result(M(), {"a": 3, "status": "ok", "step": {"n": 1}}, "s1")
+    assert merged.state.a == 3 and not hasattr(merged.state, "status")
+    assert merged.result == {"a": 3, "status": "ok", "step": {"n": 1}}
+    assert "returned key 'status', which is not a field of M" in caplog.text
+    caplog.clear()
+    merge_result(M(), {"status": "again"}, "s1")
+    assert caplog.text == ""  # said once per step and key
+
+
+def test_an_ignored_key_whose_value_can_not_be_stored_fails_the_step() -> None:
+    with pytest.raises(StepResultError, match="not fields of the state.*can not be stored"):
+        merge_result(M(), {"zzz": object()}, "s1")
 
 
 def test_unknown_key_is_kept_when_model_allows_extra() -> None:
@@ -163,7 +186,7 @@ def test_a_value_the_json_form_can_not_hold_fails_the_step_by_name() -> None:
 
 def test_compensation_errors_say_so() -> None:
     with pytest.raises(StepResultError, match=r"compensation of step 's1'.*not a field"):
-        merge_result(M(), {"zzz": 1}, "s1", compensation=True)
+        merge_result(Strict(), {"zzz": 1}, "s1", compensation=True)
 
 
 def test_a_nul_character_fails_the_step_on_every_store() -> None:
@@ -245,7 +268,7 @@ def test_a_cut_utc_offset_is_found_inside_containers_too() -> None:
 class _Offbeat(BaseModel):
     """One field for each way a merge can fail."""
 
-    model_config = ConfigDict(ser_json_inf_nan="constants")
+    model_config = ConfigDict(ser_json_inf_nan="constants", extra="forbid")
 
     a: int = 0
     positive: float = Field(1.0, gt=0)
@@ -262,7 +285,7 @@ _ODD = datetime(1900, 6, 1, 12, tzinfo=timezone(timedelta(minutes=19, seconds=32
     ("result", "message"),
     [
         ([1], "returned list; a step must return a dict (or None)"),
-        ({"zzz": 1}, "returned key 'zzz' which is not a field of _Offbeat"),
+        ({"zzz": 1}, "returned key 'zzz' which is not a field of _Offbeat (its model forbids"),
         (
             {"positive": -1},
             "returned a result that does not fit _Offbeat: positive: Input should be greater "

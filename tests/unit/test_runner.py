@@ -459,7 +459,7 @@ async def test_input_after_a_pause_on_the_last_step__that_does_not_fit_names_ste
         await wf.resume({"nope": 1})
     assert str(info.value) == (
         f"input for workflow '{wf.id}', paused after its last step, does not fit S: "
-        "step 'Z' returned key 'nope' which is not a field of S"
+        "key 'nope' is not a field of S"
     )
 
 
@@ -592,7 +592,9 @@ async def test_a_result_that_does_not_fit__names_the_step_that_returned_it() -> 
     wf = await builder(st("A", fn="engine_steps.unknown_key")).create_workflow("T")
     await wf.next_step()
     assert wf.error is not None
-    assert wf.error.message == "step 'A' returned key 'nope' which is not a field of S"
+    assert wf.error.message == (
+        "step 'A' returned key 'nope' which is not a field of S (its model forbids other keys)"
+    )
 
 
 async def test_user_input_that_is_not_a_dict__is_named_by_type_and_shown_cut_short() -> None:

@@ -363,7 +363,8 @@ async def test_cancel_in_saga_mode_before_any_step__just_cancels() -> None:
         ),
         (
             "runtime_steps.undo_unknown_key",
-            "compensation of step 'A' returned key 'nope' which is not a field of S",
+            "compensation of step 'A' returned key 'nope' which is not a field of S (its model "
+            "forbids other keys)",
         ),
     ],
     ids=["directive", "bad-result"],

@@ -266,7 +266,7 @@ async def test_failure__raise_on_failure_false_keeps_the_engines_behaviour() -> 
 async def test_failure__engine_made_failures_raise_from_the_error_tree() -> None:
     h = harness(definition(step("Bad", "bad_result")))
     wf = await h.start_workflow("Order")
-    with pytest.raises(StepResultError, match="no_such_field") as raised:
+    with pytest.raises(StepResultError, match="returned str; a step must return a dict") as raised:
         await h.next_step(wf.id)
     assert raised.value.step == "Bad" and wf.status == "FAILED"
 

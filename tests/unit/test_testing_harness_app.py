@@ -119,8 +119,8 @@ def skip_to_ship(state: Order, context: StepContext, **_: Any) -> dict[str, Any]
     raise WorkflowJumpDirective("Ship", {"reserved": True})
 
 
-def bad_result(state: Order, context: StepContext, **_: Any) -> dict[str, Any]:
-    return {"no_such_field": 1}
+def bad_result(state: Order, context: StepContext, **_: Any) -> Any:
+    return "no_such_field"  # not a dict: the engine fails the step
 
 
 def step(name: str, fn: str, comp: str | None = None, **keys: Any) -> dict[str, Any]:

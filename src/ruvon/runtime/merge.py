@@ -18,6 +18,7 @@ object is never modified by the merge; on error nothing changed.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -28,6 +29,8 @@ from pydantic import BaseModel, PlainSerializer, ValidationError, WrapSerializer
 from pydantic_core import PydanticSerializationError
 
 from ruvon.errors import StepResultError
+
+log = logging.getLogger("ruvon.merge")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -103,13 +106,14 @@ def load_state(
 
 def _candidate(
     state: BaseModel, result: Any, step: str, compensation: bool
-) -> tuple[BaseModel, dict[str, Any]]:
-    """The live state with ``result``'s keys set (unvalidated), and the keys as a dict."""
+) -> tuple[BaseModel, dict[str, Any], dict[str, Any]]:
+    """The live state with ``result``'s keys set (unvalidated), the keys set as a dict, and the
+    keys the model ignores (not fields, and the model neither allows nor forbids extras)."""
     if result is None:
-        return state, {}
+        return state, {}, {}
     if isinstance(result, BaseModel):
         if type(result) is type(state):
-            return result, {}
+            return result, {}, {}
         result = result.model_dump()
     if not isinstance(result, dict):
         raise StepResultError(
@@ -118,17 +122,41 @@ def _candidate(
             step=step,
         )
     if not result:
-        return state, {}
+        return state, {}, {}
     cls = type(state)
     fields = cls.__pydantic_fields__  # the class's dict itself; ``model_fields`` builds a copy
     if state.__pydantic_extra__ is None and not fields.keys() >= result.keys():
         unknown = [k for k in result if k not in fields]
-        raise StepResultError(
-            f"{_what(step, compensation)} returned key '{unknown[0]}' which is not a field of "
-            f"{cls.__name__}",
-            step=step,
-        )
-    return _with(state, result), result
+        if cls.model_config.get("extra") == "forbid":
+            raise StepResultError(
+                f"{_what(step, compensation)} returned key '{unknown[0]}' which is not a field "
+                f"of {cls.__name__} (its model forbids other keys)",
+                step=step,
+            )
+        # pydantic's default: a model ignores keys that are not fields; so does the merge
+        _warn_ignored(cls, step, unknown)
+        known = {k: v for k, v in result.items() if k in fields}
+        ignored = {k: v for k, v in result.items() if k not in fields}
+        return (_with(state, known) if known else state), known, ignored
+    return _with(state, result), result, {}
+
+
+_WARNED: set[tuple[type[BaseModel], str, str]] = set()
+
+
+def _warn_ignored(cls: type[BaseModel], step: str, keys: list[str]) -> None:
+    """Say once per step and key that a returned key is not kept in the state."""
+    for key in keys:
+        if (cls, step, key) not in _WARNED:
+            _WARNED.add((cls, step, key))
+            log.warning(
+                "step '%s' returned key '%s', which is not a field of %s: it is kept in the "
+                "step's result only, not in the state (give the model the field, or "
+                "extra='allow' to keep it, or extra='forbid' to make it an error)",
+                step,
+                key,
+                cls.__name__,
+            )
 
 
 def _with(state: BaseModel, result: dict[str, Any]) -> BaseModel:
@@ -228,13 +256,14 @@ def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool
     ):  # the common case, checked as _candidate would; serialized without building a copy:
         # the live state's fields are swapped for the merged ones just for the serializer
         live, raw, changed = state.__dict__, {**state.__dict__, **result}, result
+        ignored: dict[str, Any] = {}
         object.__setattr__(state, "__dict__", raw)
         try:
             data = dump_state(state, step, compensation=compensation)
         finally:
             object.__setattr__(state, "__dict__", live)
     else:
-        candidate, changed = _candidate(state, result, step, compensation)
+        candidate, changed, ignored = _candidate(state, result, step, compensation)
         raw = candidate.__dict__
         data = dump_state(candidate, step, compensation=compensation)
     try:
@@ -243,9 +272,26 @@ def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool
         merged = load_state(cls, data, step, compensation=compensation)  # raises, naming the key
     if state.__pydantic_private__:
         merged.__pydantic_private__ = dict(state.__pydantic_private__)
+    recorded = _recorded(cls, merged, raw, changed, step, compensation)
+    if recorded is None and not isinstance(result, dict):
+        return Merged(state=merged, state_json=data, result=None)
+    recorded = recorded or {}
+    if ignored:  # not in the state, but the step's result keeps them (as JSON data)
+        recorded = {**recorded, **_as_json(ignored, step, compensation)}
+    return Merged(state=merged, state_json=data, result=recorded)
+
+
+def _recorded(
+    cls: type[BaseModel],
+    merged: BaseModel,
+    raw: dict[str, Any],
+    changed: dict[str, Any],
+    step: str,
+    compensation: bool,
+) -> dict[str, Any] | None:
+    """The merged values of the keys the step set, as JSON data (``None``: it set none)."""
     if not changed:
-        empty: dict[str, Any] | None = {} if isinstance(result, dict) else None
-        return Merged(state=merged, state_json=data, result=empty)
+        return None
     values = merged.__dict__
     plain = _PLAIN.get(cls) or _plain_fields(cls)
     # the common case: plain values of plain fields are their own JSON form
@@ -256,12 +302,24 @@ def merge_result(state: BaseModel, result: Any, step: str, *, compensation: bool
             break
         recorded[key] = value
     else:
-        return Merged(state=merged, state_json=data, result=recorded)
+        return recorded
     _check_lossless(raw, merged, changed, step, compensation)
-    serialized = cls.__pydantic_serializer__.to_python(
+    serialized: dict[str, Any] = cls.__pydantic_serializer__.to_python(
         merged, mode="json", include=set(changed), round_trip=True, warnings=False
     )
-    return Merged(state=merged, state_json=data, result=serialized)
+    return serialized
+
+
+def _as_json(values: dict[str, Any], step: str, compensation: bool) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = pydantic_core.to_jsonable_python(values)
+    except (PydanticSerializationError, ValueError, TypeError) as exc:
+        raise StepResultError(
+            f"{_what(step, compensation)} returned keys that are not fields of the state, "
+            f"kept in its result only, and their values can not be stored as JSON: {exc}",
+            step=step,
+        ) from exc
+    return data
 
 
 _MISSING = object()

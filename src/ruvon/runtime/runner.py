@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from ruvon.errors import IllegalOperationError, WorkflowFinishedError, WorkflowValidationError
+from ruvon.errors import (
+    IllegalOperationError,
+    StepResultError,
+    WorkflowFinishedError,
+    WorkflowValidationError,
+)
 from ruvon.providers.observer import EventKind
 from ruvon.runtime import saga
 from ruvon.runtime.attempts import private_copy
@@ -111,12 +116,7 @@ def _input_for(wf: Workflow, user_input: dict[str, Any] | None) -> tuple[S | Non
             f"input for step '{step.name}' can not be stored as JSON: {exc}"
         ) from exc
     if step.function is None and step.input_model is None and user_input:
-        try:  # a step without a function merges the input: unknown keys are bad input
-            merge_result(wf.state, dict(user_input), step.name)
-        except Exception as exc:
-            raise WorkflowValidationError(
-                f"input for step '{step.name}' does not fit {type(wf.state).__name__}: {exc}"
-            ) from exc
+        _check_input_merges(wf, user_input, f"input for step '{step.name}'")
     return None, validated
 
 
@@ -153,18 +153,27 @@ async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, 
         raise
 
 
+def _check_input_merges(wf: Workflow, user_input: Mapping[str, Any], what: str) -> None:
+    """Input merged into the state as it is (no step function takes it) must fit the state:
+    unlike a step's result, a key that is not a field is bad input, not something to drop."""
+    model = type(wf.state)
+    unknown = [k for k in user_input if k not in model.__pydantic_fields__]
+    try:
+        if unknown and wf.state.__pydantic_extra__ is None:
+            raise StepResultError(f"key '{unknown[0]}' is not a field of {model.__name__}")
+        merge_result(wf.state, dict(user_input), wf.current_step_name or "end")
+    except Exception as exc:
+        raise WorkflowValidationError(f"{what} does not fit {model.__name__}: {exc}") from exc
+
+
 def _final_input(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, Any] | None:
     """Input for a workflow that paused after its last step: merged into the state (no step
     is left to take it); raises ``WorkflowValidationError`` if it does not fit."""
     if not user_input:
         return None
-    try:
-        merge_result(wf.state, user_input, wf.definition.steps[-1].name)
-    except Exception as exc:
-        raise WorkflowValidationError(
-            f"input for workflow '{wf.id}', paused after its last step, does not fit "
-            f"{type(wf.state).__name__}: {exc}"
-        ) from exc
+    _check_input_merges(
+        wf, user_input, f"input for workflow '{wf.id}', paused after its last step,"
+    )
     return user_input
 
 
