@@ -93,7 +93,7 @@ def test_unknown_key_is_dropped_from_the_state_but_kept_in_the_result_by_default
 
 
 def test_an_ignored_key_whose_value_can_not_be_stored_fails_the_step() -> None:
-    with pytest.raises(StepResultError, match="not fields of the state.*can not be stored"):
+    with pytest.raises(StepResultError, match=r"not fields of the state.*can not be stored"):
         merge_result(M(), {"zzz": object()}, "s1")
 
 
