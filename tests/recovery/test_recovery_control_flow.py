@@ -46,20 +46,28 @@ def _after(kind: str, scope: str) -> str:
 
 
 def _loop(id: str, crash_at: str, hit: int = 1, *, fail: bool = False, cli: bool = False) -> Case:
-    return Case(id, "FlowLoop", crash_at, hit, {"items": ITEMS, "fail_after": fail}, cli)
+    data = {"items": ITEMS, "fail_after": fail}
+    return Case(id=id, workflow_type="FlowLoop", crash_at=crash_at, hit=hit, data=data, cli=cli)
 
 
 def _answered(*answers: dict[str, Any], crash_at: str | None = None) -> tuple[Act, ...]:
     """Recovery (which must leave a waiting workflow alone), a person's answers, recovery."""
-    return (RECOVER, Resume(answers, crash_at), RECOVER)
+    return (RECOVER, Resume(answers=answers, crash_at=crash_at), RECOVER)
 
 
 def _human(id: str, crash_at: str | None, acts: tuple[Act, ...], cli: bool = False) -> Case:
-    return Case(id, "FlowHuman", crash_at, cli=cli, acts=acts)
+    return Case(id=id, workflow_type="FlowHuman", crash_at=crash_at, cli=cli, acts=acts)
 
 
 def _in_loop(id: str, wf_type: str, crash_at: str | None, acts: tuple[Act, ...]) -> Case:
-    return Case(id, wf_type, crash_at, data={"items": ["a", "b"]}, acts=acts)
+    data = {"items": ["a", "b"]}
+    return Case(id=id, workflow_type=wf_type, crash_at=crash_at, data=data, acts=acts)
+
+
+def _decision(id: str, crash_at: str, cli: bool = False) -> Case:
+    """The starting child routes ``express``; the processes after it, ``standard``."""
+    kind = "FlowDecision"
+    return Case(id=id, workflow_type=kind, crash_at=crash_at, cli=cli, route="express")
 
 
 LOOP_CASES = [
@@ -85,18 +93,18 @@ HUMAN_CASES = [
         "loop-human-first-killed-before-wait",
         "FlowLoopHumanFirst",
         None,
-        (*_answered(ANN, BO, crash_at=RESERVED_A), Resume((BO,))),
+        (*_answered(ANN, BO, crash_at=RESERVED_A), Resume(answers=(BO,))),
     ),
     _in_loop(
         "loop-human-killed-after-resumed-effect",
         "FlowLoopHuman",
         None,
-        (*_answered(ANN, BO, crash_at="fn:approve:after"), Resume((BO,))),
+        (*_answered(ANN, BO, crash_at="fn:approve:after"), Resume(answers=(BO,))),
     ),
 ]
 DECISION_CASES = [
-    Case("decision-committed", "FlowDecision", _after("step", "Decide"), cli=True, route="express"),
-    Case("decision-in-flight", "FlowDecision", "fn:decide:after", route="express"),
+    _decision("decision-committed", _after("step", "Decide"), cli=True),
+    _decision("decision-in-flight", "fn:decide:after"),
 ]
 CASES = {c.id: c for c in LOOP_CASES + UNWIND_CASES + HUMAN_CASES + DECISION_CASES}
 

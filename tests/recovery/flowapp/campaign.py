@@ -42,7 +42,7 @@ from ruvon.runtime.status import WorkflowStatus as S
 PARALLEL = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Resume:
     """A fresh process loads the workflow and ``resume()``\\ s it with each answer in turn
     (while it waits), maybe killed at ``crash_at``."""
@@ -55,7 +55,7 @@ RECOVER = "recover"  # an act: recovery in a fresh process
 Act = Resume | str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Case:
     id: str
     workflow_type: str
@@ -67,7 +67,7 @@ class Case:
     acts: tuple[Act, ...] = (RECOVER,)  # what happens after the start, in turn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class View:
     """What the store says about a case's workflow."""
 
@@ -92,14 +92,14 @@ async def _views(url: str) -> dict[str, View]:
         for row in await store.list_workflows(limit=1000):
             assert row.idempotency_key is not None
             out[row.idempotency_key] = View(
-                row.id,
-                row.status,
-                json.loads(row.state),
-                row.current_step,
-                list(row.frames),
-                row.lease_owner,
-                [(h.scope, h.status) for h in await store.step_history(row.id)],
-                [(j.scope, j.status) for j in await store.compensation_journal(row.id)],
+                id=row.id,
+                status=row.status,
+                state=json.loads(row.state),
+                current_step=row.current_step,
+                frames=list(row.frames),
+                lease_owner=row.lease_owner,
+                history=[(h.scope, h.status) for h in await store.step_history(row.id)],
+                journal=[(j.scope, j.status) for j in await store.compensation_journal(row.id)],
             )
         return out
     finally:
@@ -135,7 +135,7 @@ class Outcome:
         return self.views[-1]
 
     def recovered(self, proc: Proc) -> list[str]:
-        """Whether the recovery process says it continued this case's workflow."""
+        """This case's workflow if the recovery process says it continued it, else nothing."""
         ids = recovered_ids(proc, proc.name.endswith("-cli"))
         return [w for w in ids if w == self.pre.id]
 
@@ -167,7 +167,8 @@ def _start_job(case: Case, target: Target, logs: Path) -> Job:
     route = {"CRASHAPP_ROUTE": case.route} if case.route else {}
     argv = _driver(target, "start", "--type", case.workflow_type, "--key", case.id)
     argv += ["--data", json.dumps(case.data)]
-    return Job(f"start-{case.id}", argv, _child_env(target, case.crash_at, case.hit, **route), logs)
+    env = _child_env(target, case.crash_at, case.hit, **route)
+    return Job(name=f"start-{case.id}", argv=argv, env=env, logs=logs)
 
 
 def _act_jobs(
@@ -183,7 +184,7 @@ def _act_jobs(
             for answer in act.answers:
                 argv += ["--input", json.dumps(answer)]
             env = _child_env(targets[case.cli], act.crash_at)
-            jobs.append(Job(f"act{n}-resume-{case.id}", argv, env, logs))
+            jobs.append(Job(name=f"act{n}-resume-{case.id}", argv=argv, env=env, logs=logs))
     for cli in sorted({c.cli for c in cases if c.acts[n - 1] == RECOVER}):
         name = f"act{n}-recover-{'cli' if cli else 'api'}"
         jobs.append(recover_job(name, targets[cli], logs, cli=cli))
@@ -205,7 +206,7 @@ def run(cases: list[Case], kind: str, pg_url: str | None, directory: Path) -> di
     targets = {
         cli: make_target(kind, "cli" if cli else "api", directory, pg_url) for cli in (False, True)
     }
-    out = {c.id: Outcome(c) for c in cases}
+    out = {c.id: Outcome(case=c) for c in cases}
     procs = run_jobs([_start_job(c, targets[c.cli], logs) for c in cases], PARALLEL)
     for n in range(1 + max(len(c.acts) for c in cases)):
         sleep_past_lease(max(p.ended_at for p in procs.values()))  # the dead children's leases

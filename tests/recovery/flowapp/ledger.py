@@ -58,7 +58,7 @@ def record(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Row:
     id: int
     workflow_id: str
@@ -77,12 +77,22 @@ def read(path: str | os.PathLike[str]) -> list[Row]:
     db = effects.connect(path)
     try:
         db.execute(_SCHEMA)
+        rows = db.execute(
+            "SELECT id, workflow_id, function, idempotency_key, attempt, item, loop_index, pid "
+            "FROM flow_effects ORDER BY id"
+        )
         return [
-            Row(i, w, f, k, a, json.loads(item), index, pid)
-            for i, w, f, k, a, item, index, pid in db.execute(
-                "SELECT id, workflow_id, function, idempotency_key, attempt, item, loop_index, "
-                "pid FROM flow_effects ORDER BY id"
+            Row(
+                id=i,
+                workflow_id=w,
+                function=f,
+                idempotency_key=k,
+                attempt=a,
+                item=json.loads(item),
+                index=index,
+                pid=pid,
             )
+            for i, w, f, k, a, item, index, pid in rows
         ]
     finally:
         db.close()
