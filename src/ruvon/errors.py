@@ -51,8 +51,9 @@ class DefinitionError(RuvonError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
-class UnknownWorkflowTypeError(DefinitionError):
-    """No definition is registered for the requested workflow type (or version)."""
+class UnknownWorkflowTypeError(DefinitionError, ValueError):
+    """No definition is registered for the requested workflow type (or version). Also a
+    ``ValueError``, which other Ruvon material raises for it."""
 
 
 # --- creating and driving workflows -------------------------------------------------------------

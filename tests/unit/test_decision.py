@@ -232,3 +232,8 @@ def test_dependencies_are_checked_at_load(deps: list[str], needle: str) -> None:
 def test_dependencies_on_earlier_steps_load() -> None:
     b = flow(step("A"), step("B", dependencies=["A"]))
     assert b.get_definition("F").steps[1].spec.dependencies == ("A",)
+
+
+async def test_an_unknown_workflow_type_is_also_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown workflow type 'Nope'"):
+        await flow(step("A")).create_workflow("Nope")
