@@ -235,6 +235,7 @@ async def _recover_one(
     try:
         # a step that needs input runs only with the input its resume kept with the workflow;
         # without any, the workflow stops waiting for it (PAUSED, WAITING_HUMAN)
+        ran_before = len(wf.history)
         await wf.run()
     except ConcurrentModificationError as exc:
         _error(report, workflow_id, f"lost its lease while recovering: {exc}")
@@ -244,8 +245,10 @@ async def _recover_one(
         log.error("recovering workflow %s raised", workflow_id, exc_info=exc)
         await _give_up(store, workflow_id, owner, f"failed while running: {_describe(exc)}", report)
     else:
+        # a workflow that only stopped to wait for input, running nothing, is handed back
         waits = wf.status in (WorkflowStatus.PAUSED, WorkflowStatus.WAITING_HUMAN)
-        (report.handed_back if waits else report.continued).append(workflow_id)
+        idle = waits and len(wf.history) == ran_before
+        (report.handed_back if idle else report.continued).append(workflow_id)
         log.info("recovered workflow %s: now %s", workflow_id, wf.status.value)
 
 

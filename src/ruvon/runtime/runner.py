@@ -106,7 +106,9 @@ def _input_for(wf: Workflow, user_input: dict[str, Any] | None) -> tuple[S | Non
     wait = input_wait(step)
     if wait is None:
         return None, None
-    if user_input is None and wf.status is S.ACTIVE and not wf.frames:
+    if user_input is None and wf.status is S.ACTIVE:
+        if wf.frames:  # a step inside a loop: the loop stops there for its input itself
+            return None, None
         return wait, None  # reached a step that waits for input: wait for it
     validated = validate_input(step, user_input or {})
     try:  # kept with the workflow until the step has run: it must be storable
