@@ -16,8 +16,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 import ruvon
 
 SRC = str(Path(ruvon.__file__).resolve().parent.parent)
