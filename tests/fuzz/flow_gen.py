@@ -31,6 +31,12 @@ class FlowSpace:
     jumps_to_body_start: bool = True
     # failures: a function raising on a visit, compensations raising
     failures: bool = True
+    # a jump directive to a step that is not in the jumping step's list
+    unknown_jump_targets: bool = True
+    # a condition (route or WHILE) naming a field the state does not have
+    conditions_that_fail: bool = True
+    # an ITERATE loop over something that is not a list
+    lists_that_are_not: bool = True
     sagas: tuple[str, ...] = ("off", "yaml", "call")
 
 
@@ -41,15 +47,23 @@ LIST = st.lists(st.integers(0, 9), max_size=5)
 OPS = ("<", "<=", "==", "!=", ">", ">=")
 
 
+def _one_in(draw: st.DrawFn, n: int) -> bool:
+    """True about once in ``n`` draws. The rare value is in the middle of the range: hypothesis
+    favours the ends, and shrinks towards the start (so towards the common case)."""
+    return draw(st.integers(1, n)) == n // 2 + 1
+
+
 def _sets(draw: st.DrawFn, space: FlowSpace) -> dict[str, Any]:
     out = draw(st.fixed_dictionaries({}, optional={"x": SMALL, "y": SMALL, "tag": TAGS}))
-    if space.lists_changed_in_loops and draw(st.integers(0, 4)) == 0:
+    if space.lists_changed_in_loops and _one_in(draw, 5):
         out[draw(st.sampled_from(LISTS))] = draw(LIST)
     return out
 
 
-def _term(draw: st.DrawFn) -> tuple[str, str, Any, bool]:
+def _term(draw: st.DrawFn, bad: bool) -> tuple[str, str, Any, bool]:
     spelled = draw(st.booleans())
+    if bad and _one_in(draw, 40):
+        return ("nope", ">", 1, spelled)  # not a field: the condition fails to evaluate
     name = draw(st.sampled_from(("x", "y", "n", "tag", "x")))
     if name == "tag":
         op = draw(st.sampled_from(("==", "!=", "in")))
@@ -60,13 +74,13 @@ def _term(draw: st.DrawFn) -> tuple[str, str, Any, bool]:
     return (name, op, value, spelled)
 
 
-def conds(draw: st.DrawFn, guard: int | None = None, min_terms: int = 1) -> Cond:
-    terms = tuple(_term(draw) for _ in range(draw(st.integers(min_terms, 2))))
+def conds(draw: st.DrawFn, guard: int | None = None, min_terms: int = 1, bad: bool = False) -> Cond:
+    terms = tuple(_term(draw, bad) for _ in range(draw(st.integers(min_terms, 2))))
     return Cond(terms=terms, join=draw(st.sampled_from(("and", "or"))), guard=guard)
 
 
 def _fn(draw: st.DrawFn, space: FlowSpace) -> Fn:
-    failing = space.failures and draw(st.integers(0, 5)) == 0
+    failing = space.failures and _one_in(draw, 4)
     return Fn(
         fail_visit=draw(st.integers(0, 2)) if failing else None,
         fails=draw(st.sampled_from((1, 2, PERMANENT))) if failing else 0,
@@ -76,7 +90,7 @@ def _fn(draw: st.DrawFn, space: FlowSpace) -> Fn:
 
 
 def _undo(draw: st.DrawFn, space: FlowSpace) -> Undo | None:
-    if draw(st.integers(0, 3)) == 0:
+    if _one_in(draw, 4):
         return None
     fails = draw(st.sampled_from((0, 0, 0, 1, PERMANENT))) if space.failures else 0
     return Undo(
@@ -111,43 +125,46 @@ class _Targets:
         return cls(earlier=earlier, later=names[k + 1 :])
 
 
-def _jump(draw: st.DrawFn, targets: _Targets) -> tuple[str, int] | None:
+def _jump(draw: st.DrawFn, targets: _Targets, space: FlowSpace) -> tuple[str, int] | None:
     """A jump directive for a function (``None`` mostly): a target and the ``n`` below which
     it jumps."""
     anywhere = targets.earlier + targets.later
-    if not anywhere or draw(st.integers(0, 4)) != 0:
+    if space.unknown_jump_targets and _one_in(draw, 50):
+        anywhere = ["nowhere"]  # not a step of this list: the jump fails the step
+    if not anywhere or not _one_in(draw, 5):
         return None
     return (draw(st.sampled_from(anywhere)), draw(st.integers(0, 4)))
 
 
 def _task(draw: st.DrawFn, name: str, targets: _Targets, space: FlowSpace) -> Task:
-    fn, jump = _fn(draw, space), _jump(draw, targets)
+    fn, jump = _fn(draw, space), _jump(draw, targets, space)
     backward = jump is not None and jump[0] in targets.earlier
     fn = dataclasses.replace(fn, bump=fn.bump or backward, jump=jump)
     return Task(name=name, fn=fn, **_common(draw, space))
 
 
-def _route(draw: st.DrawFn, targets: _Targets) -> Route | None:
-    back = bool(targets.earlier) and draw(st.integers(0, 2)) == 0
+def _route(draw: st.DrawFn, targets: _Targets, space: FlowSpace) -> Route | None:
+    back = bool(targets.earlier) and _one_in(draw, 3)
     if not back and not targets.later:
         return None
     key = draw(st.sampled_from(("target", "next_step")))
     if back:
         guard = draw(st.integers(0, 4))
         target = draw(st.sampled_from(targets.earlier))
-        return Route(cond=conds(draw, guard, min_terms=0), target=target, key=key)
+        cond = conds(draw, guard, min_terms=0, bad=space.conditions_that_fail)
+        return Route(cond=cond, target=target, key=key)
     target = draw(st.sampled_from(targets.later))
-    if draw(st.integers(0, 6)) == 0:
+    if _one_in(draw, 7):
         return Route(cond=Cond(), target=target, key=key)  # the literal True
-    return Route(cond=conds(draw), target=target, key=key)
+    return Route(cond=conds(draw, bad=space.conditions_that_fail), target=target, key=key)
 
 
 def _decide(draw: st.DrawFn, name: str, targets: _Targets, space: FlowSpace) -> Decide:
-    routes = [r for _ in range(draw(st.integers(0, 3))) if (r := _route(draw, targets))]
+    routes = [r for _ in range(draw(st.integers(0, 3))) if (r := _route(draw, targets, space))]
     later = targets.later
-    default = draw(st.sampled_from(later)) if later and draw(st.integers(0, 2)) else None
+    default = draw(st.sampled_from(later)) if later and not _one_in(draw, 3) else None
     fn = _fn(draw, space) if draw(st.booleans()) else None
-    jump = _jump(draw, targets) if fn is not None else None
+    jump = _jump(draw, targets, space) if fn is not None else None
     backward = any(r.cond.guard is not None for r in routes) or (
         jump is not None and jump[0] in targets.earlier
     )
@@ -166,19 +183,21 @@ def _loop(draw: st.DrawFn, name: str, depth: int, space: FlowSpace) -> Loop:
         return Loop(
             name=name,
             mode=mode,
-            over=draw(st.sampled_from(LISTS)),
+            over=draw(st.sampled_from(LISTS))
+            if not space.lists_that_are_not or not _one_in(draw, 30)
+            else "x",  # not a list: the loop fails
             spelled=draw(st.booleans()),
             max_iterations=draw(st.integers(1, 8)),
             item_var=draw(st.sampled_from(("item", "it"))),
             body=body,
             **common,
         )
-    guard, shape = draw(st.integers(1, 6)), draw(st.integers(0, 19))
-    cond = Cond(guard=guard) if shape < 11 else conds(draw, guard=guard)
-    if shape >= 17:
-        cond = conds(draw)  # no counter: ends when the terms change, or at max_iterations
+    guard, bad = draw(st.integers(1, 6)), space.conditions_that_fail
+    cond = Cond(guard=guard) if draw(st.booleans()) else conds(draw, guard=guard, bad=bad)
+    if _one_in(draw, 6):
+        cond = conds(draw, bad=bad)  # no counter: ends when the terms change, or at the limit
     first = body[0]
-    if isinstance(first, Task | Decide) and first.fn is not None and shape % 4:
+    if isinstance(first, Task | Decide) and first.fn is not None and not _one_in(draw, 4):
         body = (dataclasses.replace(first, fn=dataclasses.replace(first.fn, bump=True)), *body[1:])
     return Loop(
         name=name, mode=mode, cond=cond, max_iterations=draw(st.integers(1, 5)), body=body, **common
