@@ -113,3 +113,59 @@ def needs_item(state: Flow, context: StepContext, item: Any) -> dict[str, Any]:
     """A body step whose item parameter has no default (the loop always passes it)."""
     state.log.append(f"got:{item}")
     return {}
+
+
+# --- PARALLEL tasks ---------------------------------------------------------------------------
+
+TASK_CALLS: list[tuple[str, Any, int | None]] = []  # (task scope's step, item, index)
+
+
+class Travel(BaseModel):
+    destination: str = "Lisbon"
+    flight: str | None = None
+    hotel: str | None = None
+    car: str | None = None
+    details: dict[str, Any] = {}
+    prices: dict[str, float] = {}
+    cities: list[str] = []
+    booked: list[str] = []
+    fail: list[str] = []
+    log: list[str] = []
+
+
+def book(state: Travel, context: StepContext, **_: Any) -> dict[str, Any]:
+    name = context.scope.rsplit(":", 1)[-1] if context.scope else context.step_name
+    TASK_CALLS.append((name, context.loop_item, context.loop_index))
+    state.log.append(f"mutated-by-{name}")  # a copy: never reaches the live state
+    if name in state.fail:
+        raise RuntimeError(f"{name} unavailable")
+    return {name: f"{name}-for-{state.destination}", "details": {name: True}}
+
+
+def unbook(state: Travel, context: StepContext) -> dict[str, Any]:
+    name = context.scope.rsplit(":", 1)[-1] if context.scope else context.step_name
+    state.log.append(f"undo:{name}")
+    return {name: None}
+
+
+def price_city(state: Travel, context: StepContext, city: str = "") -> dict[str, Any]:
+    TASK_CALLS.append(("price", city, context.loop_index))
+    if city in state.fail:
+        raise RuntimeError(f"no price for {city}")
+    return {"prices": {city: float(len(city))}}
+
+
+def unprice(state: Travel, context: StepContext) -> dict[str, Any]:
+    state.log.append(f"unprice:{context.loop_item}:{context.loop_index}")
+    return {}
+
+
+def slow(state: Travel, context: StepContext, **_: Any) -> dict[str, Any]:
+    import time
+
+    time.sleep(0.3)
+    return {}
+
+
+def merge_prices(results: dict[str, dict[str, Any]], state: Travel) -> dict[str, Any]:
+    return {"booked": sorted(results)}

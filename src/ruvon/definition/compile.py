@@ -88,15 +88,19 @@ class WorkflowDefinition:
 
     def resolve(self, scope: str) -> CompiledStep | None:
         """The step a scope path names (``"Items/iter:2/Reserve"`` → the body step
-        ``Reserve`` of the loop ``Items``); ``None`` if the definition has no such step."""
+        ``Reserve`` of the loop ``Items``; ``"Book/task:Hotel"`` → the task ``Hotel`` of the
+        parallel step ``Book``); ``None`` if the definition has no such step."""
         segments = ScopePath.parse(scope).segments
         index = self.index_by_name.get(segments[0])
         if index is None:
             return None
         step = self.steps[index]
         for segment in segments[1:]:
-            if ":" in segment and segment.split(":", 1)[0] in SCOPE_KINDS:
-                continue  # an iteration, task or child: the step is named by the next segment
+            kind, _, name = segment.partition(":")
+            if name and kind in SCOPE_KINDS:
+                if kind != "task":
+                    continue  # an iteration or a child: the next segment names the step
+                segment = name  # a parallel task is named by its segment: "task:<name>"
             finder = getattr(step.compiled, "step_named", None)
             found = finder(segment) if finder is not None else None
             if found is None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
+from pydantic import BaseModel
 
 from ruvon.models import Directive, StepContext, StepStatus, WorkflowError
 from ruvon.providers.execution import StepCall
@@ -67,12 +68,15 @@ async def call_with_retries(
     validated_input: Any = None,
     compensation_of: dict[str, Any] | None = None,
     where: Where | None = None,
+    state: BaseModel | None = None,
 ) -> CallResult:
     """Run ``function`` until it succeeds or the policy gives up; never raises step errors.
 
     ``where`` (default: the top-level step's own scope) gives the scope path, which makes the
     idempotency key ``<workflow id>:<scope path>`` (with ``:compensate`` for a compensation),
-    and a loop iteration's item and index for the context.
+    and a loop iteration's item and index for the context. ``state`` (default: the live
+    state) is what the function gets: a PARALLEL task gets its own copy, and a failed attempt
+    of one then leaves the live state alone.
     """
     policy = step.spec.retry_policy
     is_compensation = compensation_of is not None
@@ -104,7 +108,7 @@ async def call_with_retries(
                 StepCall(
                     function,
                     is_async,
-                    wf.state,
+                    wf.state if state is None else state,
                     context,
                     user_input,
                     None if is_compensation else step.timeout_seconds,
@@ -133,7 +137,8 @@ async def call_with_retries(
                     scope=scope,
                     item=None if where is None else where.item,
                 )
-            wf.restore_state()  # the next attempt starts from the committed state
+            if state is None:
+                wf.restore_state()  # the next attempt starts from the committed state
             if wf.observer.wants(EventKind.STEP_RETRIED):
                 await wf.notify(
                     EventKind.STEP_RETRIED,

@@ -36,14 +36,18 @@ if TYPE_CHECKING:
 
 CANCELLED_ERROR = "WorkflowCancelled"
 # step types that run other steps: their own records are not undone (their steps' are)
-CONTAINERS = frozenset({StepType.LOOP})
+CONTAINERS = frozenset({StepType.LOOP, StepType.PARALLEL})
 
 
 def iteration_of(scope: str) -> int | None:
-    """The index of the innermost loop iteration a scope path is in (``None``: none)."""
+    """The index of the innermost loop iteration or fan-out task a scope path is in (``None``:
+    none): the ``loop_index`` its compensation gets."""
     for segment in reversed(ScopePath.parse(scope).segments):
-        if segment.startswith("iter:"):
-            return int(segment[5:])
+        kind, _, index = segment.partition(":")
+        if kind in ("iter", "task") and index.isdigit():
+            return int(index)
+        if kind == "iter":
+            return None
     return None
 
 

@@ -11,6 +11,7 @@ from ruvon.steps.base import StepHandler
 from ruvon.steps.decision import DecisionStep
 from ruvon.steps.human import HumanStep
 from ruvon.steps.loop import LoopStep
+from ruvon.steps.parallel import ParallelStep
 from ruvon.steps.standard import StandardStep
 
 STEP_HANDLERS: dict[StepType, StepHandler] = {
@@ -18,6 +19,7 @@ STEP_HANDLERS: dict[StepType, StepHandler] = {
     StepType.DECISION: DecisionStep(),
     StepType.HUMAN_IN_LOOP: HumanStep(),
     StepType.LOOP: LoopStep(),
+    StepType.PARALLEL: ParallelStep(),
 }
 
 __all__ = ["STEP_HANDLERS", "StepHandler"]

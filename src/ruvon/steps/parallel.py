@@ -1,0 +1,279 @@
+"""``PARALLEL``: run tasks side by side, record and commit each as it finishes, then merge.
+
+Each task runs like a step of its own — its record, retries and idempotency key in the scope
+``<step>/task:<name>`` (``task:<index>`` for a fan-out over a list) — on its own deep copy of the
+state, so tasks never see each other's changes and never change the live state; only their
+returned dicts count. With an executor that runs in parallel (``ThreadPoolExecutor``) the tasks
+run at once (``batch_size`` at a time when set); with ``SyncExecutor`` one after another. Every
+finished task is committed with the workflow's frame, so a crash re-runs only the unfinished
+ones. When all are done their results are merged, in task order, into one dict
+(``merge_strategy``, ``merge_conflict_behavior``, or ``merge_function_path``), which is merged
+into the state like a step's result.
+
+A task that fails (after its retries) fails the step once the others have finished, unless
+``allow_partial_success``: then the others' results are merged and the failed tasks are named in
+the step's result (``failed_tasks``). ``timeout_seconds`` bounds the whole step. The step's
+frame stays after a failure: ``retry()`` runs the failed and unfinished tasks only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pydantic_core
+
+from ruvon.definition.parallel_spec import CompiledParallel, MergeConflict, MergeStrategy
+from ruvon.errors import StepResultError, StepTimeoutError
+from ruvon.models import StepStatus, WorkflowError
+from ruvon.runtime.attempts import CallResult, call_with_retries
+from ruvon.runtime.merge import merge_result
+from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
+from ruvon.status import WorkflowStatus as S
+from ruvon.steps.decision import condition_names, evaluator
+
+if TYPE_CHECKING:
+    from ruvon.definition.compile import CompiledStep
+    from ruvon.workflow import Workflow
+
+PARALLEL = "parallel"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One task to run: which compiled task, its name in the scope, and a fan-out's item."""
+
+    task: CompiledStep
+    name: str
+    item: Any = None
+    index: int | None = None
+
+
+def _frame(wf: Workflow, depth: int, scope: str) -> dict[str, Any]:
+    frames = wf.frames
+    saved = frames[depth] if len(frames) > depth else {}
+    if saved.get("kind") == PARALLEL and saved.get("scope") == scope:
+        return saved
+    del frames[depth:]
+    frame = {"kind": PARALLEL, "scope": scope, "start_seq": len(wf.history)}
+    frames.append(frame)
+    return frame
+
+
+def _jobs(wf: Workflow, step: CompiledStep, par: CompiledParallel) -> list[Job]:
+    if par.fan_out is None:
+        return [Job(task, task.name) for task in par.tasks]
+    items = evaluator(wf).evaluate(par.fan_out, condition_names(wf.state))
+    if not isinstance(items, list | tuple):
+        raise StepResultError(
+            f"iterate_over {par.fan_out!r} of PARALLEL step '{step.name}' gave "
+            f"{type(items).__name__}, not a list",
+            step=step.name,
+        )
+    return [Job(par.tasks[0], str(i), item, i) for i, item in enumerate(items)]
+
+
+def _finished(wf: Workflow, scope: str, start_seq: int) -> dict[str, dict[str, Any]]:
+    """The results of the tasks that completed in this run of the step, by task name."""
+    prefix = f"{scope}/task:"
+    done: dict[str, dict[str, Any]] = {}
+    for record in wf.history[start_seq:]:
+        if record.status is StepStatus.COMPLETED and record.scope.startswith(prefix):
+            done[record.scope[len(prefix) :]] = record.result or {}
+    return done
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        return pydantic_core.to_jsonable_python(value)
+    except (pydantic_core.PydanticSerializationError, ValueError, TypeError):
+        return repr(value)
+
+
+def _task_result(job: Job, call: CallResult) -> dict[str, Any]:
+    """A finished task's result as JSON data; raises if it is not a dict that can be stored."""
+    if call.directive is not None:
+        raise StepResultError(
+            f"task '{job.name}' raised {type(call.directive).__name__}; a parallel task can "
+            "not jump, pause or start a workflow",
+            step=job.task.name,
+        )
+    value = {} if call.value is None else call.value
+    if not isinstance(value, dict):
+        raise StepResultError(
+            f"task '{job.name}' returned {type(value).__name__}; a task must return a dict",
+            step=job.task.name,
+        )
+    try:
+        data: dict[str, Any] = pydantic_core.to_jsonable_python(value)
+    except (pydantic_core.PydanticSerializationError, ValueError, TypeError) as exc:
+        raise StepResultError(
+            f"task '{job.name}' returned a value that can not be stored as JSON: {exc}",
+            step=job.task.name,
+        ) from exc
+    return data
+
+
+def combine(
+    results: list[tuple[str, dict[str, Any]]], strategy: MergeStrategy, conflict: MergeConflict
+) -> dict[str, Any]:
+    """The tasks' results merged into one dict, in task order."""
+    merged: dict[str, Any] = {}
+    owner: dict[str, str] = {}
+    for name, result in results:
+        _merge_into(merged, owner, result, name, strategy, conflict, "")
+    return merged
+
+
+def _merge_into(
+    target: dict[str, Any],
+    owner: dict[str, str],
+    source: dict[str, Any],
+    name: str,
+    strategy: MergeStrategy,
+    conflict: MergeConflict,
+    path: str,
+) -> None:
+    for key, value in source.items():
+        where = f"{path}{key}"
+        if key not in target:
+            target[key], owner[where] = value, name
+            continue
+        old = target[key]
+        if strategy is MergeStrategy.DEEP and isinstance(old, dict) and isinstance(value, dict):
+            nested = dict(old)
+            _merge_into(nested, owner, value, name, strategy, conflict, f"{where}.")
+            target[key] = nested
+            continue
+        if old == value:
+            continue
+        if conflict is MergeConflict.RAISE_ERROR:
+            raise StepResultError(
+                f"tasks '{owner.get(where, '?')}' and '{name}' both returned '{where}' "
+                f"({old!r} and {value!r}); merge_conflict_behavior is RAISE_ERROR"
+            )
+        if conflict is MergeConflict.PREFER_NEW:
+            target[key], owner[where] = value, name
+
+
+class ParallelStep:
+    async def run(
+        self,
+        wf: Workflow,
+        step: CompiledStep,
+        user_input: dict[str, Any] | None,
+        validated_input: Any,
+        where: Where,
+    ) -> StepOutcome:
+        par: CompiledParallel = step.compiled
+        frame = _frame(wf, where.depth, where.scope)
+        started = wf.clock()
+        jobs = _jobs(wf, step, par)
+        done = _finished(wf, where.scope, frame["start_seq"])
+        todo = [job for job in jobs if job.name not in done]
+        failures: dict[str, WorkflowError] = {}
+        runner = _Run(wf, par, where, failures)
+        timeout = step.spec.timeout_seconds
+        runner.deadline = None if timeout is None else wf.clock() + timeout
+        try:
+            await asyncio.wait_for(runner.all(todo), timeout)
+        except TimeoutError:
+            runner.closed = True
+            raise StepTimeoutError(
+                f"PARALLEL step '{step.name}' timed out after {step.spec.timeout_seconds}s "
+                f"({len(_finished(wf, where.scope, frame['start_seq']))} of {len(jobs)} tasks "
+                "finished)",
+                step=step.name,
+            ) from None
+        if failures and not par.allow_partial_success:
+            first, error = next(iter(failures.items()))
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            raise StepResultError(
+                f"task '{first}' of PARALLEL step '{step.name}' failed{more}: "
+                f"{error.type}: {error.message}",
+                step=step.name,
+            )
+        finished = _finished(wf, where.scope, frame["start_seq"])
+        results = [(job.name, finished[job.name]) for job in jobs if job.name in finished]
+        if par.merge_function is not None:
+            value = par.merge_function(dict(results), wf.state)
+        else:
+            value = combine(results, par.strategy, par.conflict)
+        del wf.frames[where.depth :]
+        merged = merge_result(wf.state, value or None, step.name)
+        if failures:
+            merged.result = {**(merged.result or {}), "failed_tasks": list(failures)}
+        return StepOutcome(
+            kind=OutcomeKind.COMPLETED, merged=merged, started_at=started, ended_at=wf.clock()
+        )
+
+
+class _Run:
+    """Runs the jobs of one PARALLEL step, committing each as it finishes."""
+
+    def __init__(
+        self,
+        wf: Workflow,
+        par: CompiledParallel,
+        where: Where,
+        failures: dict[str, WorkflowError],
+    ) -> None:
+        self.wf, self.par, self.where, self.failures = wf, par, where, failures
+        self.lock = asyncio.Lock()  # one commit at a time
+        self.closed = False  # the step timed out: late finishers record nothing
+        # one after another, blocking functions keep the loop from timing the step out: the
+        # deadline is checked between them
+        self.deadline: float | None = None
+
+    async def all(self, jobs: list[Job]) -> None:
+        if not getattr(self.wf.executor, "runs_in_parallel", False):
+            for job in jobs:  # SyncExecutor: one after another
+                if self.deadline is not None and self.wf.clock() > self.deadline:
+                    raise TimeoutError
+                await self.one(job)
+            return
+        limit = self.par.batch_size or len(jobs) or 1
+        slots = asyncio.Semaphore(limit)
+
+        async def bounded(job: Job) -> None:
+            async with slots:
+                await self.one(job)
+
+        await asyncio.gather(*(bounded(job) for job in jobs))
+
+    async def one(self, job: Job) -> None:
+        wf, task = self.wf, job.task
+        scope = f"{self.where.scope}/task:{job.name}"
+        user_input = {}
+        if job.index is not None and self.par.passes_item:
+            user_input[self.par.item_var_name] = job.item
+        item = None if job.index is None else _jsonable(job.item)
+        assert task.function is not None
+        call = await call_with_retries(
+            wf,
+            task,
+            task.function,
+            task.is_async,
+            user_input,
+            where=Where(scope, item=item, index=job.index, depth=self.where.depth + 1),
+            state=wf.state.model_copy(deep=True),
+        )
+        if self.closed:
+            return
+        async with self.lock:
+            try:
+                result = None if call.error is not None else _task_result(job, call)
+            except StepResultError as exc:
+                call.error = exc
+            if call.error is not None:
+                error = WorkflowError.from_exception(call.error, task.name)
+                self.failures[job.name] = error
+                wf.record_attempt(
+                    task, call, StepStatus.FAILED, error=error, scope=scope, item=item
+                )
+            else:
+                wf.record_attempt(
+                    task, call, StepStatus.COMPLETED, result=result, scope=scope, item=item
+                )
+            await wf.commit(S.ACTIVE)  # this task's outcome is durable
