@@ -4,14 +4,16 @@
 how its workflow must end; :func:`check` compares a workflow (live, or loaded from a store) with
 that. Nothing of the engine's runtime is used to compute an expectation.
 
-The semantics modelled (SPEC.md §3-4, docs/saga.md, the LOOP and DECISION modules' contracts and
-their unit tests):
+The semantics modelled (SPEC.md §3-4, docs/saga.md, docs/steps/decision.md, docs/steps/loop.md,
+and the unit tests of both step types):
 
 - a step that completes merges its result into the state (after its in-place changes); a failed
   attempt leaves no trace; a retried one is recorded ``FAILED`` with its number;
 - DECISION: its function (if any) runs first; a ``WorkflowJumpDirective`` it raises decides;
   else the first route whose condition holds over the merged state is taken, else ``default``;
-  none: the step fails (``StepResultError``) and its function's changes are dropped. A route
+  none: the step fails (``StepResultError``, recorded with its function's attempt) and its
+  function's changes are dropped; so does a condition that can not be evaluated (``and``/``or``
+  evaluate only as far as needed), and a jump (by any step) to a step not in its list. A route
   to a later step records the steps in between as ``SKIPPED`` (attempt 0, no item), in the same
   list (a body's steps in the iteration's scope); a jump to an earlier step runs it again;
 - LOOP: ``ITERATE`` runs the body once per item of the list, which is read again at every
@@ -19,11 +21,13 @@ their unit tests):
   if the list got shorter mid-iteration); a list longer than ``max_iterations`` at the start of
   an iteration fails the loop (``StepResultError``, step: the loop). ``WHILE`` checks its
   condition before each iteration, and fails the loop when it still holds after
-  ``max_iterations`` iterations. A jump inside the body stays in the iteration. Each body step
+  ``max_iterations`` iterations; a condition that can not be evaluated, or an ``iterate_over``
+  that is not a list, fails the loop. A jump inside the body, even back to its first step,
+  stays in the iteration (the checks above are not made again). Each body step
   is recorded in ``<loop>/iter:<i>/<step>`` with its item; the loop itself is recorded after
   its body (``COMPLETED`` with ``loop_results``, one merged dict of the body's results per
-  iteration, and ``loop_iterations``, merged into the state; or ``FAILED`` after the failing
-  body step, whose error it carries);
+  iteration, and ``loop_iterations``, merged into the state; or ``FAILED``, attempt 1, after
+  the failing body step, whose error it carries);
 - saga: the failing step first (compensated only with ``compensate_on_failure``), then every
   completed attempt of a step that runs a function or is a DECISION, newest first, each with
   the loop item and innermost iteration index it ran with; ``SKIPPED`` without a compensation;
