@@ -38,7 +38,7 @@ from ruvon.implementations.persistence.sqlite import SQLitePersistenceProvider
 from ruvon.providers.persistence import PersistenceProvider
 from ruvon.workflow import Workflow
 
-EXAMPLES = int(os.environ.get("RUVON_FUZZ_EXAMPLES", "700"))
+EXAMPLES = int(os.environ.get("RUVON_FUZZ_EXAMPLES", "500"))
 
 # Parts of the space left out while a bug found there is open: FlowSpace flag -> the regression
 # test (in test_regressions.py, marked xfail) that shows it. When the fix lands, that test
