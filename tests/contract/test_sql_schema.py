@@ -202,6 +202,7 @@ async def test_migrations_step_by_step_give_exactly_the_fresh_schema(
         "ruvon_logs",
         "ruvon_audit",
         "ruvon_metrics",
+        "ruvon_schedules",
     }
     if sql_backend.name == "sqlite":
         assert set(fresh["tables"]) == expected_tables

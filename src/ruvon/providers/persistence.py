@@ -93,6 +93,28 @@ class Transition:
     frames: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(slots=True, kw_only=True)
+class ScheduleRecord:
+    """A recurring start of a workflow type, kept by name (``ruvon scheduler`` runs it).
+
+    ``workflow_version`` ``None`` starts the highest version the scheduler knows;
+    ``initial_data`` is the JSON the started workflows get. ``next_due_at`` is the tick a
+    scheduler starts next (a POSIX timestamp), ``last_tick_at`` the tick started last; a
+    scheduler moves both in one compare-and-set (:meth:`PersistenceProvider.claim_schedule_tick`).
+    """
+
+    name: str
+    workflow_type: str
+    cron_expression: str
+    next_due_at: float
+    workflow_version: str | None = None
+    initial_data: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+    last_tick_at: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
 @runtime_checkable
 class PersistenceProvider(Protocol):
     """Where workflows live. Every method is safe to call without :meth:`initialize` first."""
@@ -194,3 +216,20 @@ class PersistenceProvider(Protocol):
 
     async def audit_log(self, workflow_id: str) -> list[dict[str, Any]]:
         """Status changes (from, to, when, reason), oldest first."""
+
+    async def upsert_schedule(self, schedule: ScheduleRecord) -> None:
+        """Insert the schedule, or update the one of that name. Its ``next_due_at`` is kept
+        when the cron expression is unchanged and it was enabled already (registering it
+        again neither skips nor repeats a tick), else replaced by ``schedule.next_due_at``.
+        ``last_tick_at`` and ``created_at`` are never changed by an update."""
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, enabled or not, by name."""
+
+    async def claim_schedule_tick(
+        self, name: str, *, expected_due_at: float, tick_at: float, next_due_at: float, now: float
+    ) -> bool:
+        """Take one tick of an enabled schedule, atomically: only while its ``next_due_at``
+        is still ``expected_due_at``, set ``last_tick_at`` to ``tick_at`` and ``next_due_at``
+        to ``next_due_at``. ``False`` if another scheduler took it first, or the schedule
+        changed, was disabled or is gone."""

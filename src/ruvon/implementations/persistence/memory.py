@@ -13,6 +13,7 @@ from typing import Any
 import pydantic_core
 
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
+from ruvon.implementations.persistence.memory_schedules import MemorySchedules
 from ruvon.models import CompensationRecord, StepRecord
 from ruvon.providers.persistence import RECOVERY_FAILED, Transition, WorkflowRecord
 from ruvon.runtime.attempts import private_copy
@@ -100,7 +101,7 @@ _KEEPS_CANCEL_REQUEST = frozenset(
 )
 
 
-class InMemoryPersistenceProvider:
+class InMemoryPersistenceProvider(MemorySchedules):
     """Workflows in dictionaries. Safe for one event loop; not shared between processes."""
 
     def __init__(self) -> None:

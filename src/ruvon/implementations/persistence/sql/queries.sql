@@ -193,6 +193,35 @@ SELECT name, value FROM ruvon_metrics WHERE workflow_id = :workflow_id ORDER BY 
 -- name: workflow_exists
 SELECT 1 AS found FROM ruvon_workflows WHERE id = :id
 
+-- name: upsert_schedule
+-- Registering a schedule again keeps its next tick (neither skipped nor repeated) unless its
+-- cron expression changed or it was disabled: then the tick the caller computed from now.
+INSERT INTO ruvon_schedules (
+    name, workflow_type, workflow_version, cron_expression, initial_data, enabled,
+    next_due_at, last_tick_at, created_at, updated_at
+) VALUES (
+    :name, :workflow_type, :workflow_version, :cron_expression, :initial_data, :enabled,
+    :next_due_at, NULL, :now, :now
+)
+ON CONFLICT (name) DO UPDATE SET
+    workflow_type = excluded.workflow_type, workflow_version = excluded.workflow_version,
+    initial_data = excluded.initial_data, enabled = excluded.enabled,
+    cron_expression = excluded.cron_expression, updated_at = excluded.updated_at,
+    next_due_at = CASE
+        WHEN ruvon_schedules.enabled
+             AND ruvon_schedules.cron_expression = excluded.cron_expression
+        THEN ruvon_schedules.next_due_at ELSE excluded.next_due_at END
+
+-- name: list_schedules
+SELECT * FROM ruvon_schedules ORDER BY name
+
+-- name: claim_schedule_tick
+-- The compare-and-set two schedulers race on: one UPDATE, atomic on its own; the loser
+-- matches no row.
+UPDATE ruvon_schedules
+SET next_due_at = :next_due_at, last_tick_at = :tick_at, updated_at = :now
+WHERE name = :name AND enabled AND next_due_at = :expected_due_at
+
 -- Postgres only: one round trip per transition. Each statement is atomic on its own, and every
 -- insert selects FROM moved, so nothing is written when the version check fails. (SQLite, which
 -- has no data-modifying CTEs, runs the statements above in one local transaction instead.)

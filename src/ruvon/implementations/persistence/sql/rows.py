@@ -22,7 +22,7 @@ from ruvon.models import (
     StepStatus,
     WorkflowError,
 )
-from ruvon.providers.persistence import WorkflowRecord
+from ruvon.providers.persistence import ScheduleRecord, WorkflowRecord
 from ruvon.status import WorkflowStatus
 
 Row = Mapping[str, Any]
@@ -182,4 +182,44 @@ def comp_values(workflow_id: str, c: CompensationRecord, dump: Any = dump) -> di
         "detail": c.detail,
         "decided_by": c.decided_by,
         "result": dump(c.result),
+    }
+
+
+def schedule_record(row: Row, where: str) -> ScheduleRecord:
+    name = row["name"]
+    try:
+        data = row["initial_data"]
+        if isinstance(data, str | bytes):  # asyncpg hands JSONB over as text too
+            data = pydantic_core.from_json(data)
+        if not isinstance(data, dict):
+            raise ValueError(f"initial_data must be a JSON object, not {data!r:.80}")
+        return ScheduleRecord(
+            name=name,
+            workflow_type=row["workflow_type"],
+            workflow_version=row["workflow_version"],
+            cron_expression=row["cron_expression"],
+            initial_data=data,
+            enabled=bool(row["enabled"]),
+            next_due_at=float(row["next_due_at"]),
+            last_tick_at=None if row["last_tick_at"] is None else float(row["last_tick_at"]),
+            created_at=float(row["created_at"]),
+            updated_at=float(row["updated_at"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PersistenceError(
+            f"{where}: schedule '{name}' has a row Ruvon can not read: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def schedule_values(s: ScheduleRecord, flag: Any, now: float) -> dict[str, Any]:
+    """A schedule's query values (``flag`` writes the boolean column as the driver wants)."""
+    return {
+        "name": s.name,
+        "workflow_type": s.workflow_type,
+        "workflow_version": s.workflow_version,
+        "cron_expression": s.cron_expression,
+        "initial_data": dump(s.initial_data),
+        "enabled": flag(s.enabled),
+        "next_due_at": s.next_due_at,
+        "now": now,
     }

@@ -105,4 +105,17 @@ CREATE TABLE ruvon_metrics (
 );
 CREATE INDEX ruvon_metrics_workflow ON ruvon_metrics (workflow_id, id);
 
-INSERT INTO ruvon_schema (version) VALUES (5);
+CREATE TABLE ruvon_schedules (
+    name TEXT PRIMARY KEY,
+    workflow_type TEXT NOT NULL,
+    workflow_version TEXT,
+    cron_expression TEXT NOT NULL,
+    initial_data {json} NOT NULL,
+    enabled {bool} NOT NULL,
+    next_due_at {float} NOT NULL,
+    last_tick_at {float},
+    created_at {float} NOT NULL,
+    updated_at {float} NOT NULL
+);
+
+INSERT INTO ruvon_schema (version) VALUES (6);

@@ -17,6 +17,7 @@ from ruvon.errors import ConcurrentModificationError, PersistenceError, Workflow
 from ruvon.implementations.persistence.sql import queries as sqlq
 from ruvon.implementations.persistence.sql import rows
 from ruvon.implementations.persistence.sql.rows import Row as Row
+from ruvon.implementations.persistence.sql.schedules import ScheduleQueries
 from ruvon.models import (
     CompensationRecord,
     StepRecord,
@@ -44,7 +45,7 @@ class Connection(Protocol):
     async def script(self, statements: list[str]) -> None: ...
 
 
-class SQLStore(ABC):
+class SQLStore(ScheduleQueries, ABC):
     """Base of the SQL persistence providers. Initializes (and migrates) on first use."""
 
     dialect: sqlq.Dialect
