@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from ruvon.definition.cron import CronExpression
+
 
 class StepType(StrEnum):
     """Every step type of the definition language."""
@@ -87,6 +89,7 @@ class WorkflowSpec(Frozen):
     )
     description: str | None = None
     saga_mode: bool = Field(False, validation_alias=AliasChoices("saga_mode", "saga_enabled"))
+    schedule: CronExpression | None = None  # started by `ruvon scheduler` on this cron
     steps: tuple[StepSpec, ...] = Field(min_length=1)
 
     @field_validator("workflow_version", mode="before")

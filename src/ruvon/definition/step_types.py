@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import AliasChoices, Field, model_validator
 
 from ruvon.definition.checks import check_condition, resolve_target, takes_keyword
+from ruvon.definition.cron_spec import CronSchedule
 from ruvon.definition.parallel_spec import Parallel
 from ruvon.definition.schema import Frozen, StepSpec, StepType
 from ruvon.errors import DefinitionError
@@ -228,5 +229,6 @@ STEP_TYPES: dict[StepType, StepTypeSpec] = {
     StepType.DECISION: Decision(),
     StepType.HUMAN_IN_LOOP: HumanInLoop(),
     StepType.LOOP: Loop(),
+    StepType.CRON_SCHEDULE: CronSchedule(),
     StepType.PARALLEL: Parallel(),
 }

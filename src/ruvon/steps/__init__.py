@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ruvon.definition.schema import StepType
 from ruvon.steps.base import StepHandler
+from ruvon.steps.cron import CronScheduleStep
 from ruvon.steps.decision import DecisionStep
 from ruvon.steps.human import HumanStep
 from ruvon.steps.loop import LoopStep
@@ -19,6 +20,7 @@ STEP_HANDLERS: dict[StepType, StepHandler] = {
     StepType.DECISION: DecisionStep(),
     StepType.HUMAN_IN_LOOP: HumanStep(),
     StepType.LOOP: LoopStep(),
+    StepType.CRON_SCHEDULE: CronScheduleStep(),
     StepType.PARALLEL: ParallelStep(),
 }
 
