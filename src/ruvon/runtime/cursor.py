@@ -5,8 +5,8 @@ LOOP) is in progress, ``Workflow.frames`` holds one frame per nesting level, com
 transition: ``{"kind": "loop", "scope": <the loop's scope path>, "iteration": i, "body": k,
 "start_seq": <history length when the loop started>}`` (plus ``"inside": true`` when a jump
 inside the body went back to its first step: not the start of a new iteration); a PARALLEL step
-keeps ``{"kind": "parallel", "scope": ..., "start_seq": ...}`` while its tasks run. A workflow paused by
-``WorkflowPauseDirective(waiting_for=...)`` keeps what it waits for in a last frame
+keeps ``{"kind": "parallel", "scope": ..., "start_seq": ...}`` while its tasks run. A workflow
+paused by ``WorkflowPauseDirective(waiting_for=...)`` keeps what it waits for in a last frame
 ``{"kind": "pause", "waiting_for": ...}``, dropped when it resumes. The input a waiting workflow
 is resumed with is committed with the ``resumed`` transition in a last frame ``{"kind": "input",
 "user_input": ...}`` until the step that takes it has run: a process killed in between leaves
