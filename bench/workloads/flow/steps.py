@@ -20,3 +20,7 @@ def work(state: FlowState, context: Any, **_: Any) -> dict[str, Any]:
 
 def decide(state: FlowState, context: Any, **_: Any) -> dict[str, Any]:
     return {"route": "big" if state.amount > 100 else "small"}
+
+
+def trivial(state: FlowState, context: Any, item: int = 0, **_: Any) -> dict[str, Any]:
+    return {}
