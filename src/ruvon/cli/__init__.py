@@ -1,9 +1,12 @@
-"""The ``ruvon`` command line: ``db migrate``, ``list`` and ``recover`` (more to come)."""
+"""The ``ruvon`` command line: ``db migrate``, ``list``, ``recover`` and ``scheduler`` (more to
+come)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -221,6 +224,60 @@ def _list_failed(db: str, limit: int) -> None:
     for workflow_id, where, reason in rows:
         typer.echo(f"{workflow_id} ({where}): {reason}")
     typer.echo(f"{len(rows)} workflow(s) marked failed by recovery")
+
+
+@app.command("scheduler")
+def scheduler(
+    db: DbOption,
+    app_dir: AppDir = Path("."),
+    config_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--config-dir",
+            help="Where the workflow definitions are (default: $RUVON_CONFIG_DIR, else ./config)",
+            exists=True,
+        ),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(min=0.01, help="Seconds between two passes over the schedules")
+    ] = 1.0,
+    grace: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds to let started workflows finish when stopped"),
+    ] = 10.0,
+) -> None:
+    """Start workflows on their schedules until SIGTERM or SIGINT.
+
+    Any number of schedulers may share one database: each tick starts one workflow. Only the
+    latest of several missed ticks runs.
+    """
+    sys.path.insert(0, os.path.abspath(app_dir))
+    from ruvon.builder import WorkflowBuilder
+    from ruvon.scheduler import Scheduler
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("ruvon.scheduler").setLevel(logging.INFO)
+
+    async def main() -> str:
+        store = _store(db)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        builder = WorkflowBuilder(config_dir=config_dir, persistence_provider=store)
+        runner = Scheduler(builder, store, interval=interval, grace=grace)
+        try:
+            await store.initialize()
+            typer.echo(
+                f"scheduler {runner.name}: {len(builder.registry.types())} workflow type(s), "
+                f"a pass every {interval:g}s"
+            )
+            await runner.run(stop)
+        finally:
+            await store.close()
+        return runner.name
+
+    typer.echo(f"scheduler {_run(main)} stopped")
 
 
 def main() -> None:
