@@ -27,6 +27,7 @@ from ruvon.providers.execution import ExecutionProvider
 from ruvon.providers.expression import ExpressionEvaluator
 from ruvon.providers.observer import EventKind, WorkflowObserver
 from ruvon.providers.persistence import PersistenceProvider, WorkflowRecord
+from ruvon.providers.secrets import SecretsProvider
 from ruvon.providers.templating import TemplateEngine
 from ruvon.runtime.merge import dump_state
 from ruvon.status import WorkflowStatus
@@ -93,6 +94,7 @@ class WorkflowBuilder:
         workflow_observer: WorkflowObserver | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         observer: WorkflowObserver | None = None,
+        secrets_provider: SecretsProvider | None = None,
     ) -> None:
         if observer is not None and workflow_observer not in (None, observer):
             raise TypeError("WorkflowBuilder: give workflow_observer or observer, not both")
@@ -105,6 +107,8 @@ class WorkflowBuilder:
         self.persistence_provider = persistence_provider
         self.execution_provider = execution_provider
         self.workflow_observer = workflow_observer
+        # where ``{{ secrets.NAME }}`` comes from (default: environment variables)
+        self.secrets_provider = secrets_provider
         self._registry: DefinitionRegistry | None = None
         self._instances: dict[type, Any] = {}
 
@@ -162,6 +166,13 @@ class WorkflowBuilder:
             instance = self._instances[cls] = cls()
         return instance
 
+    def _secrets(self) -> SecretsProvider:
+        if self.secrets_provider is None:
+            from ruvon.implementations.secrets.env import EnvironmentSecretsProvider
+
+            self.secrets_provider = EnvironmentSecretsProvider()
+        return self.secrets_provider
+
     def _bind(
         self,
         definition: WorkflowDefinition,
@@ -198,6 +209,7 @@ class WorkflowBuilder:
             parent_id=record.parent_id,
             metadata=record.metadata,
             lease_seconds=self.lease_seconds,
+            secrets_provider=self._secrets(),
             committed_state=record.state,
             cancel_requested=record.cancel_requested,
             frames=record.frames,

@@ -125,6 +125,33 @@ class StepTimeoutError(StepError):
     """An ``async`` step ran longer than its ``timeout_seconds``."""
 
 
+class HttpStepError(StepError):
+    """An HTTP step's request failed. The message names the step, the method, the URL (secret
+    values masked as ``***``) and the status; ``retry_on`` may name this class or a subclass."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.status_code = status_code
+        super().__init__(message, step=step)
+
+
+class HttpStatusError(HttpStepError):
+    """The server answered with a status outside 2xx (``status_code`` says which)."""
+
+
+class HttpTransportError(HttpStepError):
+    """No answer came: the connection was refused or broke, or the request timed out."""
+
+
 # --- expressions and templates ------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ruvon.providers.expression import ExpressionEvaluator
     from ruvon.providers.observer import WorkflowObserver
     from ruvon.providers.persistence import PersistenceProvider
+    from ruvon.providers.secrets import SecretsProvider
     from ruvon.providers.templating import TemplateEngine
     from ruvon.runtime.attempts import CallResult
     from ruvon.runtime.outcome import StepOutcome
@@ -104,6 +105,7 @@ class Workflow:
         committed_state: bytes | str | None = None,
         cancel_requested: str | None = None,
         frames: list[dict[str, Any]] | None = None,
+        secrets_provider: SecretsProvider | None = None,
     ) -> None:
         self.id = id
         self.definition = definition
@@ -123,6 +125,7 @@ class Workflow:
         self.builder = builder
         self.expression_evaluator = expression_evaluator
         self.template_engine = template_engine
+        self.secrets_provider = secrets_provider  # read by HTTP steps' templates, never stored
         self.idempotency_key = idempotency_key
         self.owner_id = owner_id
         self.parent_id = parent_id

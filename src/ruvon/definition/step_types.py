@@ -17,6 +17,7 @@ from pydantic import AliasChoices, Field, model_validator
 
 from ruvon.definition.checks import check_condition, resolve_target, takes_keyword
 from ruvon.definition.cron_spec import CronSchedule
+from ruvon.definition.http_spec import Http
 from ruvon.definition.parallel_spec import Parallel
 from ruvon.definition.schema import Frozen, StepSpec, StepType
 from ruvon.errors import DefinitionError
@@ -229,6 +230,7 @@ STEP_TYPES: dict[StepType, StepTypeSpec] = {
     StepType.DECISION: Decision(),
     StepType.HUMAN_IN_LOOP: HumanInLoop(),
     StepType.LOOP: Loop(),
+    StepType.HTTP: Http(),
     StepType.CRON_SCHEDULE: CronSchedule(),
     StepType.PARALLEL: Parallel(),
 }

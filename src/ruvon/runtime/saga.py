@@ -11,9 +11,11 @@ the journal shows finished. A failed compensation leaves no trace in the state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import ruvon.steps
 from ruvon.definition.schema import StepType
 from ruvon.errors import StepResultError
 from ruvon.models import (
@@ -52,6 +54,17 @@ def iteration_of(scope: str) -> int | None:
 
 
 C = CompensationStatus
+
+
+def compensation_of(wf: Workflow, step: CompiledStep) -> tuple[Callable[..., Any], bool] | None:
+    """What undoes ``step``, and whether it is async: its ``compensate_function``, or what its
+    type's handler builds for ``wf`` (an HTTP step's compensating request, which needs the
+    workflow's template engine and secrets); ``None``: nothing."""
+    if step.compensate is not None:
+        return step.compensate, step.compensate_is_async
+    build = getattr(ruvon.steps.STEP_HANDLERS.get(step.spec.type), "compensation", None)
+    function = None if build is None else build(wf, step)
+    return None if function is None else (function, True)
 
 
 def _undoable(wf: Workflow, record: StepRecord) -> bool:
@@ -140,14 +153,15 @@ async def _compensate(
     wf: Workflow, record: StepRecord, step: CompiledStep, entry: CompensationRecord
 ) -> None:
     """Run one compensation with its retries; a failed one leaves no trace in the state."""
-    assert step.compensate is not None
+    compensation = compensation_of(wf, step)
+    assert compensation is not None
     if wf.observer.wants(EventKind.COMPENSATION_STARTED):
         await wf.notify(EventKind.COMPENSATION_STARTED, step_name=step.name)
     call = await call_with_retries(
         wf,
         step,
-        function=step.compensate,
-        is_async=step.compensate_is_async,
+        function=compensation[0],
+        is_async=compensation[1],
         user_input={},
         compensation_of=record.result or {},
         where=Where(record.scope, item=record.item, index=iteration_of(record.scope)),
@@ -203,7 +217,7 @@ def awaiting_approval(wf: Workflow) -> StepRecord | None:
         step = wf.definition.resolve(record.scope)
         if (
             step is not None
-            and step.compensate is not None
+            and compensation_of(wf, step) is not None
             and step.spec.compensation_requires_approval
             and (record.status is not StepStatus.FAILED or step.spec.compensate_on_failure)
         ):
@@ -237,7 +251,7 @@ async def unwind(
     for record in plan(wf, include_failed=include_failed):
         step = wf.definition.resolve(record.scope)
         assert step is not None  # plan() keeps only records of steps that exist
-        if step.compensate is None:
+        if compensation_of(wf, step) is None:
             await _skip(wf, record, step, "no compensate_function")
             continue
         if record.status is StepStatus.FAILED and not step.spec.compensate_on_failure:

@@ -10,6 +10,7 @@ from ruvon.definition.schema import StepType
 from ruvon.steps.base import StepHandler
 from ruvon.steps.cron import CronScheduleStep
 from ruvon.steps.decision import DecisionStep
+from ruvon.steps.http import HttpStep
 from ruvon.steps.human import HumanStep
 from ruvon.steps.loop import LoopStep
 from ruvon.steps.parallel import ParallelStep
@@ -20,6 +21,7 @@ STEP_HANDLERS: dict[StepType, StepHandler] = {
     StepType.DECISION: DecisionStep(),
     StepType.HUMAN_IN_LOOP: HumanStep(),
     StepType.LOOP: LoopStep(),
+    StepType.HTTP: HttpStep(),
     StepType.CRON_SCHEDULE: CronScheduleStep(),
     StepType.PARALLEL: ParallelStep(),
 }

@@ -1,0 +1,1 @@
+"""Secrets providers: where ``{{ secrets.NAME }}`` values come from."""

@@ -1,0 +1,167 @@
+"""Rendering an HTTP step's request and masking its secrets, without a network."""
+
+from __future__ import annotations
+
+import pytest
+
+from ruvon.definition.http_spec import HttpConfig
+from ruvon.errors import TemplateError
+from ruvon.implementations.secrets.env import EnvironmentSecretsProvider
+from ruvon.implementations.templating.jinja2 import Jinja2TemplateEngine
+from ruvon.providers.secrets import SecretsProvider
+from ruvon.steps.http import render_request
+from ruvon.steps.http_secrets import MASK, Lookup, Masker, env_lookup, secrets_lookup
+
+ENGINE = Jinja2TemplateEngine()
+
+
+class Vault:
+    def __init__(self, **values: str) -> None:
+        self.values = values
+        self.asked: list[str] = []
+
+    def get(self, name: str) -> str | None:
+        self.asked.append(name)
+        return self.values.get(name)
+
+
+def names(masker: Masker, vault: SecretsProvider | None = None) -> dict[str, object]:
+    return {
+        "state": {"user_id": "u-7", "amount": 12.5, "tags": ["a", "b"], "customer": {"n": "Ann"}},
+        "env": env_lookup(),
+        "secrets": secrets_lookup(vault or Vault(TOKEN="s3cr3t/+ &x"), masker),
+        "context": {"idempotency_key": "wf-1:Call"},
+    }
+
+
+def config(**fields: object) -> HttpConfig:
+    return HttpConfig.model_validate({"url": "https://api.test/x", **fields})
+
+
+def test_a_single_expression_keeps_its_type_and_other_text_is_text() -> None:
+    masker = Masker()
+    body = {
+        "tags": "{{state.tags}}",
+        "amount": "{{ state.amount }}",
+        "customer": "{{state.customer}}",
+        "label": "user {{state.user_id}}",
+        "nested": [{"id": "{{state.user_id}}"}, 3, None],
+        "missing_ok": "{{ state.customer.get('x') }}",
+    }
+    request = render_request(ENGINE, config(body=body), names(masker), "k")
+    assert request.body == {
+        "tags": ["a", "b"],
+        "amount": 12.5,
+        "customer": {"n": "Ann"},
+        "label": "user u-7",
+        "nested": [{"id": "u-7"}, 3, None],
+        "missing_ok": None,
+    }
+
+
+def test_url_headers_and_query_params_are_rendered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICE_URL", "http://svc:8080")
+    masker = Masker()
+    request = render_request(
+        ENGINE,
+        config(
+            method="put",
+            url="{{env.SERVICE_URL}}/users/{{state.user_id}}",
+            headers={"Authorization": "Bearer {{secrets.TOKEN}}", "X-Count": 3},
+            query_params={"tag": "{{state.tags}}", "n": "{{state.amount}}"},
+        ),
+        names(masker),
+        "wf-1:Call",
+    )
+    assert request.method == "PUT"
+    assert request.url == "http://svc:8080/users/u-7"
+    assert request.headers == {
+        "Authorization": "Bearer s3cr3t/+ &x",
+        "X-Count": "3",
+        "Idempotency-Key": "wf-1:Call",
+    }
+    assert request.params == {"tag": ["a", "b"], "n": 12.5}
+    assert masker.mask("Bearer s3cr3t/+ &x") == f"Bearer {MASK}"
+
+
+def test_the_idempotency_header_can_be_renamed_overridden_or_left_out() -> None:
+    masker = Masker()
+    renamed = render_request(ENGINE, config(idempotency_header="X-Request-Id"), names(masker), "k")
+    assert renamed.headers == {"X-Request-Id": "k"}
+    own = render_request(
+        ENGINE, config(headers={"idempotency-key": "mine"}), names(masker), "k"
+    )  # any case: the step's own header wins
+    assert own.headers == {"idempotency-key": "mine"}
+    none = render_request(ENGINE, config(idempotency_header=None), names(masker), "k")
+    assert none.headers == {}
+
+
+def test_a_string_body_is_sent_as_rendered_text() -> None:
+    xml = "<Order><Id>{{state.user_id}}</Id></Order>"
+    request = render_request(ENGINE, config(body=xml), names(Masker()), "k")
+    assert request.body == "<Order><Id>u-7</Id></Order>"
+
+
+def test_a_missing_secret_or_variable_fails_the_render_naming_it() -> None:
+    with pytest.raises(TemplateError, match="secret 'NOPE' is not set"):
+        render_request(ENGINE, config(url="https://x.test/{{secrets.NOPE}}"), names(Masker()), "k")
+    with pytest.raises(TemplateError, match="environment variable 'RUVON_NOT_SET_X' is not set"):
+        render_request(ENGINE, config(url="{{env.RUVON_NOT_SET_X}}/a"), names(Masker()), "k")
+
+
+def test_no_secrets_provider_is_a_clear_render_error() -> None:
+    lookup = secrets_lookup(None, Masker())
+    with pytest.raises(TemplateError, match="no secrets provider"):
+        lookup["TOKEN"]
+
+
+def test_secrets_are_looked_up_one_by_one_and_can_not_be_listed() -> None:
+    vault = Vault(TOKEN="abc123")
+    masker = Masker()
+    lookup = secrets_lookup(vault, masker)
+    assert ENGINE.render("{{ secrets['TOKEN'] }}", {"secrets": lookup}) == "abc123"
+    assert ENGINE.render("{{ secrets }}", {"secrets": lookup}) == "<secrets>"
+    with pytest.raises(TemplateError):
+        ENGINE.render("{{ secrets._get('TOKEN') }}", {"secrets": lookup})
+    with pytest.raises(TemplateError):
+        ENGINE.render("{% for s in secrets %}{{ s }}{% endfor %}", {"secrets": lookup})
+    assert vault.asked == ["TOKEN"]
+    assert masker.mask("x abc123 y") == f"x {MASK} y"
+
+
+def test_the_masker_knows_the_encoded_forms_of_a_secret() -> None:
+    masker = Masker()
+    masker.add('p@ss w/"q"')
+    text = 'raw p@ss w/"q" url p%40ss%20w%2F%22q%22 plus p%40ss+w%2F%22q%22 json p@ss w/\\"q\\"'
+    assert masker.mask(text) == f"raw {MASK} url {MASK} plus {MASK} json {MASK}"
+    data = {'k p@ss w/"q"': ['p@ss w/"q"', 1, {"x": 'a p@ss w/"q"'}]}
+    assert masker.scrub(data) == {f"k {MASK}": [MASK, 1, {"x": f"a {MASK}"}]}
+
+
+def test_an_empty_masker_changes_nothing() -> None:
+    masker = Masker()
+    masker.add("")
+    value = {"a": ["b"]}
+    assert masker.scrub(value) is value
+    assert masker.mask("text") == "text"
+
+
+def test_the_environment_provider_reads_at_lookup_time_with_its_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    provider = EnvironmentSecretsProvider(prefix="APP_SECRET_")
+    assert isinstance(provider, SecretsProvider)
+    assert provider.get("TOKEN") is None
+    monkeypatch.setenv("APP_SECRET_TOKEN", "t1")
+    monkeypatch.setenv("TOKEN", "not this one")
+    assert provider.get("TOKEN") == "t1"
+    monkeypatch.setenv("APP_SECRET_TOKEN", "t2")
+    assert provider.get("TOKEN") == "t2"
+    assert EnvironmentSecretsProvider().get("TOKEN") == "not this one"
+
+
+def test_env_values_are_not_masked() -> None:
+    masker = Masker()
+    lookup = Lookup("environment variable", {"HOST": "svc"}.get)
+    assert ENGINE.render("{{ env.HOST }}", {"env": lookup}) == "svc"
+    assert not masker.forms
