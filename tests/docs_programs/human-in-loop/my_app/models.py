@@ -1,0 +1,6 @@
+from pydantic import BaseModel
+
+class ApprovalInput(BaseModel):
+    approved: bool
+    reviewer: str
+    approval_notes: str = ""
