@@ -49,14 +49,22 @@ OURS = {
 }
 
 
-def test_our_files_say_so_and_each_patch_fixes_a_file_the_page_shows() -> None:
+def decisions(doc: str) -> str:
+    """The section of docs/ruvon-docs-programs.md on ``doc``'s page."""
+    text = (PROGRAMS.parents[1] / "docs" / "ruvon-docs-programs.md").read_text(encoding="utf-8")
+    return next(s for s in text.split("\n## ") if f"/{doc}.md" in s.split("\n", 1)[0])
+
+
+def test_our_files_and_each_patch_are_marked_and_explained() -> None:
     for doc, files in OURS.items():
         for name in files:
             assert "Not shown in" in (PROGRAMS / doc / name).read_text(encoding="utf-8"), name
+            assert Path(name).name in decisions(doc), (doc, name)
     for doc in sorted(p.name for p in PROGRAMS.iterdir() if p.is_dir() and p.name[0].isalpha()):
         for name in patches(doc):
             assert (PROGRAMS / doc / name.removesuffix(".patch")).is_file(), name
             assert name.removesuffix(".patch") not in OURS.get(doc, set()), name
+            assert f"`{name}`" in decisions(doc), (doc, name)
 
 
 # --- tutorials ---------------------------------------------------------------------------------
@@ -148,7 +156,7 @@ async def test_edge_deployment__its_workflow_part(tmp_path: Path) -> None:
     payments = done.stdout.split("  PROCESSING PAYMENT: ")[1:]
     assert len(payments) == 3
     for payment in payments:
-        network = re.search(r"Network Status: (ONLINE|OFFLINE)", payment)[1]  # type: ignore[index]
+        (network,) = re.findall(r"Network Status: (ONLINE|OFFLINE)", payment)
         assert f"   Mode: {network}\n" in payment
         assert "   Status: APPROVED\n" in payment  # every amount is under the floor limit
         offline = network == "OFFLINE"
