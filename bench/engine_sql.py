@@ -25,8 +25,9 @@ async def reset_postgres(url: str) -> None:
 
     conn = await asyncpg.connect(url)
     await conn.execute(
-        "DROP TABLE IF EXISTS ruvon_metrics, ruvon_audit, ruvon_logs, ruvon_compensations, "
-        "ruvon_step_attempts, ruvon_workflows, ruvon_definitions, ruvon_schema CASCADE"
+        "DROP TABLE IF EXISTS ruvon_schedules, ruvon_metrics, ruvon_audit, ruvon_logs, "
+        "ruvon_compensations, ruvon_step_attempts, ruvon_workflows, ruvon_definitions, "
+        "ruvon_schema CASCADE"
     )
     await conn.close()
 

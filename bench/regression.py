@@ -56,8 +56,9 @@ async def reset_pg():
     import asyncpg
     conn = await asyncpg.connect(pg)
     await conn.execute(
-        "DROP TABLE IF EXISTS ruvon_metrics, ruvon_audit, ruvon_logs, ruvon_compensations, "
-        "ruvon_step_attempts, ruvon_workflows, ruvon_definitions, ruvon_schema CASCADE")
+        "DROP TABLE IF EXISTS ruvon_schedules, ruvon_metrics, ruvon_audit, ruvon_logs, "
+        "ruvon_compensations, ruvon_step_attempts, ruvon_workflows, ruvon_definitions, "
+        "ruvon_schema CASCADE")
     await conn.close()
 
 async def main():
