@@ -40,6 +40,7 @@ OURS = {
     "saga-mode": {"my_app/services.py"},
     "testing": {
         "config/order_processing.yaml",
+        "config/risk_assessment.yaml",
         "config/user_onboarding.yaml",
         "my_app/database.py",
         "my_app/services.py",
@@ -310,13 +311,14 @@ def test_saga_mode(tmp_path: Path) -> None:
 
 
 def test_testing(tmp_path: Path) -> None:
-    """The page's tests, against the OrderProcessing and UserOnboarding workflows we wrote for
-    them (the page never shows them); run with ``python -m pytest`` (see the page of ours)."""
+    """The page's tests, against the workflows we wrote for them (the page never shows them);
+    run with ``python -m pytest`` (see docs/ruvon-docs-programs.md)."""
     files = ("tests/test_order_workflow.py", "tests/factories.py")
     names = {
         "test_simple_workflow", "test_validate_order", "test_validate_order_negative_amount",
         "test_high_value_routing", "test_standard_value_routing", "test_approval_workflow",
         "test_rejection_workflow", "test_saga_compensation", "test_database_step",
+        "test_parallel_steps",
         "test_workflow_failure", "test_retryable_errors", "test_state_persistence",
         "test_workflow_performance", "test_with_factory",
     }  # fmt: skip

@@ -1,5 +1,5 @@
-# Not shown in docs/how-to-guides/testing.md, whose tests use it: the state of the OrderProcessing
-# and UserOnboarding workflows we wrote for them (see docs/ruvon-docs-programs.md).
+# Not shown in docs/how-to-guides/testing.md, whose tests use it: the state of the OrderProcessing,
+# UserOnboarding and RiskAssessment workflows we wrote for them (see docs/ruvon-docs-programs.md).
 from typing import Optional
 
 from pydantic import BaseModel
@@ -23,3 +23,10 @@ class OrderState(BaseModel):
 class UserState(BaseModel):
     user_id: str
     user_name: Optional[str] = None
+
+
+class RiskState(BaseModel):
+    application_id: str
+    credit_check_complete: bool = False
+    fraud_check_complete: bool = False
+    income_verification_complete: bool = False

@@ -4,7 +4,7 @@ from ruvon.models import StepContext, WorkflowJumpDirective
 
 from my_app import database
 from my_app.services import payment_service, shipping_service
-from my_app.state_models import OrderState, UserState
+from my_app.state_models import OrderState, RiskState, UserState
 
 
 def validate_order(state: OrderState, context: StepContext, **user_input) -> dict:
@@ -53,3 +53,15 @@ def close_order(state: OrderState, context: StepContext, **user_input) -> dict:
 async def load_user(state: UserState, context: StepContext, **user_input) -> dict:
     user = await database.get_user(state.user_id)
     return {"user_name": user["name"]}
+
+
+def credit_check(state: RiskState, context: StepContext, **user_input) -> dict:
+    return {"credit_check_complete": True}
+
+
+def fraud_check(state: RiskState, context: StepContext, **user_input) -> dict:
+    return {"fraud_check_complete": True}
+
+
+def verify_income(state: RiskState, context: StepContext, **user_input) -> dict:
+    return {"income_verification_complete": True}

@@ -244,6 +244,26 @@ async def test_database_step():
 
 
 @pytest.mark.asyncio
+async def test_parallel_steps():
+    """Test parallel step execution."""
+
+    harness = TestHarness()
+
+    workflow = await harness.start_workflow(
+        workflow_type="RiskAssessment",
+        initial_data={"application_id": "APP-001"}
+    )
+
+    # Execute parallel step
+    await harness.next_step(workflow.id)
+
+    # Verify all parallel tasks completed
+    assert workflow.state.credit_check_complete == True
+    assert workflow.state.fraud_check_complete == True
+    assert workflow.state.income_verification_complete == True
+
+
+@pytest.mark.asyncio
 async def test_workflow_failure():
     """Test workflow failure handling."""
 
