@@ -169,3 +169,35 @@ def slow(state: Travel, context: StepContext, **_: Any) -> dict[str, Any]:
 
 def merge_prices(results: dict[str, dict[str, Any]], state: Travel) -> dict[str, Any]:
     return {"booked": sorted(results)}
+
+
+# --- FIRE_AND_FORGET and ASYNC -----------------------------------------------------------------
+
+
+class Parent(BaseModel):
+    customer: str = "ann"
+    amount: float = 10.0
+    spawned_workflows: list[str] = []
+    spawned_workflow_id: str | None = None
+    charged: bool = False
+    fail: bool = False
+
+
+class Receipt(BaseModel):
+    customer: str
+    amount: float
+    sent: bool = False
+
+
+def send_receipt(state: Receipt, context: StepContext, **_: Any) -> dict[str, Any]:
+    return {"sent": True}
+
+
+async def charge_async(state: Parent, context: StepContext, **_: Any) -> dict[str, Any]:
+    if state.fail:
+        raise RuntimeError("declined")
+    return {"charged": True}
+
+
+def uncharge(state: Parent, context: StepContext) -> dict[str, Any]:
+    return {"charged": False}

@@ -19,6 +19,7 @@ from ruvon.definition.checks import check_condition, resolve_target, takes_keywo
 from ruvon.definition.cron_spec import CronSchedule
 from ruvon.definition.http_spec import Http
 from ruvon.definition.parallel_spec import Parallel
+from ruvon.definition.spawn_spec import AsyncFunction, FireAndForget
 from ruvon.definition.schema import Frozen, StepSpec, StepType
 from ruvon.errors import DefinitionError
 
@@ -233,4 +234,6 @@ STEP_TYPES: dict[StepType, StepTypeSpec] = {
     StepType.HTTP: Http(),
     StepType.CRON_SCHEDULE: CronSchedule(),
     StepType.PARALLEL: Parallel(),
+    StepType.FIRE_AND_FORGET: FireAndForget(),
+    StepType.ASYNC: AsyncFunction(),
 }

@@ -14,6 +14,7 @@ from ruvon.steps.http import HttpStep
 from ruvon.steps.human import HumanStep
 from ruvon.steps.loop import LoopStep
 from ruvon.steps.parallel import ParallelStep
+from ruvon.steps.spawn import AsyncStep, FireAndForgetStep
 from ruvon.steps.standard import StandardStep
 
 STEP_HANDLERS: dict[StepType, StepHandler] = {
@@ -24,6 +25,8 @@ STEP_HANDLERS: dict[StepType, StepHandler] = {
     StepType.HTTP: HttpStep(),
     StepType.CRON_SCHEDULE: CronScheduleStep(),
     StepType.PARALLEL: ParallelStep(),
+    StepType.FIRE_AND_FORGET: FireAndForgetStep(),
+    StepType.ASYNC: AsyncStep(),
 }
 
 __all__ = ["STEP_HANDLERS", "StepHandler"]
