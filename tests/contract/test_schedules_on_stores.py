@@ -9,7 +9,10 @@ from dataclasses import replace
 
 from contract_backends import Backend
 
+from ruvon.builder import WorkflowBuilder
 from ruvon.providers.persistence import PersistenceProvider, ScheduleRecord
+from ruvon.scheduler import Scheduler
+from ruvon.status import WorkflowStatus
 
 T0 = 1_714_564_800.0  # 2024-05-01T12:00:00Z
 
@@ -123,3 +126,48 @@ async def test_concurrent_claims_from_threads__exactly_one_wins(sql_backend: Bac
     await first.upsert_schedule(schedule())
     wins = await asyncio.gather(*(asyncio.to_thread(claim) for _ in range(6)))
     assert wins.count(True) == 1, wins
+
+
+# --- the step and the scheduler on each store ----------------------------------------------------
+
+REGISTRY = {
+    "Setup": {
+        "workflow_type": "Setup",
+        "initial_state_model": "cron_steps.Setup",
+        "steps": [
+            {
+                "name": "Register",
+                "type": "CRON_SCHEDULE",
+                "target_workflow_type": "Report",
+                "schedule": "* * * * * *",
+                "schedule_name": "report_{{ state.region }}",
+                "initial_data_template": {"region": "{{ state.region }}", "copies": 2},
+            }
+        ],
+    },
+    "Report": {
+        "workflow_type": "Report",
+        "initial_state_model": "cron_steps.Report",
+        "steps": [{"name": "Write", "function": "cron_steps.report"}],
+    },
+}
+
+
+async def test_a_registered_schedule_is_started_by_the_scheduler(
+    store: PersistenceProvider,
+) -> None:
+    builder = WorkflowBuilder(workflow_registry=REGISTRY, persistence_provider=store)
+    setup = await builder.create_workflow("Setup", {"region": "us"})
+    assert await setup.run() is WorkflowStatus.COMPLETED
+    [row] = await store.list_schedules()
+    assert (row.name, row.initial_data) == ("report_us", {"region": "us", "copies": 2})
+    later = row.next_due_at + 0.5
+    scheduler = Scheduler(builder, store, clock=lambda: later)
+    [wf] = await scheduler.poll()
+    await scheduler.drain()
+    loaded = await builder.load_workflow(wf.id)
+    assert loaded.status is WorkflowStatus.COMPLETED and loaded.state.copies == 2
+    assert loaded.idempotency_key == f"report_us:{wf.metadata['tick']}"
+    assert await scheduler.poll() == []
+    [row] = await store.list_schedules()
+    assert row.last_tick_at == later - 0.5
