@@ -155,8 +155,14 @@ async def test_a_refused_connection_fails_the_step(server: LocalServer) -> None:
 async def test_a_rendered_url_that_is_not_a_url_fails_the_step(server: LocalServer) -> None:
     wf = await run(registry(http("Call", "{{state.base_url}}/x")), {"base_url": ""})
     assert wf.status is S.FAILED
-    assert wf.error is not None and wf.error.type == "HttpTransportError"
-    assert "GET /x: no answer (status: none): UnsupportedProtocol" in wf.error.message
+    assert wf.error is not None and wf.error.type == "HttpStepError"
+    assert wf.error.message == (
+        "HTTP step 'Call': GET /x: not a valid URL: not an absolute http:// or https:// URL"
+    )
+    wf = await run(registry(http("Call", "{{state.base_url}}/x")), {"base_url": "http://[::1"})
+    assert wf.error is not None and wf.error.type == "HttpStepError"
+    assert "not a valid URL" in wf.error.message
+    assert not server.hits
 
 
 # --- retries -------------------------------------------------------------------------------------
@@ -363,6 +369,11 @@ async def test_a_failing_compensating_request_leaves_compensation_failed(
     assert "DELETE" in error.message and "status 500" in error.message
     assert entries["Before"].status is CompensationStatus.COMPLETED  # the unwind went on
     assert wf.state.log == ["Before", "undo:Before"]
+
+    server.script("/bookings/b-7", Reply(json_body={"cancelled": "b-7"}))
+    assert await wf.retry() is S.FAILED_ROLLED_BACK  # the operator's retry sends it again
+    assert wf.state.reply["body"] == {"cancelled": "b-7"}
+    assert len(server.hits_to("/bookings/b-7")) == 3
 
 
 async def test_an_http_step_may_be_undone_by_a_function(server: LocalServer) -> None:

@@ -179,6 +179,8 @@ async def send(request: Request, step: str, masker: Masker) -> httpx.Response:
         url = httpx.URL(request.url)  # ``params=`` would replace the URL's own query
         if request.params:
             url = url.copy_merge_params(request.params)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("not an absolute http:// or https:// URL")
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         shown = masker.mask(request.url)
         raise HttpStepError(
