@@ -417,3 +417,15 @@ async def test_compensate_on_failure_undoes_the_failed_request_too(server: Local
     forward, undo = server.hits
     assert (forward.method, undo.method, undo.key) == ("POST", "DELETE", "/bookings/by-user/u-1")
     assert undo.headers["x-had-response"] == "False"
+
+
+async def test_a_compensating_request_can_wait_for_approval(server: LocalServer) -> None:
+    server.script("/bookings", Reply(status=201, json_body={"id": "b-9"}))
+    server.script("/bookings/b-9", Reply(json_body={"cancelled": "b-9"}))
+    step = booking(server, compensation_requires_approval=True)
+    wf = await run(registry(step, fn("Fail", "http_support.explode"), saga=True))
+    assert wf.status is S.WAITING_COMPENSATION_APPROVAL
+    assert wf.waiting_for is not None and wf.waiting_for["step"] == "Book"
+    assert [h.method for h in server.hits] == ["POST"]  # nothing undone yet
+    assert await wf.approve_compensation(decided_by="ops") is S.FAILED_ROLLED_BACK
+    assert [h.method for h in server.hits] == ["POST", "DELETE"]
