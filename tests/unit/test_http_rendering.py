@@ -165,3 +165,11 @@ def test_env_values_are_not_masked() -> None:
     lookup = Lookup("environment variable", {"HOST": "svc"}.get)
     assert ENGINE.render("{{ env.HOST }}", {"env": lookup}) == "svc"
     assert not masker.forms
+
+
+def test_a_rendered_request_does_not_show_its_secrets_in_its_repr() -> None:
+    masker = Masker()
+    headers = {"Authorization": "Bearer {{secrets.TOKEN}}"}
+    request = render_request(ENGINE, config(headers=headers), names(masker), "k")
+    assert "s3cr3t" in request.headers["Authorization"]
+    assert repr(request) == "<Request GET>"

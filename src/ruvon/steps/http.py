@@ -65,9 +65,10 @@ def _ssl_context() -> ssl.SSLContext:
 # --- 1. render ------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False)
 class Request:
-    """A rendered request: secrets in clear, so it is never stored, logged or shown."""
+    """A rendered request: secrets in clear, so it is never stored, logged or shown (its
+    ``repr`` shows the method only)."""
 
     method: str
     url: str
@@ -75,6 +76,9 @@ class Request:
     params: dict[str, Any]
     body: Any
     timeout: float
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method}>"
 
 
 # one ``{{ expression }}`` and nothing else: rendered to the expression's own JSON value
@@ -102,6 +106,7 @@ def _native(engine: TemplateEngine, value: Any, names: dict[str, Any]) -> Any:
 def template_names(
     wf: Workflow, state: BaseModel, context: StepContext, masker: Masker
 ) -> dict[str, Any]:
+    """What a request's templates see; the state as JSON data, as the request will carry it."""
     return {
         "state": state.model_dump(mode="json"),
         "env": env_lookup(),
