@@ -19,8 +19,8 @@ from ruvon.definition.checks import check_condition, resolve_target, takes_keywo
 from ruvon.definition.cron_spec import CronSchedule
 from ruvon.definition.http_spec import Http
 from ruvon.definition.parallel_spec import Parallel
-from ruvon.definition.spawn_spec import AsyncFunction, FireAndForget
 from ruvon.definition.schema import Frozen, StepSpec, StepType
+from ruvon.definition.spawn_spec import AsyncFunction, FireAndForget
 from ruvon.errors import DefinitionError
 
 if TYPE_CHECKING:
