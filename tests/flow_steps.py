@@ -201,3 +201,36 @@ async def charge_async(state: Parent, context: StepContext, **_: Any) -> dict[st
 
 def uncharge(state: Parent, context: StepContext) -> dict[str, Any]:
     return {"charged": False}
+
+
+# --- regressions found by trying to break the control-flow steps --------------------------------
+
+REFUND_FAILS: set[str] = set()  # workflow ids whose next refund raises
+REFUND_DIES: set[str] = set()  # workflow ids whose next refund "kills the process"
+
+
+def refund(state: Flow, context: StepContext) -> dict[str, Any]:
+    if context.workflow_id in REFUND_DIES:
+        REFUND_DIES.discard(context.workflow_id)
+        raise KeyboardInterrupt("the process dies in the refund")
+    if context.workflow_id in REFUND_FAILS:
+        raise ConnectionError("the provider is down")
+    state.log.append(f"refund:{context.loop_index}")
+    return {}
+
+
+def pause_unstorable(state: Flow, context: StepContext) -> dict[str, Any]:
+    raise WorkflowPauseDirective(waiting_for=object() if state.tier == "object" else 10**5000)
+
+
+def huge_extra(state: Flow, context: StepContext) -> dict[str, Any]:
+    return {"note": "kept", "not_a_field": 10**5000}
+
+
+def take_item(state: Flow, context: StepContext, item: Any = None, **_: Any) -> dict[str, Any]:
+    return {"note": f"item={item}"}
+
+
+def mark_loop_item(state: Flow, context: StepContext, **_: Any) -> dict[str, Any]:
+    context.loop_item["seen"] = True  # in place, through the context: kept like any change
+    return {}

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from ruvon.models import Directive, StepContext, StepStatus, WorkflowError
 from ruvon.providers.execution import StepCall
 from ruvon.providers.observer import EventKind
+from ruvon.runtime.merge import record_item
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -135,7 +136,7 @@ async def call_with_retries(
                     StepStatus.FAILED,
                     error=error,
                     scope=scope,
-                    item=None if where is None else where.item,
+                    item=None if where is None else record_item(where.item),
                 )
             if state is None:
                 wf.restore_state()  # the next attempt starts from the committed state

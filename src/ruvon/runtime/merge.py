@@ -310,10 +310,29 @@ def _recorded(
     return serialized
 
 
+def storable(value: Any) -> Any:
+    """``value`` as the JSON data a store gives back; ``ValueError`` if it can not make the
+    round trip (an object of no JSON type, an integer too long to read back)."""
+    try:
+        return pydantic_core.from_json(pydantic_core.to_json(value))
+    except (PydanticSerializationError, ValueError, TypeError) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def record_item(item: Any) -> Any:
+    """An item as an attempt's record keeps it: JSON data (its ``repr`` if it has none)."""
+    if item is None or type(item) in (str, int, float, bool):
+        return item
+    try:
+        return storable(item)
+    except ValueError:
+        return repr(item)
+
+
 def _as_json(values: dict[str, Any], step: str, compensation: bool) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = pydantic_core.to_jsonable_python(values)
-    except (PydanticSerializationError, ValueError, TypeError) as exc:
+        data: dict[str, Any] = storable(values)
+    except ValueError as exc:
         raise StepResultError(
             f"{_what(step, compensation)} returned keys that are not fields of the state, "
             f"kept in its result only, and their values can not be stored as JSON: {exc}",

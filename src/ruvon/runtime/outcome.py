@@ -61,7 +61,8 @@ class StepOutcome:
 @dataclass(frozen=True, slots=True)
 class Where:
     """Where a step runs: its scope path as text (a top-level step's is its name; a loop body's
-    step ``"Items/iter:2/Reserve"``) and, inside a loop iteration, the item and its index."""
+    step ``"Items/iter:2/Reserve"``) and, inside a loop iteration, the item and its index (the
+    item as the step gets it; an attempt's record keeps its JSON form)."""
 
     scope: str
     item: Any = None

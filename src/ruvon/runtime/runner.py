@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import pydantic_core
-
 from ruvon.errors import (
     IllegalOperationError,
     StepResultError,
@@ -35,7 +33,7 @@ from ruvon.runtime.cursor import (
     stored_input,
 )
 from ruvon.runtime.leases import keeper
-from ruvon.runtime.merge import merge_result
+from ruvon.runtime.merge import merge_result, storable
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.runtime.step_run import record_skipped, run_step
 from ruvon.status import WorkflowStatus as S
@@ -112,8 +110,8 @@ def _input_for(wf: Workflow, user_input: dict[str, Any] | None) -> tuple[S | Non
         return wait, None  # reached a step that waits for input: wait for it
     validated = validate_input(step, user_input or {})
     try:  # kept with the workflow until the step has run: it must be storable
-        pydantic_core.to_json(user_input or {})
-    except (pydantic_core.PydanticSerializationError, ValueError, TypeError) as exc:
+        storable(user_input or {})
+    except ValueError as exc:
         raise WorkflowValidationError(
             f"input for step '{step.name}' can not be stored as JSON: {exc}"
         ) from exc

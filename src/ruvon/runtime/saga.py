@@ -129,16 +129,39 @@ def _entry(
     return entry
 
 
+_RERUN = "run again: it was interrupted before it finished"
+
+
 def _restart(wf: Workflow, record: StepRecord) -> CompensationRecord | None:
-    """The ``STARTED`` entry of a compensation that was running when its process died."""
+    """The ``STARTED`` entry of a compensation that was running when its process died (an
+    operator's decision on it stays in its detail)."""
     for entry in wf.journal:
         if entry.forward_seq == record.seq and entry.status is C.STARTED:
-            return wf.revise_compensation(
-                entry,
-                started_at=wf.clock(),
-                detail="run again: it was interrupted before it finished",
-            )
+            detail = _RERUN if not entry.detail else f"{entry.detail}; {_RERUN}"
+            return wf.revise_compensation(entry, started_at=wf.clock(), detail=detail)
     return None
+
+
+def approved_before(wf: Workflow, record: StepRecord) -> dict[str, Any] | None:
+    """The decision of an operator who already approved this compensation (it failed, or its
+    process died, since): an approval is given once, not at every run of it."""
+    for entry in reversed(wf.journal):
+        if entry.forward_seq != record.seq:
+            continue
+        if entry.status is C.REJECTED:
+            return None
+        if (entry.detail or "").startswith(Decision.APPROVED):
+            return {"decided_by": entry.decided_by, "detail": entry.detail}
+    return None
+
+
+# a frame kept while an operator's retry() unwinds: its failed compensations are run again,
+# also after a pause for an approval
+RETRY_UNWIND = "retry_unwind"
+
+
+def retrying(wf: Workflow) -> bool:
+    return any(f.get("kind") == RETRY_UNWIND for f in wf.frames)
 
 
 async def _skip(wf: Workflow, record: StepRecord, step: CompiledStep, detail: str) -> None:
@@ -213,13 +236,14 @@ def _final_status(wf: Workflow) -> S:
 
 def awaiting_approval(wf: Workflow) -> StepRecord | None:
     """The forward attempt whose compensation waits for an operator's decision."""
-    for record in plan(wf):
+    for record in plan(wf, include_failed=retrying(wf)):
         step = wf.definition.resolve(record.scope)
         if (
             step is not None
             and compensation_of(wf, step) is not None
             and step.spec.compensation_requires_approval
             and (record.status is not StepStatus.FAILED or step.spec.compensate_on_failure)
+            and approved_before(wf, record) is None
         ):
             return record
     return None
@@ -232,6 +256,8 @@ class Decision:
     approved: bool
     decided_by: str | None = None
     reason: str | None = None
+
+    APPROVED = "compensation approved"
 
     def detail(self) -> str:
         what = "approved" if self.approved else "rejected"
@@ -248,6 +274,9 @@ async def unwind(
     ``WAITING_COMPENSATION_APPROVAL`` before that step. The journal entry of that step keeps who
     decided (``decided_by``), when (its ``started_at``) and why (``detail``).
     """
+    if include_failed and not retrying(wf):
+        wf.frames.append({"kind": RETRY_UNWIND})  # committed with the unwind's first commit
+    include_failed = include_failed or retrying(wf)
     for record in plan(wf, include_failed=include_failed):
         step = wf.definition.resolve(record.scope)
         assert step is not None  # plan() keeps only records of steps that exist
@@ -258,7 +287,10 @@ async def unwind(
             await _skip(wf, record, step, "the step failed; compensate_on_failure is not set")
             continue
         decided: dict[str, Any] = {}
-        if step.spec.compensation_requires_approval:
+        prior = approved_before(wf, record) if step.spec.compensation_requires_approval else None
+        if prior is not None:
+            decided = prior  # approved once already: not asked again
+        elif step.spec.compensation_requires_approval:
             if decision is None:
                 if wf.status is not S.COMPENSATING:
                     await wf.commit(S.COMPENSATING, reason="unwinding")
@@ -278,6 +310,7 @@ async def unwind(
     if wf.status is not S.COMPENSATING:
         await wf.commit(S.COMPENSATING, reason="unwinding")
     final = _final_status(wf)
+    wf.frames[:] = [f for f in wf.frames if f.get("kind") != RETRY_UNWIND]
     await wf.commit(final, reason="unwind finished")
     kind = {
         S.CANCELLED: EventKind.WORKFLOW_CANCELLED,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import ruvon.steps
 from ruvon.models import StepRecord, StepStatus, WorkflowError
 from ruvon.providers.observer import EventKind
+from ruvon.runtime.merge import record_item
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ async def run_step(
             StepStatus.FAILED,
             error=outcome.error,
             scope=where.scope,
-            item=where.item,
+            item=record_item(where.item),
         )
     elif kind not in UNFINISHED or outcome.merged is not None:
         wf.record_attempt(
@@ -75,7 +76,7 @@ async def run_step(
             StepStatus.COMPLETED,
             result=outcome.result,
             scope=where.scope,
-            item=where.item,
+            item=record_item(where.item),
         )
     return outcome
 

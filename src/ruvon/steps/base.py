@@ -21,7 +21,7 @@ from ruvon.models import (
     WorkflowPauseDirective,
 )
 from ruvon.runtime.attempts import CallResult, call_with_retries
-from ruvon.runtime.merge import merge_result
+from ruvon.runtime.merge import merge_result, storable
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 
 if TYPE_CHECKING:
@@ -83,7 +83,15 @@ def _directive(
             )
         return OutcomeKind.JUMP, directive.result, target, None
     if isinstance(directive, WorkflowPauseDirective):
-        return OutcomeKind.PAUSE, directive.result, None, directive.waiting_for
+        try:  # kept with the workflow while it waits
+            waiting_for = storable(directive.waiting_for)
+        except ValueError as exc:
+            raise StepResultError(
+                f"step '{step.name}' paused with a waiting_for that can not be stored as JSON: "
+                f"{exc}",
+                step=step.name,
+            ) from exc
+        return OutcomeKind.PAUSE, directive.result, None, waiting_for
     if isinstance(directive, StartSubWorkflowDirective):
         raise StepResultError(
             f"step '{step.name}' asked for sub-workflow '{directive.workflow_type}': "

@@ -23,13 +23,11 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import pydantic_core
-
 import ruvon.runtime.step_run as step_run
 from ruvon.definition.step_types import CompiledLoop, LoopMode
 from ruvon.errors import StepResultError
 from ruvon.runtime.cursor import LOOP, PAUSE, input_wait
-from ruvon.runtime.merge import merge_result
+from ruvon.runtime.merge import merge_result, storable
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.status import WorkflowStatus as S
 from ruvon.steps.decision import condition_names, evaluator
@@ -138,8 +136,8 @@ def _loop_results(wf: Workflow, scope: str, start_seq: int) -> list[dict[str, An
 
 def _jsonable(item: Any) -> Any:
     try:
-        return pydantic_core.to_jsonable_python(item)
-    except (pydantic_core.PydanticSerializationError, ValueError, TypeError):
+        return storable(item)
+    except ValueError:
         return repr(item)
 
 
@@ -217,10 +215,10 @@ class LoopStep:
         i, k = frame["iteration"], frame["body"]
         call_input = dict(pending or {})
         if loop.passes_item[k] and loop.mode is LoopMode.ITERATE:
-            call_input[loop.item_var_name] = item
+            call_input.setdefault(loop.item_var_name, item)  # a person's input wins
         inner = Where(
             f"{where.scope}/iter:{i}/{body_step.scope}",
-            item=_jsonable(item),
+            item=item,  # the state's own object; its record keeps its JSON form
             index=i,
             depth=where.depth + 1,
         )

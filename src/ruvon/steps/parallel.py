@@ -22,13 +22,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pydantic_core
-
 from ruvon.definition.parallel_spec import CompiledParallel, MergeConflict, MergeStrategy
 from ruvon.errors import StepResultError, StepTimeoutError
 from ruvon.models import StepStatus, WorkflowError
 from ruvon.runtime.attempts import CallResult, call_with_retries
-from ruvon.runtime.merge import merge_result
+from ruvon.runtime.merge import merge_result, storable
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.status import WorkflowStatus as S
 from ruvon.steps.decision import condition_names, evaluator
@@ -86,8 +84,8 @@ def _finished(wf: Workflow, scope: str, start_seq: int) -> dict[str, dict[str, A
 
 def _jsonable(value: Any) -> Any:
     try:
-        return pydantic_core.to_jsonable_python(value)
-    except (pydantic_core.PydanticSerializationError, ValueError, TypeError):
+        return storable(value)
+    except ValueError:
         return repr(value)
 
 
@@ -106,8 +104,8 @@ def _task_result(job: Job, call: CallResult) -> dict[str, Any]:
             step=job.task.name,
         )
     try:
-        data: dict[str, Any] = pydantic_core.to_jsonable_python(value)
-    except (pydantic_core.PydanticSerializationError, ValueError, TypeError) as exc:
+        data: dict[str, Any] = storable(value)
+    except ValueError as exc:
         raise StepResultError(
             f"task '{job.name}' returned a value that can not be stored as JSON: {exc}",
             step=job.task.name,
