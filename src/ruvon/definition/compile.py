@@ -90,6 +90,9 @@ class WorkflowDefinition:
         """The step a scope path names (``"Items/iter:2/Reserve"`` → the body step
         ``Reserve`` of the loop ``Items``; ``"Book/task:Hotel"`` → the task ``Hotel`` of the
         parallel step ``Book``); ``None`` if the definition has no such step."""
+        if "/" not in scope and "%" not in scope:  # a top-level step: its name is its scope
+            index = self.index_by_name.get(scope)
+            return None if index is None else self.steps[index]
         segments = ScopePath.parse(scope).segments
         index = self.index_by_name.get(segments[0])
         if index is None:

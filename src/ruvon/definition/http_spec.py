@@ -25,12 +25,12 @@ exactly as any step does; giving both is an error.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jinja2
 from pydantic import Field, ValidationError, model_validator
 
 from ruvon.definition.schema import Frozen, RetryPolicy, StepSpec
@@ -148,15 +148,25 @@ class CompiledHttp:
 
 
 _MARKERS = ("{{", "{%", "{#")
-_SYNTAX = jinja2.Environment()  # only parses: templates render in the workflow's sandbox
+
+
+@functools.cache
+def _syntax() -> Any:
+    """A Jinja2 environment that only parses (templates render in the workflow's sandbox);
+    imported when an HTTP step is first loaded, not with Ruvon."""
+    import jinja2
+
+    return jinja2.Environment()
 
 
 def _check_templates(value: Any, key: str) -> None:
     """Every template string inside ``value`` parses; a syntax error is the definition's."""
     if isinstance(value, str):
         if any(marker in value for marker in _MARKERS):
+            import jinja2
+
             try:
-                _SYNTAX.parse(value)
+                _syntax().parse(value)
             except jinja2.TemplateSyntaxError as exc:
                 raise DefinitionError(
                     f"template {value!r} is not valid: {exc.message}", key=key
