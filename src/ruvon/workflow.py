@@ -22,7 +22,7 @@ from ruvon.errors import ConcurrentModificationError, IllegalOperationError
 from ruvon.models import CompensationRecord, StepRecord, StepStatus, WorkflowError
 from ruvon.providers.observer import EventKind, WorkflowEvent
 from ruvon.providers.persistence import Transition
-from ruvon.runtime import cursor, runner, saga
+from ruvon.runtime import runner, saga, waits
 from ruvon.runtime.merge import Merged, dump_state, load_state
 from ruvon.status import TERMINAL, WorkflowStatus, check_transition
 
@@ -279,23 +279,7 @@ class Workflow:
     async def retry(self) -> WorkflowStatus:
         """Run a failed workflow again: the failed step (``FAILED``) or the failed compensations
         (``COMPENSATION_FAILED``) only. Returns the new status."""
-        if self.status in (S.FAILED, S.FAILED_CHILD_WORKFLOW):
-            with self._exclusive():
-                await self.acquire()
-                self.error = None
-                await self.commit(S.ACTIVE, reason="retry")
-            return await self.run()
-        if self.status is S.COMPENSATION_FAILED:
-            with self._exclusive():
-                await self.acquire()
-                await saga.unwind(self, include_failed=True)
-            return self.status
-        raise IllegalOperationError(
-            f"workflow '{self.id}' is {self.status.value}; only FAILED, FAILED_CHILD_WORKFLOW and "
-            "COMPENSATION_FAILED workflows can be retried",
-            workflow_id=self.id,
-            status=self.status.value,
-        )
+        return await runner.retry(self)
 
     async def approve_compensation(
         self, decided_by: str | None = None, reason: str | None = None
@@ -480,31 +464,9 @@ class Workflow:
 
     @property
     def waiting_for(self) -> dict[str, Any] | None:
-        """What a waiting workflow waits for. For input (``PAUSED``, ``WAITING_HUMAN``): the step
-        that will take the input (inside a loop: the body's step, with ``scope``), its
-        ``input_model`` as a JSON schema (``None`` when it takes no model), and what a pausing
-        step said (``reason``, from ``WorkflowPauseDirective(waiting_for=...)``). For an
-        approval (``WAITING_COMPENSATION_APPROVAL``): the step whose compensation waits."""
-        if self.status is S.WAITING_COMPENSATION_APPROVAL:
-            record = saga.awaiting_approval(self)
-            return {
-                "status": self.status.value,
-                "step": record.step_name if record else None,
-                "scope": record.scope if record else None,
-                "approval": "approve_compensation() or reject_compensation()",
-            }
-        if self.status not in runner.INPUT_WAITS:
-            return None
-        step = cursor.leaf_step(self)
-        model = step.input_model if step is not None else None
-        return {
-            "status": self.status.value,
-            "step": step.name if step is not None else None,
-            "step_type": step.spec.type.value if step is not None else None,
-            "input_model": f"{model.__module__}.{model.__qualname__}" if model else None,
-            "input_schema": model.model_json_schema() if model else None,
-            "reason": cursor.pause_note(self),
-        }
+        """What a waiting workflow waits for (``None`` unless it waits): see
+        :func:`ruvon.runtime.waits.describe`."""
+        return waits.describe(self)
 
     @property
     def lease_expires_at(self) -> float | None:

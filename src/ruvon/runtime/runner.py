@@ -296,3 +296,25 @@ async def _settle(wf: Workflow, step: CompiledStep, outcome: StepOutcome) -> boo
         return True
     await wf.commit(S.ACTIVE, release=not step.automate_next)
     return not step.automate_next
+
+
+async def retry(wf: Workflow) -> S:
+    """``Workflow.retry()``: the failed step (``FAILED``) or the failed compensations
+    (``COMPENSATION_FAILED``) run again."""
+    if wf.status in (S.FAILED, S.FAILED_CHILD_WORKFLOW):
+        with wf._exclusive():
+            await wf.acquire()
+            wf.error = None
+            await wf.commit(S.ACTIVE, reason="retry")
+        return await wf.run()
+    if wf.status is S.COMPENSATION_FAILED:
+        with wf._exclusive():
+            await wf.acquire()
+            await saga.unwind(wf, include_failed=True)
+        return wf.status
+    raise IllegalOperationError(
+        f"workflow '{wf.id}' is {wf.status.value}; only FAILED, FAILED_CHILD_WORKFLOW and "
+        "COMPENSATION_FAILED workflows can be retried",
+        workflow_id=wf.id,
+        status=wf.status.value,
+    )
