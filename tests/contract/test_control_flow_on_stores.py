@@ -8,29 +8,12 @@ from typing import Any
 from contract_backends import Backend
 
 import flow_steps
+from flow_support import registry, step
 from ruvon.builder import WorkflowBuilder
 from ruvon.models import CompensationStatus as C
 from ruvon.models import StepStatus
 from ruvon.providers.persistence import PersistenceProvider
 from ruvon.status import WorkflowStatus as S
-
-
-def step(name: str, fn: str | None = "flow_steps.mark", **keys: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "automate_next": True, **keys}
-    if fn is not None:
-        out["function"] = fn
-    return out
-
-
-def registry(*steps: dict[str, Any], saga: bool = False) -> dict[str, Any]:
-    return {
-        "F": {
-            "workflow_type": "F",
-            "initial_state_model": "flow_steps.Flow",
-            "saga_mode": saga,
-            "steps": list(steps),
-        }
-    }
 
 
 def on(store: PersistenceProvider, reg: dict[str, Any]) -> WorkflowBuilder:

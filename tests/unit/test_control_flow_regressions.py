@@ -3,38 +3,13 @@ each test failed before its fix."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 import flow_steps
-from ruvon.builder import WorkflowBuilder
+from flow_support import flow, step
 from ruvon.errors import WorkflowValidationError
-from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
 from ruvon.models import CompensationStatus as C
 from ruvon.status import WorkflowStatus as S
-
-
-def step(name: str, fn: str | None = "flow_steps.mark", **keys: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "automate_next": True, **keys}
-    if fn is not None:
-        out["function"] = fn
-    return out
-
-
-def flow(*steps: dict[str, Any], saga: bool = False) -> WorkflowBuilder:
-    return WorkflowBuilder(
-        workflow_registry={
-            "F": {
-                "workflow_type": "F",
-                "initial_state_model": "flow_steps.Flow",
-                "saga_mode": saga,
-                "steps": list(steps),
-            }
-        },
-        persistence_provider=InMemoryPersistenceProvider(),
-    )
-
 
 APPROVED_CHARGE = step(
     "Charge", compensate_function="flow_steps.refund", compensation_requires_approval=True

@@ -6,33 +6,11 @@ from typing import Any
 
 import pytest
 
+from flow_support import flow, step
 from ruvon.builder import WorkflowBuilder
 from ruvon.errors import DefinitionError
-from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
 from ruvon.models import StepStatus
 from ruvon.status import WorkflowStatus as S
-
-
-def step(name: str, fn: str | None = "flow_steps.mark", **keys: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "automate_next": True, **keys}
-    if fn is not None:
-        out["function"] = fn
-    return out
-
-
-def flow(*steps: dict[str, Any], saga: bool = False) -> WorkflowBuilder:
-    return WorkflowBuilder(
-        workflow_registry={
-            "F": {
-                "workflow_type": "F",
-                "initial_state_model": "flow_steps.Flow",
-                "saga_mode": saga,
-                "steps": list(steps),
-            }
-        },
-        persistence_provider=InMemoryPersistenceProvider(),
-    )
-
 
 ROUTES = [
     {"condition": "state.amount > 10000 and state.tier in ['gold', 'vip']", "target": "Big"},

@@ -2,8 +2,7 @@
 
 ``FIRE_AND_FORGET`` starts an independent workflow (``target_workflow_type``, with initial data
 from ``initial_data_template``, rendered over the state) and goes on without waiting for it.
-``ASYNC`` is a function step that an execution provider may run elsewhere; the in-process
-executors run it like a STANDARD step.
+(``ASYNC`` has the keys of a STANDARD step: ``definition.step_types.Standard``.)
 """
 
 from __future__ import annotations
@@ -41,13 +40,3 @@ class FireAndForget:
                 "is never compensated (the workflow it starts is independent)",
                 key=key,
             )
-
-
-class AsyncFunction:
-    """``ASYNC``: a function, dispatched by the execution provider."""
-
-    spec_model: type[StepSpec] = StepSpec
-
-    def compile(self, step: CompiledStep, siblings: Siblings) -> None:
-        if step.function is None:
-            raise DefinitionError("an ASYNC step needs a 'function'", key="function")

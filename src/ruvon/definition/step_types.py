@@ -20,7 +20,7 @@ from ruvon.definition.cron_spec import CronSchedule
 from ruvon.definition.http_spec import Http
 from ruvon.definition.parallel_spec import Parallel
 from ruvon.definition.schema import Frozen, StepSpec, StepType
-from ruvon.definition.spawn_spec import AsyncFunction, FireAndForget
+from ruvon.definition.spawn_spec import FireAndForget
 from ruvon.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -55,13 +55,19 @@ class StepTypeSpec(Protocol):
 
 
 class Standard:
-    """``STANDARD``: a function to call."""
+    """``STANDARD``: a function to call (``ASYNC`` too: the same keys, run by the executor)."""
 
     spec_model: type[StepSpec] = StepSpec
 
+    def __init__(self, type_name: str = "STANDARD") -> None:
+        self.type_name = type_name
+
     def compile(self, step: CompiledStep, siblings: Siblings) -> None:
         if step.function is None:
-            raise DefinitionError("a STANDARD step needs a 'function'", key="function")
+            article = "an" if self.type_name[0] in "AEIOU" else "a"
+            raise DefinitionError(
+                f"{article} {self.type_name} step needs a 'function'", key="function"
+            )
 
 
 # --- DECISION ------------------------------------------------------------------------------------
@@ -235,5 +241,5 @@ STEP_TYPES: dict[StepType, StepTypeSpec] = {
     StepType.CRON_SCHEDULE: CronSchedule(),
     StepType.PARALLEL: Parallel(),
     StepType.FIRE_AND_FORGET: FireAndForget(),
-    StepType.ASYNC: AsyncFunction(),
+    StepType.ASYNC: Standard("ASYNC"),
 }

@@ -85,3 +85,17 @@ def stored_input(wf: Workflow) -> dict[str, Any] | None:
 def drop_input(wf: Workflow) -> None:
     if wf.frames and wf.frames[-1].get("kind") == INPUT:
         del wf.frames[-1]
+
+
+def own_frame(wf: Workflow, depth: int, kind: str, scope: str, **start: Any) -> dict[str, Any]:
+    """The frame a nested step keeps at ``depth``: the one saved there if it is this step's
+    (same ``kind`` and ``scope``: the step goes on), else a new one from ``start`` (the step
+    starts; the frames below it go)."""
+    frames = wf.frames
+    saved = frames[depth] if len(frames) > depth else {}
+    if saved.get("kind") == kind and saved.get("scope") == scope:
+        return saved
+    del frames[depth:]
+    frame = {"kind": kind, "scope": scope, **start, "start_seq": len(wf.history)}
+    frames.append(frame)
+    return frame

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import ruvon.runtime.step_run as step_run
 from ruvon.definition.step_types import CompiledLoop, LoopMode
 from ruvon.errors import StepResultError
-from ruvon.runtime.cursor import LOOP, PAUSE, input_wait
-from ruvon.runtime.merge import merge_result, storable
+from ruvon.runtime.cursor import LOOP, PAUSE, input_wait, own_frame
+from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.status import WorkflowStatus as S
 from ruvon.steps.decision import condition_names, evaluator
@@ -37,20 +37,6 @@ if TYPE_CHECKING:
     from ruvon.workflow import Workflow
 
 _INPUT_WAIT = {S.WAITING_HUMAN: OutcomeKind.WAIT_HUMAN, S.PAUSED: OutcomeKind.WAIT_INPUT}
-
-
-def _frame(wf: Workflow, depth: int, scope: str) -> dict[str, Any]:
-    """The loop's frame: the one saved at this depth if it is this loop's, else a new one (the
-    loop starts). ``"inside": true`` marks a frame moved to the body's first step by a jump
-    within the iteration, which is not the start of an iteration."""
-    frames = wf.frames
-    saved = frames[depth] if len(frames) > depth else {}
-    if saved.get("kind") == LOOP and saved.get("scope") == scope:
-        return saved
-    del frames[depth:]
-    frame = {"kind": LOOP, "scope": scope, "iteration": 0, "body": 0, "start_seq": len(wf.history)}
-    frames.append(frame)
-    return frame
 
 
 # ``state.<field>`` (or a bare field name): read directly, not through the evaluator, which
@@ -134,13 +120,6 @@ def _loop_results(wf: Workflow, scope: str, start_seq: int) -> list[dict[str, An
     return [results[i] for i in sorted(results)]
 
 
-def _jsonable(item: Any) -> Any:
-    try:
-        return storable(item)
-    except ValueError:
-        return repr(item)
-
-
 class LoopStep:
     async def run(
         self,
@@ -151,7 +130,9 @@ class LoopStep:
         where: Where,
     ) -> StepOutcome:
         loop: CompiledLoop = step.compiled
-        frame = _frame(wf, where.depth, where.scope)
+        # ``"inside": true`` marks a frame moved to the body's first step by a jump within
+        # the iteration, which is not the start of an iteration
+        frame = own_frame(wf, where.depth, LOOP, where.scope, iteration=0, body=0)
         started = wf.clock()
         pending, validated = user_input, validated_input
         while True:

@@ -26,7 +26,8 @@ from ruvon.definition.parallel_spec import CompiledParallel, MergeConflict, Merg
 from ruvon.errors import StepResultError, StepTimeoutError
 from ruvon.models import StepStatus, WorkflowError
 from ruvon.runtime.attempts import CallResult, call_with_retries
-from ruvon.runtime.merge import merge_result, storable
+from ruvon.runtime.cursor import own_frame
+from ruvon.runtime.merge import merge_result, record_item, storable
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.status import WorkflowStatus as S
 from ruvon.steps.decision import condition_names, evaluator
@@ -46,17 +47,6 @@ class Job:
     name: str
     item: Any = None
     index: int | None = None
-
-
-def _frame(wf: Workflow, depth: int, scope: str) -> dict[str, Any]:
-    frames = wf.frames
-    saved = frames[depth] if len(frames) > depth else {}
-    if saved.get("kind") == PARALLEL and saved.get("scope") == scope:
-        return saved
-    del frames[depth:]
-    frame = {"kind": PARALLEL, "scope": scope, "start_seq": len(wf.history)}
-    frames.append(frame)
-    return frame
 
 
 def _jobs(wf: Workflow, step: CompiledStep, par: CompiledParallel) -> list[Job]:
@@ -80,13 +70,6 @@ def _finished(wf: Workflow, scope: str, start_seq: int) -> dict[str, dict[str, A
         if record.status is StepStatus.COMPLETED and record.scope.startswith(prefix):
             done[record.scope[len(prefix) :]] = record.result or {}
     return done
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        return storable(value)
-    except ValueError:
-        return repr(value)
 
 
 def _task_result(job: Job, call: CallResult) -> dict[str, Any]:
@@ -165,7 +148,7 @@ class ParallelStep:
         where: Where,
     ) -> StepOutcome:
         par: CompiledParallel = step.compiled
-        frame = _frame(wf, where.depth, where.scope)
+        frame = own_frame(wf, where.depth, PARALLEL, where.scope)
         started = wf.clock()
         jobs = _jobs(wf, step, par)
         done = _finished(wf, where.scope, frame["start_seq"])
@@ -246,7 +229,7 @@ class _Run:
         user_input = {}
         if job.index is not None and self.par.passes_item:
             user_input[self.par.item_var_name] = job.item
-        item = None if job.index is None else _jsonable(job.item)
+        item = None if job.index is None else record_item(job.item)
         assert task.function is not None
         call = await call_with_retries(
             wf,
