@@ -9,6 +9,7 @@ point down only: ``ruvon.steps`` uses this module, never the other way round.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -183,6 +184,9 @@ class CompiledLoop:
     # per body step: whether its function takes the item as ``item_var_name=`` (a parameter of
     # that name, or ``**kwargs``); it always gets it as ``context.loop_item``
     passes_item: tuple[bool, ...] = ()
+    # ``iterate_over`` that is just ``state.<field>`` (or the bare field): that field's name,
+    # read directly at each iteration instead of through the evaluator
+    plain_field: str | None = None
 
     def step_named(self, name: str) -> CompiledStep | None:
         position = self.index_by_name.get(name)
@@ -229,7 +233,19 @@ class Loop:
             body=body,
             index_by_name={s.name: s.position for s in body},
             passes_item=tuple(takes_keyword(s.function, spec.item_var_name) for s in body),
+            plain_field=_plain_field(source, siblings) if spec.mode is LoopMode.ITERATE else None,
         )
+
+
+_FIELD = re.compile(r"(?:state\.)?([A-Za-z][A-Za-z0-9_]*)")
+
+
+def _plain_field(source: str, siblings: Siblings) -> str | None:
+    match = _FIELD.fullmatch(source)
+    model = siblings.definition.state_model
+    if match is None or match.group(1) not in model.__pydantic_fields__:
+        return None
+    return match.group(1)
 
 
 STEP_TYPES: dict[StepType, StepTypeSpec] = {

@@ -51,6 +51,9 @@ def _clone(row: WorkflowRecord, *, definition: bool = True) -> WorkflowRecord:
     )
 
 
+_SHARED = frozenset({type(None), str, int, float, bool})  # immutable: nothing to copy
+
+
 def _copy_json(value: Any) -> Any:
     """A private copy of a JSON value (an attempt's item); scalars are shared."""
     if value is None or type(value) in (str, int, float, bool):
@@ -177,9 +180,9 @@ class InMemoryPersistenceProvider(MemorySchedules):
         if transition.steps:
             steps = self._steps[row.id]
             for s in transition.steps:
-                # never changed once staged; copied on the way out. An item is the caller's
-                # (a loop's element, maybe shared with its state): copied on the way in too
-                steps[s.seq] = s if s.item is None else _clone_step(s)
+                # never changed once staged; copied on the way out. An item that is not a
+                # scalar is the caller's too (as a frame): copied on the way in as well
+                steps[s.seq] = s if type(s.item) in _SHARED else _clone_step(s)
         if transition.compensations:
             journal = self._journal[row.id]
             for c in transition.compensations:
