@@ -215,3 +215,11 @@ def test_dependencies_on_earlier_steps_load() -> None:
 async def test_an_unknown_workflow_type_is_also_a_value_error() -> None:
     with pytest.raises(ValueError, match="unknown workflow type 'Nope'"):
         await flow(step("A")).create_workflow("Nope")
+
+
+def test_target_and_next_step_together_are_refused_as_two_spellings() -> None:
+    route = {"condition": "True", "target": "A", "next_step": "A"}
+    b = flow(step("Decide", None, type="DECISION", routes=[route]), step("A"))
+    with pytest.raises(DefinitionError) as info:
+        b.get_definition("F")
+    assert "another spelling of a key" in str(info.value), str(info.value)

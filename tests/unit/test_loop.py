@@ -292,3 +292,16 @@ async def test_a_body_function_may_require_the_item_keyword() -> None:
 def test_outside_a_loop_a_required_extra_parameter_is_still_refused_at_load() -> None:
     with pytest.raises(DefinitionError, match="can not be called with"):
         flow(step("Take", "flow_steps.needs_item")).get_definition("F")
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ({"items": "state.items"}, "items"),  # with the iterate_over loop() already sets
+    ],
+)
+def test_two_spellings_of_one_key_are_refused_as_such(spec: dict[str, Any], key: str) -> None:
+    with pytest.raises(DefinitionError) as info:
+        flow({**loop(), **spec}).get_definition("F")
+    assert info.value.key == key
+    assert "another spelling of a key this step already has" in str(info.value)

@@ -226,10 +226,15 @@ async def test_a_jump_past_the_injected_step_is_reported_as_not_reached() -> Non
     ).check_saga("Order", {})
     first, second = report.runs
     assert (first.completed, first.injected, first.status) == (True, False, S.COMPLETED)
-    assert "the injected failure was not reached: the run did not get" in str(report)
+    assert "not checked: the run did not get to the injected failure" in str(report)
     # Charge never ran: the failure put after it (in Ship) does not count as reached
     assert (second.completed, second.injected) == (False, False)
     assert second.failure is not None and second.failure.type == "InjectedFailure"
+    # and the report says so, without calling the failure it names "not reached"
+    assert (
+        "not checked: Charge did not run in this run; the run then ended with InjectedFailure"
+        in (str(report))
+    )
     assert not first.ok and not second.ok
 
 
@@ -240,7 +245,7 @@ async def test_a_run_that_fails_on_its_own_first_says_where() -> None:
     run = report.run_after("Charge")
     assert not run.completed and not run.injected
     assert run.failure is not None and run.failure.step == "Reserve"
-    assert "not reached: RuntimeError in Reserve: Reserve failed" in "\n".join(run.lines())
+    assert "the run then ended with RuntimeError in Reserve: Reserve failed" in "\n".join(run.lines())
 
 
 async def test_inputs_are_given_to_steps_that_wait_for_them() -> None:

@@ -85,7 +85,13 @@ def _known_keys(title: str, loc: tuple[str | int, ...]) -> list[str]:
 def _describe(err: Any, title: str = "") -> str:
     if err["type"] == "extra_forbidden":
         loc = tuple(err["loc"])
-        return "unknown key" + (did_you_mean(loc[-1], _known_keys(title, loc)) if loc else "")
+        known = _known_keys(title, loc)
+        if loc and loc[-1] in known:  # a documented spelling, refused: another one was given too
+            return (
+                f"'{loc[-1]}' is another spelling of a key this step already has "
+                "(e.g. 'items' for 'iterate_over', 'next_step' for 'target'): give only one"
+            )
+        return "unknown key" + (did_you_mean(loc[-1], known) if loc else "")
     if err["type"] == "missing":
         return "required key is missing"
     return str(err["msg"])

@@ -86,11 +86,15 @@ class SagaRun:
         )
 
     def _why_not(self) -> str:
-        if self.failure is not None and (not self.completed or not self.injected):
-            return f"{self.failure.type} in {self.failure.step}: {self.failure.message}"
-        if not self.completed:
-            return f"{self.failed_after} did not complete"
-        return "the run did not get to the injected failure"
+        failure = (
+            f"{self.failure.type} in {self.failure.step}: {self.failure.message}"
+            if self.failure is not None
+            else None
+        )
+        if not self.completed:  # a route or a jump went past the checked step
+            then = f"; the run then ended with {failure}" if failure else ""
+            return f"{self.failed_after} did not run in this run{then}"
+        return failure or "the run did not get to the injected failure"
 
     @property
     def unrestored_fields(self) -> tuple[str, ...]:
@@ -110,7 +114,7 @@ class SagaRun:
         )
         lines = [f"after {self.failed_after} ({where}): {self.status.value}"]
         if not self.injected:
-            lines.append(f"  the injected failure was not reached: {self._why_not()}")
+            lines.append(f"  not checked: {self._why_not()}")
         shown = ", ".join(str(c) for c in self.compensations) or "none"
         lines.append(f"  compensations: {shown}")
         if self.unrestored:
