@@ -245,7 +245,8 @@ async def test_a_run_that_fails_on_its_own_first_says_where() -> None:
     run = report.run_after("Charge")
     assert not run.completed and not run.injected
     assert run.failure is not None and run.failure.step == "Reserve"
-    assert "the run then ended with RuntimeError in Reserve: Reserve failed" in "\n".join(run.lines())
+    lines = "\n".join(run.lines())
+    assert "the run then ended with RuntimeError in Reserve: Reserve failed" in lines
 
 
 async def test_inputs_are_given_to_steps_that_wait_for_them() -> None:
