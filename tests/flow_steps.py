@@ -234,3 +234,7 @@ def take_item(state: Flow, context: StepContext, item: Any = None, **_: Any) -> 
 def mark_loop_item(state: Flow, context: StepContext, **_: Any) -> dict[str, Any]:
     context.loop_item["seen"] = True  # in place, through the context: kept like any change
     return {}
+
+
+def interrupted(state: Travel, context: StepContext, **_: Any) -> dict[str, Any]:
+    raise KeyboardInterrupt("the operator pressed Ctrl-C in a task")

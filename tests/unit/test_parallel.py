@@ -228,3 +228,14 @@ def test_function_path_is_accepted_for_a_task() -> None:
     tasks = [{"name": "a", "function_path": "flow_steps.book"}]
     definition = flow(parallel(tasks=tasks)).get_definition("P")
     assert definition.steps[0].compiled.tasks[0].function is flow_steps.book
+
+
+@pytest.mark.parametrize("executor", [SyncExecutor(), ThreadPoolExecutor(max_workers=2)])
+async def test_a_keyboard_interrupt_in_a_task_comes_out_of_next_step_on_every_executor(
+    executor: Any,
+) -> None:
+    tasks = [{"name": "a", "function": "flow_steps.interrupted"}, TASKS[1]]
+    wf = await flow(parallel(tasks=tasks), executor=executor).create_workflow("P")
+    with pytest.raises(KeyboardInterrupt):
+        await wf.next_step()
+    assert wf.status is S.ACTIVE  # put back to its last commit, as for any interruption

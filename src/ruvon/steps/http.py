@@ -205,6 +205,14 @@ async def send(request: Request, step: str, masker: Masker) -> httpx.Response:
             method=method,
             url=shown,
         ) from None
+    except UnicodeEncodeError as exc:  # httpx sends header values as ASCII
+        raise HttpStepError(
+            f"{where} {shown}: a header value can not be sent: HTTP header values are ASCII "
+            f"({masker.mask(str(exc))})",
+            step=step,
+            method=method,
+            url=shown,
+        ) from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         detail = masker.mask(str(exc)) or "no detail"
         raise HttpTransportError(

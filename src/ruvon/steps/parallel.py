@@ -217,11 +217,20 @@ class _Run:
         limit = self.par.batch_size or len(jobs) or 1
         slots = asyncio.Semaphore(limit)
 
+        escaped: list[BaseException] = []
+
         async def bounded(job: Job) -> None:
-            async with slots:
-                await self.one(job)
+            try:
+                async with slots:
+                    await self.one(job)
+            except (KeyboardInterrupt, SystemExit) as exc:
+                # asyncio would stop the event loop on these when a gathered task raises them:
+                # they come out of next_step() instead, as with tasks run one after another
+                escaped.append(exc)
 
         await asyncio.gather(*(bounded(job) for job in jobs))
+        if escaped:
+            raise escaped[0]
 
     async def one(self, job: Job) -> None:
         wf, task = self.wf, job.task

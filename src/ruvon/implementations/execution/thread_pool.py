@@ -47,10 +47,12 @@ class ThreadPoolExecutor:
         run = functools.partial(
             context.run, call.function, call.state, call.context, **call.user_input
         )
-        result = await loop.run_in_executor(self._threads(), run)
-        if inspect.isawaitable(result):  # a def returning a coroutine: await it here
-            return await result
-        return result
+        outcome = await loop.run_in_executor(self._threads(), _caught, run)
+        if isinstance(outcome, _Escaped):  # raised here, as SyncExecutor would let it escape
+            raise outcome.exc
+        if inspect.isawaitable(outcome):  # a def returning a coroutine: await it here
+            return await outcome
+        return outcome
 
     async def initialize(self) -> None:
         return None
@@ -60,6 +62,24 @@ class ThreadPoolExecutor:
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
+
+
+class _Escaped:
+    """A ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``, ``SystemExit``)
+    raised on a thread: handed back, so the event loop does not stop on it, and raised again in
+    the awaiting task, where ``SyncExecutor`` would have let it escape too."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _caught(run: Any) -> Any:
+    try:
+        return run()
+    except Exception:
+        raise
+    except BaseException as exc:
+        return _Escaped(exc)
 
 
 # names other Ruvon material uses (the docs, and ruvon-sdk 0.1.5)
