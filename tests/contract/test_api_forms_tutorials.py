@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 import ruvon
+from docs_programs.runner import lay_out
 
 SRC = str(Path(ruvon.__file__).resolve().parent.parent)
 
@@ -39,96 +40,14 @@ def run(root: Path, script: str) -> subprocess.CompletedProcess[str]:
 
 # --- docs/tutorials/getting-started.md ------------------------------------------------------------
 
-GETTING_STARTED = {
-    "hello_workflow.yaml": """
-        # hello_workflow.yaml
-        workflow_type: "HelloWorkflow"
-        workflow_version: "1.0.0"
-        description: "My first Ruvon workflow"
-        initial_state_model: "builtins.dict"
-
-        steps:
-          - name: "Greet_User"
-            type: "STANDARD"
-            function: "hello_steps.greet_user"
-            automate_next: true
-
-          - name: "Say_Goodbye"
-            type: "STANDARD"
-            function: "hello_steps.say_goodbye"
-        """,
-    "hello_steps.py": '''
-        # hello_steps.py
-        from ruvon.models import StepContext
-
-        def greet_user(state: dict, context: StepContext, name: str = "World") -> dict:
-            """Greet the user."""
-            greeting = f"Hello, {name}!"
-            print(f"Step {context.step_name}: {greeting}")
-            return {"greeting": greeting}
-
-        def say_goodbye(state: dict, context: StepContext) -> dict:
-            """Say goodbye to the user."""
-            name = state.get("name", "World")
-            farewell = f"Goodbye, {name}! See you next time."
-            print(f"Step {context.step_name}: {farewell}")
-            return {"farewell": farewell}
-        ''',
-    "config/workflow_registry.yaml": """
-        workflows:
-          - type: "HelloWorkflow"
-            description: "My first workflow"
-            config_file: "hello_workflow.yaml"
-            initial_state_model: "builtins.dict"
-        """,
-    "run_workflow.py": """
-        # run_workflow.py
-        import asyncio
-        from ruvon.builder import WorkflowBuilder
-        from ruvon.implementations.persistence.sqlite import SQLitePersistenceProvider
-        from ruvon.implementations.execution.sync import SyncExecutionProvider
-        from ruvon.implementations.observability.logging import LoggingObserver
-
-        async def main():
-            # Create persistence (in-memory SQLite)
-            persistence = SQLitePersistenceProvider(db_path=":memory:")
-            await persistence.initialize()
-
-            # Create builder
-            builder = WorkflowBuilder(
-                config_dir="config/",
-            )
-
-            # Start workflow
-            workflow = await builder.create_workflow(
-                workflow_type="HelloWorkflow",
-                persistence_provider=persistence,
-                execution_provider=SyncExecutionProvider(),
-                workflow_observer=LoggingObserver(),
-                workflow_builder=builder,
-                initial_data={"name": "Alice"}
-            )
-
-            # Execute all steps
-            while workflow.status == "ACTIVE":
-                await workflow.next_step(user_input={})
-
-            print(f"Workflow completed! Final state: {workflow.state}")
-
-            await persistence.close()
-
-        if __name__ == "__main__":
-            asyncio.run(main())
-        """,
-}
-
 
 def test_getting_started__python_option_runs_unchanged(tmp_path: Path) -> None:
     """The definition sits next to its steps module, the registry in ``config/``: the
-    registry's ``config_file`` is found in the working directory."""
-    write_project(tmp_path, GETTING_STARTED)
+    registry's ``config_file`` is found in the working directory. The program's files are the
+    ones ``tests/docs_programs/getting-started/`` keeps verbatim."""
+    root = lay_out("getting-started", tmp_path)
 
-    done = run(tmp_path, "run_workflow.py")
+    done = run(root, "run_workflow.py")
 
     assert done.returncode == 0, done.stderr
     # the tutorial's sample shows "Hello, Alice!", but its greet_user takes the name from the
@@ -139,7 +58,7 @@ def test_getting_started__python_option_runs_unchanged(tmp_path: Path) -> None:
         "Workflow completed! Final state: {'name': 'Alice', 'greeting': 'Hello, World!', "
         "'farewell': 'Goodbye, Alice! See you next time.'}",
     ]
-    assert list(tmp_path.glob("*.db")) == []  # the :memory: store wrote no file
+    assert list(root.glob("*.db")) == []  # the :memory: store wrote no file
 
 
 # --- docs/tutorials/build-task-manager.md ---------------------------------------------------------
@@ -416,9 +335,9 @@ TASK_MANAGER = {
 
 
 # The tutorial's steps return keys its TaskState does not have ("step", "status", "message").
-# ruvon-sdk 0.1.5 rebuilt the model with pydantic's default extra="ignore" and dropped them; this
-# engine fails such a step (docs/defining-workflows.md, "How results are merged"). With extras
-# allowed on TaskState, the rest of the tutorial runs as written.
+# With pydantic's default extra="ignore" they are dropped from the state, as ruvon-sdk 0.1.5 did
+# (test_build_task_manager__verbatim_models); with extras allowed on TaskState they are kept, and
+# the rest of the tutorial runs the same.
 EXTRAS_ALLOWED = {
     **TASK_MANAGER,
     "task_manager/models.py": TASK_MANAGER["task_manager/models.py"]
