@@ -27,11 +27,12 @@ from ruvon.models import StepContext
 class Reply:
     """One scripted answer. ``echo``: answer 200 with the request as JSON (method, path, query,
     headers, body). ``delay``: seconds to wait before answering (cut short when the server
-    closes)."""
+    closes). ``content``: the body's bytes as they are (``text`` is sent UTF-8-encoded)."""
 
     status: int = 200
     json_body: Any = None
     text: str | None = None
+    content: bytes | None = None
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
@@ -146,6 +147,9 @@ class LocalServer:
                 }
             ).encode()
             content_type = content_type or "application/json"
+        elif reply.content is not None:
+            payload = reply.content
+            content_type = content_type or "application/octet-stream"
         elif reply.json_body is not None:
             payload = json.dumps(reply.json_body).encode()
             content_type = content_type or "application/json"
@@ -199,6 +203,13 @@ class StrictState(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base_url: str = ""
     log: list[str] = []
+
+
+class OpenState(BaseModel):
+    """A model that keeps any key: every response lands in the state."""
+
+    model_config = ConfigDict(extra="allow")
+    base_url: str = ""
 
 
 class LooseState(BaseModel):

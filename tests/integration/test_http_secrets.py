@@ -10,6 +10,8 @@ searched for each secret's value, percent-encoded forms included.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import secrets
 import sqlite3
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import httpx
 import pytest
 
 from http_support import LocalServer, Reply, without_proxies
@@ -208,3 +211,112 @@ async def test_an_error_raised_by_the_harness_shows_no_secret(
     assert "status 401" in str(info.value)
     shown = f"{info.value}\n{info.value!r}\n{info.value.__cause__}\n{info.value.__context__}"
     assert not leaks(shown)
+
+
+# --- a secret that URL syntax would cut and that httpx encodes only in part -----------------------
+
+HEAD, TAIL = secrets.token_hex(8), secrets.token_hex(8)
+ODD = f"{HEAD}#é z?&=/+%x{TAIL}"  # '#' starts a fragment; httpx encodes é and space, not ?&=/+
+HOOK_HEAD, HOOK_TAIL = secrets.token_hex(8), secrets.token_hex(8)
+
+
+def encodings(value: str) -> set[str]:
+    """``value`` as it is, percent-encoded in full or in part (as httpx leaves a path, a query,
+    a fragment or query parameters), query-encoded with ``+`` for space, and JSON-escaped."""
+    found = forms(value) | {quote_plus(value, safe="/"), json.dumps(value)[1:-1]}
+    found.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    for prefix in ("http://x/", "http://x/?q=", "http://x/#"):
+        found.add(str(httpx.URL(prefix + value)).removeprefix(prefix))
+    query = str(httpx.URL("http://x/").copy_merge_params({"q": value}))
+    found.add(query.removeprefix("http://x/?q="))
+    return found
+
+
+def leaked(text: str, values: list[str], pieces: list[str]) -> list[str]:
+    """Every encoding of ``values`` found in ``text``, and the random ``pieces`` they hold
+    (which no encoding changes: finding one alone means a secret leaked in some form)."""
+    forms_found = [form for value in values for form in encodings(value) if form in text]
+    return forms_found + [piece for piece in pieces if piece in text]
+
+
+async def test_a_secret_with_url_syntax_and_non_ascii_is_sent_as_data_and_masked_in_every_form(
+    server: LocalServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    hook = server.url("/hook/") + f"{HOOK_HEAD}#é {HOOK_TAIL}"  # a whole URL kept as a secret
+    monkeypatch.setenv("SVC_ODD", ODD)
+    monkeypatch.setenv("SVC_HOOK", hook)
+    path = "/odd/" + quote(ODD, safe="")  # the secret as one path segment, every byte as data
+    server.script(path, Reply(echo=True), Reply(status=500, text=f"bad secret {ODD}"))
+    server.script("/hook/" + HOOK_HEAD, Reply(status=502, text="no"))
+    server.script("/blob", Reply(content=b"\x00" + ODD.encode() + b"\xff"))  # not text
+
+    def step(name: str, url: str, **config: Any) -> dict[str, Any]:
+        http_config = {"method": "POST", "url": url, **config}
+        return {"name": name, "type": "HTTP", "http_config": http_config, "output_key": "reply"}
+
+    odd = step(
+        "Odd",
+        server.url("/odd/{{secrets.SVC_ODD}}?key={{secrets.SVC_ODD}}"),
+        query_params={"pw": "{{secrets.SVC_ODD}}"},
+        body={"odd": "{{secrets.SVC_ODD}}"},
+    )
+    model = "http_support.CallState"
+    reg = {
+        name: {"workflow_type": name, "initial_state_model": model, "steps": steps}
+        for name, steps in {
+            "Odd": [odd, {**odd, "name": "Odd_Again"}],  # echoed, then a 500 quoting it
+            "Hook": [step("Hook", "{{secrets.SVC_HOOK}}")],
+            "Blob": [step("Blob", server.url("/blob"), query_params={"k": "{{secrets.SVC_ODD}}"})],
+        }.items()
+    }
+    db = tmp_path / "ruvon.db"
+    store = SQLitePersistenceProvider(str(db))
+    await store.initialize()
+    builder = WorkflowBuilder(workflow_registry=reg, persistence_provider=store)
+    odd_wf = await builder.create_workflow("Odd", {})
+    await odd_wf.run()
+    hook_wf = await builder.create_workflow("Hook", {})
+    await hook_wf.run()
+    blob_wf = await builder.create_workflow("Blob", {})
+    await blob_wf.run()
+    await store.close()
+
+    # the secret reached the server as that value: in the path, the URL's query, the
+    # query_params and the body; the whole-URL secret as the URL it is ('#' starts a fragment)
+    first = server.hits_to(path)[0]
+    assert first.query == {"key": [ODD], "pw": [ODD]}
+    assert first.json() == {"odd": ODD}
+    assert len(server.hits_to(path)) == 2 and len(server.hits_to("/hook/" + HOOK_HEAD)) == 1
+
+    assert odd_wf.status is S.FAILED and hook_wf.status is S.FAILED
+    assert odd_wf.state.reply is not None
+    assert odd_wf.state.reply["body"]["query"] == {"key": ["***"], "pw": ["***"]}
+    assert odd_wf.state.reply["body"]["path"] == "/odd/***"
+    assert odd_wf.error is not None and hook_wf.error is not None
+    assert odd_wf.error.message == (
+        f"HTTP step 'Odd_Again': POST {server.url('/odd/***')}?key=***&pw=***: "
+        "status 500 Internal Server Error: bad secret ***"
+    )
+    assert hook_wf.error.message == "HTTP step 'Hook': POST ***: status 502 Bad Gateway: no"
+    assert blob_wf.status is S.COMPLETED and blob_wf.state.reply is not None
+    blob = base64.b64decode(blob_wf.state.reply["body_base64"])  # echoed in bytes: masked too
+    assert blob == b"\x00***\xff"
+
+    values, pieces = [ODD, hook], [HEAD, TAIL, HOOK_HEAD, HOOK_TAIL]
+    errors = [wf.error for wf in (odd_wf, hook_wf) if wf.error is not None]
+    errors += [r.error for wf in (odd_wf, hook_wf) for r in wf.history if r.error is not None]
+    for error in errors:
+        assert not leaked(f"{error.message}\n{error.traceback}", values, pieces), error
+    rows = list(every_row(db))
+    for table, value in rows:
+        assert not leaked(value, values, pieces), f"a secret in table {table}: {value[:300]}"
+    for file in tmp_path.glob("ruvon.db*"):
+        raw = file.read_bytes().decode("utf-8", "replace")
+        assert not leaked(raw, values, pieces), file.name
+    logged = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+    assert "HTTP Request: POST" in logged
+    assert not leaked(logged, values, pieces)

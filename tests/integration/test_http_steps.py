@@ -4,8 +4,10 @@ compensating requests in saga mode."""
 
 from __future__ import annotations
 
+import base64
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from http_support import LocalServer, Reply, free_port, without_proxies
 from ruvon.builder import WorkflowBuilder
 from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
+from ruvon.implementations.persistence.sqlite import SQLitePersistenceProvider
 from ruvon.models import CompensationStatus, StepStatus
 from ruvon.status import WorkflowStatus as S
 from ruvon.workflow import Workflow
@@ -92,6 +95,87 @@ async def test_a_text_response_is_kept_as_text(server: LocalServer) -> None:
     assert wf.state.other["body"] == "{not json"
     empty = await run(registry(http("Empty", server.url("/e"))))
     assert empty.state.reply["status_code"] == 204 and empty.state.reply["body"] is None
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\xff\xfe"  # NUL bytes, not UTF-8
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    if request.param == "memory":
+        yield InMemoryPersistenceProvider()
+        return
+    sqlite = SQLitePersistenceProvider(str(tmp_path / "ruvon.db"))
+    await sqlite.initialize()
+    yield sqlite
+    await sqlite.close()
+
+
+async def test_a_body_that_is_not_text_is_kept_base64_encoded_and_text_decodes_by_charset(
+    server: LocalServer, store: Any
+) -> None:
+    server.script("/png", Reply(content=PNG, content_type="image/png"))
+    server.script("/nul", Reply(content=b"a\x00b", content_type="text/plain; charset=utf-8"))
+    server.script("/bin", Reply(content=b"\xff\x00\x01"))  # application/octet-stream
+    server.script(
+        "/latin",
+        Reply(content="café".encode("latin-1"), content_type="text/plain; charset=ISO-8859-1"),
+    )
+    server.script(
+        "/u16",
+        Reply(
+            content='{"name": "Zoë"}'.encode("utf-16"),
+            content_type="application/json; charset=utf-16",
+        ),
+    )
+    server.script("/octets", Reply(content=b"plain ascii"))  # application/octet-stream, text
+    steps = [
+        http("Png", server.url("/png"), "reply", includes=["status_code", "body"]),
+        http("Nul", server.url("/nul"), "other", includes=["body"]),
+        http("Bin", server.url("/bin"), "bin", includes=["body"]),
+        http("Latin", server.url("/latin"), "latin", includes=["body"]),
+        http("Utf16", server.url("/u16"), "u16", includes=["body"]),
+        http("Octets", server.url("/octets"), "octets", includes=["body"]),
+    ]
+    builder = WorkflowBuilder(
+        workflow_registry=registry(*steps, model="OpenState"), persistence_provider=store
+    )
+    wf = await builder.create_workflow("W", {})
+    await wf.run()
+    assert wf.status is S.COMPLETED, wf.error
+    expected = {
+        "reply": {"status_code": 200, "body_base64": base64.b64encode(PNG).decode()},
+        "other": {"body_base64": base64.b64encode(b"a\x00b").decode()},
+        "bin": {"body_base64": "/wAB"},
+        "latin": {"body": "café"},
+        "u16": {"body": {"name": "Zoë"}},
+        "octets": {"body": "plain ascii"},
+    }
+    again = await builder.load_workflow(wf.id)  # read back from the store
+    for w in (wf, again):
+        assert {k: v for k, v in w.state.model_dump().items() if k in expected} == expected
+        history = await w.persistence.step_history(w.id)
+        results = {k: v for r in history for k, v in (r.result or {}).items()}
+        assert results == expected
+    assert base64.b64decode(results["reply"]["body_base64"]) == PNG
+
+
+async def test_an_error_response_that_is_not_text_is_named_by_its_size_in_the_error(
+    server: LocalServer, store: Any
+) -> None:
+    server.script("/png", Reply(status=500, content=PNG, content_type="image/png"))
+    builder = WorkflowBuilder(
+        workflow_registry=registry(http("Png", server.url("/png"))), persistence_provider=store
+    )
+    wf = await builder.create_workflow("W", {})
+    await wf.run()
+    assert wf.status is S.FAILED and wf.error is not None
+    assert wf.error.message == (
+        f"HTTP step 'Png': GET {server.url('/png')}: status 500 Internal Server Error: "
+        f"{len(PNG)} bytes that are not text (image/png)"
+    )
+    stored = await builder.load_workflow(wf.id)
+    assert stored.error is not None and stored.error.message == wf.error.message
 
 
 async def test_includes_keeps_only_the_parts_named(server: LocalServer) -> None:

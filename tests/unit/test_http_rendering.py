@@ -164,7 +164,7 @@ def test_env_values_are_not_masked() -> None:
     masker = Masker()
     lookup = Lookup("environment variable", {"HOST": "svc"}.get)
     assert ENGINE.render("{{ env.HOST }}", {"env": lookup}) == "svc"
-    assert not masker.forms
+    assert not masker.values
 
 
 def test_a_rendered_request_does_not_show_its_secrets_in_its_repr() -> None:
@@ -173,3 +173,68 @@ def test_a_rendered_request_does_not_show_its_secrets_in_its_repr() -> None:
     request = render_request(ENGINE, config(headers=headers), names(masker), "k")
     assert "s3cr3t" in request.headers["Authorization"]
     assert repr(request) == "<Request GET>"
+
+
+# --- the URL: a value before the path as it is, after it as data --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "rendered"),
+    [
+        ("{{env.BASE}}/users/{{state.user_id}}", "http://svc:8080/api/users/u-7"),
+        ("{{ env.BASE ~ '/a b' }}", "http://svc:8080/api/a b"),  # one value starts the URL
+        ("https://{{env.HOST}}:{{env.PORT}}/x", "https://svc.test:8080/x"),
+        ("https://svc.test/u/{{secrets.TOKEN}}", "https://svc.test/u/s3cr3t%2F%2B%20%26x"),
+        (
+            "https://svc.test/u?q={{secrets.TOKEN}}&n=1",
+            "https://svc.test/u?q=s3cr3t%2F%2B%20%26x&n=1",
+        ),
+        ("https://svc.test/u#{{state.customer.n}}", "https://svc.test/u#Ann"),
+        ("https://svc.test/{{ 'a#b?c=d&e/é%' }}", "https://svc.test/a%23b%3Fc%3Dd%26e%2F%C3%A9%25"),
+        (
+            "https://svc.test/x{% if state.amount > 10 %}/{{state.tags[0]}}{% endif %}",
+            "https://svc.test/x/a",
+        ),
+        ("https://svc.test/{% for t in state.tags %}{{t}}/{% endfor %}", "https://svc.test/a/b/"),
+        ("https://svc.test/plain", "https://svc.test/plain"),
+    ],
+)
+def test_a_value_in_the_url_path_query_or_fragment_is_percent_encoded_as_data(
+    monkeypatch: pytest.MonkeyPatch, url: str, rendered: str
+) -> None:
+    monkeypatch.setenv("BASE", "http://svc:8080/api")
+    monkeypatch.setenv("HOST", "svc.test")
+    monkeypatch.setenv("PORT", "8080")
+    request = render_request(ENGINE, config(url=url), names(Masker()), "k")
+    assert request.url == rendered
+
+
+def test_a_template_error_in_the_url_quotes_the_url_as_written() -> None:
+    with pytest.raises(TemplateError) as info:
+        render_request(ENGINE, config(url="https://x.test/{{state.nope}}"), names(Masker()), "k")
+    assert "'https://x.test/{{state.nope}}'" in str(info.value)
+    assert "ruvon-url-value" not in str(info.value)
+
+
+def test_the_masker_knows_a_secret_in_any_encoding_even_in_part() -> None:
+    masker = Masker()
+    secret = "k1#é z?&=/+%x"
+    masker.add(secret)
+    for shown in (
+        "k1#%C3%A9%20z?&=/+%x",  # httpx: a fragment, encoded in part
+        "k1%23%C3%A9+z%3F%26%3D%2F%2B%25x",  # query parameters, + for space
+        "k1%23%c3%a9%20z%3f%26%3d%2f%2b%25x",  # percent-encoded in full, lowercase hex
+        "k1%2523%25C3%25A9%2520z%253F%2526%253D%252F%252B%2525x",  # encoded twice
+        "k1#\\u00e9 z?&=\\/+%x",  # JSON-escaped
+        "K1#É Z?&=/+%X",  # another letter case
+    ):
+        assert masker.mask(f"<{shown}>") == f"<{MASK}>", shown
+    assert masker.mask("k1#") == "k1#"  # a part alone is not the secret
+
+
+def test_a_whole_url_kept_as_a_secret_is_masked_as_httpx_spells_it() -> None:
+    masker = Masker()
+    masker.add("https://Bücher.Example/hook/é?t=1")
+    assert masker.mask("POST https://xn--bcher-kva.example/hook/%C3%A9?t=1 failed") == (
+        f"POST {MASK} failed"
+    )

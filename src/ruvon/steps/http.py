@@ -12,7 +12,8 @@ One attempt is three short layers, each with one concern:
    seconds. A status outside 2xx is an :class:`~ruvon.errors.HttpStatusError`, no answer
    (refused, broken, timed out) an :class:`~ruvon.errors.HttpTransportError`; both name the
    step, the method, the URL and the status with every secret value masked as ``***``.
-3. :func:`shape`: ``status_code``, ``body`` (parsed when the response is JSON, else text) and
+3. :func:`shape`: ``status_code``, ``body`` (decoded with the response's charset: parsed when
+   the response is JSON, else text; a body that is not text is ``body_base64`` instead) and
    ``headers``, filtered by ``includes``, with secret values the server echoed masked.
 
 The attempt is a function handed to :func:`~ruvon.runtime.attempts.call_with_retries`, so an
@@ -27,13 +28,17 @@ forward one under ``output_key``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import codecs
 import functools
 import json
 import re
+import secrets
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from ruvon.definition.http_spec import CompiledHttp, HttpConfig, ResponsePart
 from ruvon.errors import HttpStatusError, HttpStepError, HttpTransportError, TemplateError
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
     from ruvon.workflow import Workflow
 
 _EXCERPT = 200  # characters of an error response's body quoted in the step's error
+BINARY_BODY = "body_base64"  # the key of a body that is not text, in place of "body"
 
 
 @functools.cache
@@ -103,6 +109,40 @@ def _native(engine: TemplateEngine, value: Any, names: dict[str, Any]) -> Any:
     return value
 
 
+# In the URL, each ``{{ expression }}``'s output is bracketed by these markers while the whole
+# template renders (so ``{% if %}`` and loops work), then put in as data for where it landed.
+# The token is random per process: a rendered value can not forge a marker.
+_TOKEN = secrets.token_hex(16)
+_OPEN, _CLOSE = f"[ruvon-url-value:{_TOKEN}[", f"]{_TOKEN}:ruvon-url-value]"
+_EXPRESSION = re.compile(r"\{\{(?:(?!\{\{|\}\}).)*\}\}", re.S)
+_VALUE = re.compile(f"{re.escape(_OPEN)}(.*?){re.escape(_CLOSE)}", re.S)
+# the start of a URL up to the end of its host and port: a value there is a scheme, a host,
+# a port or a base URL, put in as it is
+_HEAD = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]*(?::(?:/{0,2}[^/?#]*)?)?)?")
+
+
+def render_url(engine: TemplateEngine, template: str, names: dict[str, Any]) -> str:
+    """Render a URL template. A value that starts the URL or lands before its path (a base
+    URL, a host, a port: ``{{env.API}}/x``, ``https://{{env.HOST}}/x``) is put in as it is;
+    a value in the path, the query or the fragment is data, percent-encoded in full (every
+    character but ``A-Z a-z 0-9 - . _ ~``), so ``/ ? # & = + %``, spaces and non-ASCII text
+    reach the server as that value, not as URL syntax."""
+    if "{{" not in template:
+        return engine.render(template, names)
+    marked = _EXPRESSION.sub(lambda m: f"{_OPEN}{m[0]}{_CLOSE}", template)
+    try:
+        rendered = engine.render(marked, names)
+    except TemplateError as exc:
+        engine.render(template, names)  # raises the same error, quoting the template as written
+        raise TemplateError(str(exc).replace(_OPEN, "").replace(_CLOSE, "")) from exc
+    url, at = "", 0
+    for value in _VALUE.finditer(rendered):
+        url += rendered[at : value.start()]
+        url += value[1] if _HEAD.fullmatch(url) else quote(value[1], safe="")
+        at = value.end()
+    return url + rendered[at:]
+
+
 def template_names(
     wf: Workflow, state: BaseModel, context: StepContext, masker: Masker
 ) -> dict[str, Any]:
@@ -137,7 +177,7 @@ def render_request(
         headers[header] = key
     return Request(
         method=config.method.value,
-        url=engine.render(config.url.strip(), names),
+        url=render_url(engine, config.url.strip(), names),
         headers=headers,
         params=_native(engine, config.query_params, names),
         body=_native(engine, config.body, names),
@@ -222,7 +262,7 @@ async def send(request: Request, step: str, masker: Masker) -> httpx.Response:
             url=shown,
         ) from None
     if not 200 <= response.status_code < 300:
-        excerpt = masker.mask(response.text)[:_EXCERPT].strip()  # masked, then cut
+        excerpt = _excerpt(response, masker)
         raise HttpStatusError(
             f"{where} {shown}: status {response.status_code} {response.reason_phrase}"
             + (f": {excerpt}" if excerpt else ""),
@@ -237,17 +277,53 @@ async def send(request: Request, step: str, masker: Masker) -> httpx.Response:
 # --- 3. shape -------------------------------------------------------------------------------------
 
 
-def _body(response: httpx.Response) -> Any:
-    """JSON data when the response says it is JSON (``None`` when empty), else the text."""
-    media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+def _media_type(response: httpx.Response) -> str:
+    header: str = response.headers.get("content-type", "")
+    return header.split(";")[0].strip().lower()
+
+
+def _text(response: httpx.Response) -> str | None:
+    """The body decoded with the response's charset (UTF-8 when it names none, or one Python
+    does not know); ``None`` when it is not text: bytes that do not decode, or a NUL character
+    (which no store keeps: PostgreSQL refuses it in text and JSON)."""
+    charset = response.charset_encoding or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        charset = "utf-8"
+    try:
+        text = response.content.decode(charset)
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in text else text
+
+
+def _body(response: httpx.Response, masker: Masker) -> tuple[str, Any]:
+    """``("body", data)``: JSON data when the response says it is JSON (``None`` when empty),
+    else the text; ``("body_base64", text)`` when the body is not text: its bytes, with the
+    secrets masked where they are UTF-8, base64-encoded."""
+    text = _text(response)
+    if text is None:
+        data = masker.mask_bytes(response.content)
+        return BINARY_BODY, base64.b64encode(data).decode("ascii")
+    media = _media_type(response)
     if media == "application/json" or media.endswith("+json"):
-        if not response.content.strip():
-            return None
+        if not text.strip():
+            return "body", None
         try:
-            return response.json()
+            return "body", masker.scrub(json.loads(text.removeprefix("\ufeff")))
         except ValueError:
-            return response.text  # announced as JSON but is not: kept as it came
-    return response.text
+            pass  # announced as JSON but is not: kept as it came
+    return "body", masker.mask(text)
+
+
+def _excerpt(response: httpx.Response, masker: Masker) -> str:
+    """The start of an error response's body for the step's error, secrets masked."""
+    text = _text(response)
+    if text is None:
+        media = _media_type(response) or "no content type"
+        return f"{len(response.content)} bytes that are not text ({media})"
+    return masker.mask(text)[:_EXCERPT].strip()  # masked, then cut
 
 
 def shape(response: httpx.Response, includes: tuple[ResponsePart, ...], masker: Masker) -> Any:
@@ -256,7 +332,8 @@ def shape(response: httpx.Response, includes: tuple[ResponsePart, ...], masker: 
     if ResponsePart.STATUS_CODE in includes:
         out["status_code"] = response.status_code
     if ResponsePart.BODY in includes:
-        out["body"] = masker.scrub(_body(response))
+        key, body = _body(response, masker)
+        out[key] = body
     if ResponsePart.HEADERS in includes:
         out["headers"] = masker.scrub(dict(response.headers))
     return out
