@@ -102,6 +102,12 @@ def count(state: Flow, context: StepContext) -> dict[str, Any]:
 INTERRUPT_ONCE: set[str] = set()  # workflow ids whose next take_input call is "killed"
 
 
+def take_named_input(
+    state: Flow, context: StepContext, approved: bool, reviewer: str
+) -> dict[str, Any]:
+    return {"note": f"{reviewer}:{approved}"}
+
+
 def take_input_or_die(state: Flow, context: StepContext, **user_input: Any) -> dict[str, Any]:
     if context.workflow_id in INTERRUPT_ONCE:
         INTERRUPT_ONCE.discard(context.workflow_id)
@@ -238,3 +244,34 @@ def mark_loop_item(state: Flow, context: StepContext, **_: Any) -> dict[str, Any
 
 def interrupted(state: Travel, context: StepContext, **_: Any) -> dict[str, Any]:
     raise KeyboardInterrupt("the operator pressed Ctrl-C in a task")
+
+
+# --- PARALLEL timeouts: tasks that outlast the step's deadline ----------------------------------
+
+BLOCKING: dict[str, Any] = {"seconds": 1.0, "runs": []}  # the blocking task's sleep and its runs
+
+
+def block(state: Travel, context: StepContext, **_: Any) -> dict[str, Any]:
+    """Blocks its thread (the event loop's, under SyncExecutor) for ``BLOCKING["seconds"]``."""
+    import time
+
+    runs: list[str] = BLOCKING["runs"]
+    runs.append(context.scope)
+    time.sleep(BLOCKING["seconds"])
+    return {"flight": f"run-{len(runs)}"}
+
+
+def block_then_fail(state: Travel, context: StepContext, **_: Any) -> dict[str, Any]:
+    import time
+
+    BLOCKING["runs"].append(context.scope)
+    time.sleep(BLOCKING["seconds"])
+    raise RuntimeError("the supplier broke")
+
+
+async def wait_long(state: Travel, context: StepContext, **_: Any) -> dict[str, Any]:
+    import asyncio
+
+    BLOCKING["runs"].append(context.scope)
+    await asyncio.sleep(30)
+    return {"car": "too late"}

@@ -239,3 +239,93 @@ async def test_a_keyboard_interrupt_in_a_task_comes_out_of_next_step_on_every_ex
     with pytest.raises(KeyboardInterrupt):
         await wf.next_step()
     assert wf.status is S.ACTIVE  # put back to its last commit, as for any interruption
+
+
+# --- timeout_seconds on each executor -----------------------------------------------------------
+
+
+@pytest.fixture
+def blocking() -> Any:
+    flow_steps.BLOCKING.update(seconds=1.0, runs=[])
+    flow_steps.TASK_CALLS.clear()
+    return flow_steps.BLOCKING
+
+
+def _completed_tasks(wf: Any) -> list[str]:
+    return [
+        r.scope
+        for r in wf.history
+        if r.scope.startswith("Book/task:") and r.status is StepStatus.COMPLETED
+    ]
+
+
+async def test_sync_executor_a_blocking_task_past_the_deadline_fails_the_step_unused(
+    blocking: dict[str, Any],
+) -> None:
+    """SyncExecutor can not interrupt a blocking task: the step fails when it returns, the
+    late result is neither merged nor recorded, and the tasks after it never start."""
+    tasks = [{"name": "flight", "function": "flow_steps.block"}, TASKS[1]]
+    wf = await flow(parallel(tasks=tasks, timeout_seconds=0.3)).create_workflow("P")
+    start = time.perf_counter()
+    await wf.run()
+    assert time.perf_counter() - start < 5  # about 1 s: when the blocking task returned
+    assert wf.status is S.FAILED and wf.error is not None
+    assert wf.error.type == "StepTimeoutError"
+    assert wf.error.message == "PARALLEL step 'Book' timed out after 0.3s (0 of 2 tasks finished)"
+    assert wf.state.flight is None and wf.state.hotel is None  # nothing merged
+    assert _completed_tasks(wf) == []  # the late result is not recorded either
+    assert blocking["runs"] == ["Book/task:flight"] and flow_steps.TASK_CALLS == []
+
+    blocking["seconds"] = 0  # the supplier is fast again: retry() runs both tasks
+    await wf.retry()
+    assert wf.status is S.COMPLETED
+    assert wf.state.flight == "run-2"  # the second run's result: the late first one was dropped
+    assert wf.state.hotel == "hotel-for-Lisbon"
+
+
+async def test_sync_executor_starts_no_attempt_of_a_task_after_the_deadline(
+    blocking: dict[str, Any],
+) -> None:
+    blocking["seconds"] = 0.5
+    retry = {"max_attempts": 5, "initial_delay": 0}
+    tasks = [{"name": "flight", "function": "flow_steps.block_then_fail", "retry_policy": retry}]
+    wf = await flow(parallel(tasks=tasks, timeout_seconds=0.3)).create_workflow("P")
+    await wf.run()
+    assert wf.status is S.FAILED and wf.error is not None
+    assert wf.error.type == "StepTimeoutError"
+    assert blocking["runs"] == ["Book/task:flight"]  # one attempt: it ended past the deadline
+
+
+async def test_sync_executor_cancels_an_async_task_at_the_deadline(
+    blocking: dict[str, Any],
+) -> None:
+    tasks = [{"name": "car", "function": "flow_steps.wait_long"}, TASKS[1]]
+    wf = await flow(parallel(tasks=tasks, timeout_seconds=0.3)).create_workflow("P")
+    start = time.perf_counter()
+    await wf.run()
+    assert time.perf_counter() - start < 5  # not the task's 30 s
+    assert wf.status is S.FAILED and wf.error is not None
+    assert wf.error.type == "StepTimeoutError"
+    assert wf.state.car is None and _completed_tasks(wf) == []
+    assert flow_steps.TASK_CALLS == []  # the task after it never started
+
+
+async def test_thread_pool_fails_the_step_at_the_deadline_and_drops_late_results(
+    blocking: dict[str, Any],
+) -> None:
+    blocking["seconds"] = 3
+    tasks = [{"name": "flight", "function": "flow_steps.block"}, TASKS[1]]
+    executor = ThreadPoolExecutor(max_workers=2)
+    wf = await flow(parallel(tasks=tasks, timeout_seconds=0.3), executor=executor).create_workflow(
+        "P"
+    )
+    start = time.perf_counter()
+    await wf.run()
+    assert time.perf_counter() - start < 2.5  # did not wait for the 3 s thread
+    assert wf.status is S.FAILED and wf.error is not None
+    assert wf.error.type == "StepTimeoutError"
+    assert wf.error.message == "PARALLEL step 'Book' timed out after 0.3s (1 of 2 tasks finished)"
+    assert wf.state.flight is None and wf.state.hotel is None  # nothing merged
+    assert _completed_tasks(wf) == ["Book/task:hotel"]  # finished in time: kept for retry()
+    await executor.close()  # waits for the thread, whose late result is still not recorded
+    assert wf.state.flight is None and _completed_tasks(wf) == ["Book/task:hotel"]

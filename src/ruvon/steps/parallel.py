@@ -12,13 +12,19 @@ into the state like a step's result.
 
 A task that fails (after its retries) fails the step once the others have finished, unless
 ``allow_partial_success``: then the others' results are merged and the failed tasks are named in
-the step's result (``failed_tasks``). ``timeout_seconds`` bounds the whole step. The step's
-frame stays after a failure: ``retry()`` runs the failed and unfinished tasks only.
+the step's result (``failed_tasks``). ``timeout_seconds`` bounds the whole step: at the
+deadline it fails with nothing merged, and no task that ends after the deadline is recorded. What
+waits on the event loop is cancelled then; a blocking task ``SyncExecutor`` runs on the loop can
+not be, so the step fails when it returns, and no task or attempt starts after the deadline. The
+step's frame stays after a failure: ``retry()`` runs the failed and unfinished tasks only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -159,7 +165,7 @@ class ParallelStep:
         runner.deadline = None if timeout is None else wf.clock() + timeout
         try:
             await asyncio.wait_for(runner.all(todo), timeout)
-        except TimeoutError:
+        except (TimeoutError, _DeadlinePassed):
             runner.closed = True
             raise StepTimeoutError(
                 f"PARALLEL step '{step.name}' timed out after {step.spec.timeout_seconds}s "
@@ -190,8 +196,20 @@ class ParallelStep:
         )
 
 
+class _DeadlinePassed(BaseException):
+    """Raised instead of starting a task's attempt after the step's deadline. Not an
+    ``Exception``: the attempt is neither retried nor recorded; the step times out."""
+
+
 class _Run:
-    """Runs the jobs of one PARALLEL step, committing each as it finishes."""
+    """Runs the jobs of one PARALLEL step, committing each as it finishes.
+
+    ``asyncio.wait_for`` cancels what waits on the event loop at the deadline: async tasks,
+    retry delays, threads being waited for. A blocking task run on the loop itself (by
+    ``SyncExecutor``) can not be interrupted, so the deadline is also checked where the loop
+    gets control back: before each task and each attempt (none starts after it), and when a
+    task ends (one that ends after it is dropped: ``late``). Either way the step times out,
+    and no task that ended after the deadline is recorded or merged."""
 
     def __init__(
         self,
@@ -203,16 +221,21 @@ class _Run:
         self.wf, self.par, self.where, self.failures = wf, par, where, failures
         self.lock = asyncio.Lock()  # one commit at a time
         self.closed = False  # the step timed out: late finishers record nothing
-        # one after another, blocking functions keep the loop from timing the step out: the
-        # deadline is checked between them
-        self.deadline: float | None = None
+        self.deadline: float | None = None  # on ``wf.clock``, when the step has a timeout
+        self.late = False  # a task ended after the deadline: the step times out
+        self.sequential = not getattr(wf.executor, "runs_in_parallel", False)
+
+    def expired(self) -> bool:
+        return self.deadline is not None and self.wf.clock() > self.deadline
 
     async def all(self, jobs: list[Job]) -> None:
-        if not getattr(self.wf.executor, "runs_in_parallel", False):
+        if self.sequential:
             for job in jobs:  # SyncExecutor: one after another
-                if self.deadline is not None and self.wf.clock() > self.deadline:
+                if self.late or self.expired():
                     raise TimeoutError
                 await self.one(job)
+            if self.late:
+                raise TimeoutError
             return
         limit = self.par.batch_size or len(jobs) or 1
         slots = asyncio.Semaphore(limit)
@@ -231,6 +254,32 @@ class _Run:
         await asyncio.gather(*(bounded(job) for job in jobs))
         if escaped:
             raise escaped[0]
+        if self.late:  # the deadline passed as the last task ended, before the timer fired
+            raise TimeoutError
+
+    def _guarded(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function``, refusing to start once the deadline has passed (a blocking attempt
+        run on the event loop keeps the timer from cancelling the retries after it)."""
+
+        def check() -> None:
+            if self.closed or self.expired():
+                raise _DeadlinePassed
+
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+                check()
+                return await function(*args, **kwargs)
+
+            return guarded_async
+
+        @functools.wraps(function)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            check()
+            return function(*args, **kwargs)
+
+        return guarded
 
     async def one(self, job: Job) -> None:
         wf, task = self.wf, job.task
@@ -240,16 +289,22 @@ class _Run:
             user_input[self.par.item_var_name] = job.item
         item = None if job.index is None else record_item(job.item)
         assert task.function is not None
+        function = task.function
+        if self.sequential and self.deadline is not None:
+            function = self._guarded(function)
         call = await call_with_retries(
             wf,
             task,
-            task.function,
+            function,
             task.is_async,
             user_input,
             where=Where(scope, item=item, index=job.index, depth=self.where.depth + 1),
             state=wf.state.model_copy(deep=True),
         )
         if self.closed:
+            return
+        if self.expired():  # ended after the deadline: its outcome is not used
+            self.late = True
             return
         async with self.lock:
             try:
