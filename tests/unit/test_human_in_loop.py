@@ -168,3 +168,18 @@ async def test_input_that_can_not_be_stored_is_refused() -> None:
     with pytest.raises(WorkflowValidationError, match="can not be stored"):
         await wf.resume({"when": object()})
     assert wf.status is S.WAITING_HUMAN
+
+
+async def test_a_function_naming_its_input_fields_as_parameters_loads_and_gets_them() -> None:
+    """The load check passes the input model's fields as keywords: a function that requires
+    them (``def f(state, context, approved, reviewer)``) is what a user writes."""
+    named = step(
+        "Approve",
+        "flow_steps.take_named_input",
+        type="HUMAN_IN_LOOP",
+        input_model="flow_steps.Approval",
+    )
+    wf = await flow(named, step("After")).create_workflow("F")
+    await wf.next_step()
+    await wf.resume({"approved": True, "reviewer": "kim"})
+    assert wf.state.note == "kim:True"

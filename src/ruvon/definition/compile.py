@@ -154,6 +154,16 @@ def _model_class(path: str) -> type[BaseModel]:
     return obj
 
 
+def _input_names(model: type[BaseModel]) -> tuple[str, ...]:
+    """The keywords a step's input arrives under: its model's fields (and their aliases)."""
+    names: list[str] = []
+    for name, info in model.model_fields.items():
+        names.append(name)
+        if isinstance(info.alias, str):
+            names.append(info.alias)
+    return tuple(names)
+
+
 def _compile_step(
     index: int,
     position: int,
@@ -167,10 +177,17 @@ def _compile_step(
     """``keywords``: what the step's function is always passed besides the input (a loop's
     item)."""
     resolved: dict[str, Any] = {}
+
+    def function(path: str) -> Any:
+        # a step with an input model passes its fields as keywords: the function may name them
+        model = resolved.get("input_model")
+        fields = () if model is None else _input_names(model)
+        return import_step_function(path, (*keywords, *fields))
+
     loaders: tuple[tuple[str, Callable[[str], Any]], ...] = (
-        ("function", lambda path: import_step_function(path, keywords)),
-        ("compensate_function", import_step_function),
         ("input_model", _model_class),
+        ("function", function),
+        ("compensate_function", import_step_function),
     )
     for key, loader in loaders:
         path = getattr(spec, key)
