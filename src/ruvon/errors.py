@@ -125,6 +125,33 @@ class StepTimeoutError(StepError):
     """An ``async`` step ran longer than its ``timeout_seconds``."""
 
 
+class ChildWorkflowError(StepError):
+    """A child workflow started by a ``SUB_WORKFLOW`` step (or ``StartSubWorkflowDirective``)
+    ended without completing, or could not be undone for its parent. ``child_id`` names it and
+    ``child_status`` says how it ended."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        child_id: str | None = None,
+        child_status: str | None = None,
+    ) -> None:
+        self.child_id = child_id
+        self.child_status = child_status
+        super().__init__(message, step=step)
+
+
+class ChildWorkflowFailed(ChildWorkflowError):
+    """The child failed (``FAILED``, ``FAILED_ROLLED_BACK``, ``COMPENSATION_FAILED``,
+    ``FAILED_CHILD_WORKFLOW``): its parent's step fails with this."""
+
+
+class ChildWorkflowCancelled(ChildWorkflowError):
+    """The child was cancelled: its parent is cancelled too."""
+
+
 class HttpStepError(StepError):
     """An HTTP step's request failed. The message names the step, the method, the URL (secret
     values masked as ``***``) and the status; ``retry_on`` may name this class or a subclass."""

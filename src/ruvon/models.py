@@ -105,15 +105,21 @@ class WorkflowPauseDirective(Directive):
 
 
 class StartSubWorkflowDirective(Directive):
-    """Start a child workflow and wait for it in ``PENDING_SUB_WORKFLOW``.
+    """Start a child workflow and wait for it in ``PENDING_SUB_WORKFLOW`` (as a
+    ``SUB_WORKFLOW`` step does). ``owner_id`` defaults to the parent's; ``data_region`` is kept
+    in the child's metadata."""
 
-    Sub-workflows are not supported by this version yet: raising it fails the step with a
-    message that says so.
-    """
-
-    def __init__(self, workflow_type: str, initial_data: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        workflow_type: str,
+        initial_data: dict[str, Any] | None = None,
+        data_region: str | None = None,
+        owner_id: str | None = None,
+    ) -> None:
         self.workflow_type = workflow_type
-        self.initial_data = initial_data or {}
+        self.initial_data = dict(initial_data or {})
+        self.data_region = data_region
+        self.owner_id = owner_id
         super().__init__(f"start sub-workflow {workflow_type}")
 
 

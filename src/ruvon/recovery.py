@@ -2,15 +2,16 @@
 
 A runner holds a lease on the workflow it advances; every commit extends it and the lease
 keeper's thread renews it during long steps. When the lease has expired while the workflow is
-``ACTIVE`` (a step was running, or the next one was about to) or ``COMPENSATING`` (an unwind was
-under way), the workflow is continued from its last committed transition: the step that was in
-flight runs again with the same ``idempotency_key`` (at-least-once), and an unwind goes on with
-the first compensation the journal does not show as finished.
+``ACTIVE`` (a step was running, or the next one was about to), ``COMPENSATING`` (an unwind was
+under way) or ``PENDING_SUB_WORKFLOW`` (its runner was driving a child workflow), the workflow is
+continued from its last committed transition: the step that was in flight runs again with the
+same ``idempotency_key`` (at-least-once), an unwind goes on with the first compensation the
+journal does not show as finished, and a parent picks its child up where the child is.
 
 Each workflow is handled on its own, up to ``concurrency`` at a time:
 
 1. *claim*: one atomic compare-and-set that takes the lease only while the workflow is still
-   ``ACTIVE``/``COMPENSATING`` with an expired lease, so a workflow its runner (or another
+   in one of those statuses with an expired lease, so a workflow its runner (or another
    recoverer) finished or took in the meantime is left alone;
 2. *load* and *run* it. A workflow that can not be loaded (its state no longer fits the model,
    a function no longer imports) or on which the engine fails is *marked*: its lease is
@@ -166,7 +167,8 @@ async def held(
     limit: int = 100,
     exclude: set[str] | frozenset[str] = frozenset(),
 ) -> list[HeldLease]:
-    """``ACTIVE``/``COMPENSATING`` workflows whose lease has not expired yet, soonest first."""
+    """Running workflows (``ACTIVE``, ``COMPENSATING``, ``PENDING_SUB_WORKFLOW``) whose lease has
+    not expired yet, soonest first."""
     now = time.time()
     expired = set(await store.find_recoverable(now, limit))
     leased = await store.find_recoverable(now + _FOREVER, limit + len(expired))

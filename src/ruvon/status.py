@@ -15,6 +15,7 @@ class WorkflowStatus(StrEnum):
     WAITING_HUMAN = "WAITING_HUMAN"
     PENDING_ASYNC = "PENDING_ASYNC"
     PENDING_SUB_WORKFLOW = "PENDING_SUB_WORKFLOW"
+    WAITING_CHILD_HUMAN_INPUT = "WAITING_CHILD_HUMAN_INPUT"
     COMPENSATING = "COMPENSATING"
     WAITING_COMPENSATION_APPROVAL = "WAITING_COMPENSATION_APPROVAL"
     COMPLETED = "COMPLETED"
@@ -38,8 +39,10 @@ class WorkflowStatus(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        """No transition leaves this status, ``retry()`` included."""
-        return not TRANSITIONS[self]
+        """No transition leaves this status, ``retry()`` included (a ``COMPLETED`` child
+        workflow is still unwound when its parent rolls back: that is not the child's own
+        doing)."""
+        return not (TRANSITIONS[self] - _BY_PARENT.get(self, frozenset()))
 
     @property
     def is_waiting(self) -> bool:
@@ -58,6 +61,7 @@ TRANSITIONS: dict[WorkflowStatus, frozenset[WorkflowStatus]] = {
             S.WAITING_HUMAN,
             S.PENDING_ASYNC,
             S.PENDING_SUB_WORKFLOW,
+            S.WAITING_CHILD_HUMAN_INPUT,
             S.COMPENSATING,
             S.COMPLETED,
             S.FAILED,
@@ -69,9 +73,24 @@ TRANSITIONS: dict[WorkflowStatus, frozenset[WorkflowStatus]] = {
     # stopped at a HUMAN_IN_LOOP step (PAUSED: a step asked to wait); resumed the same way
     S.WAITING_HUMAN: frozenset({S.ACTIVE, S.COMPLETED, S.FAILED, S.COMPENSATING, S.CANCELLED}),
     S.PENDING_ASYNC: frozenset({S.ACTIVE, S.COMPLETED, S.FAILED, S.COMPENSATING, S.CANCELLED}),
+    # a parent whose runner drives its child (it keeps a lease: recovery continues it if the
+    # runner dies); the child's outcome moves it on, to whatever follows the step
     S.PENDING_SUB_WORKFLOW: frozenset(
-        {S.ACTIVE, S.FAILED_CHILD_WORKFLOW, S.COMPENSATING, S.CANCELLED}
+        {
+            S.ACTIVE,
+            S.PAUSED,
+            S.WAITING_HUMAN,
+            S.WAITING_CHILD_HUMAN_INPUT,
+            S.COMPLETED,
+            S.FAILED,
+            S.FAILED_CHILD_WORKFLOW,
+            S.COMPENSATING,
+            S.CANCELLED,
+        }
     ),
+    # a child (or a descendant) waits for a person: resuming it moves the parent back to
+    # PENDING_SUB_WORKFLOW first
+    S.WAITING_CHILD_HUMAN_INPUT: frozenset({S.PENDING_SUB_WORKFLOW, S.COMPENSATING, S.CANCELLED}),
     S.COMPENSATING: frozenset(
         {
             S.FAILED_ROLLED_BACK,
@@ -81,13 +100,17 @@ TRANSITIONS: dict[WorkflowStatus, frozenset[WorkflowStatus]] = {
         }
     ),
     S.WAITING_COMPENSATION_APPROVAL: frozenset({S.COMPENSATING}),
-    S.COMPLETED: frozenset(),
+    # only a parent that rolls back unwinds a completed child (a nested saga)
+    S.COMPLETED: frozenset({S.COMPENSATING}),
     S.FAILED: frozenset({S.ACTIVE}),
     S.FAILED_ROLLED_BACK: frozenset(),
     S.COMPENSATION_FAILED: frozenset({S.COMPENSATING}),
     S.FAILED_CHILD_WORKFLOW: frozenset({S.ACTIVE, S.COMPENSATING}),
     S.CANCELLED: frozenset(),
 }
+
+# transitions only a parent workflow makes its child take
+_BY_PARENT = {S.COMPLETED: frozenset({S.COMPENSATING})}
 
 TERMINAL = frozenset(
     {
@@ -105,6 +128,7 @@ WAITING = frozenset(
         S.WAITING_HUMAN,
         S.PENDING_ASYNC,
         S.PENDING_SUB_WORKFLOW,
+        S.WAITING_CHILD_HUMAN_INPUT,
         S.WAITING_COMPENSATION_APPROVAL,
     }
 )

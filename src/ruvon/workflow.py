@@ -25,6 +25,8 @@ from ruvon.providers.persistence import Transition
 from ruvon.runtime import runner, saga, waits
 from ruvon.runtime.merge import Merged, dump_state, load_state
 from ruvon.status import TERMINAL, WorkflowStatus, check_transition
+from ruvon.steps import subworkflow
+from ruvon.steps.subworkflow import PARENT_KEY
 
 if TYPE_CHECKING:
     from ruvon.builder import WorkflowBuilder
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
     from ruvon.runtime.outcome import StepOutcome
 
 S = WorkflowStatus
-_RUNNING = (S.ACTIVE, S.COMPENSATING)
+# statuses in which a runner is at work: a commit keeps its lease (a parent waiting for a child
+# is driving it)
+_RUNNING = (S.ACTIVE, S.COMPENSATING, S.PENDING_SUB_WORKFLOW)
 _RUNNER_IDS = itertools.count(1)
 DEFAULT_LEASE_SECONDS = 30.0
 
@@ -165,6 +169,8 @@ class Workflow:
         # an operator asked to cancel while another runner held the lease (honoured at the
         # next transition)
         self.cancel_requested = cancel_requested
+        # a child workflow run by its parent's step: its operations do not wake the parent
+        self.driven = False
 
     # --- attributes -----------------------------------------------------------------------------
 
@@ -205,25 +211,39 @@ class Workflow:
 
         A failing step does not raise: see :attr:`status` and :attr:`error`.
         """
+        if PARENT_KEY in self.metadata and not self.driven:  # a child its parent waits for
+            return await subworkflow.as_child(  # type: ignore[no-any-return]
+                self,
+                lambda: self._advance(user_input),
+                check=lambda: runner.check_call(self, user_input),
+            )
+        return await self._advance(user_input)
+
+    async def _advance(self, user_input: dict[str, Any] | None) -> dict[str, Any] | None:
         with self._exclusive():
             return await runner.advance(self, user_input)
 
     async def run(self) -> WorkflowStatus:
-        """Advance until the workflow finishes or waits; return the status."""
+        """Advance until the workflow finishes or waits; return the status. A workflow that
+        waits for a child (``PENDING_SUB_WORKFLOW``) goes on waiting for it."""
+        if self.status is S.PENDING_SUB_WORKFLOW:
+            await self.next_step()
         while self.status is S.ACTIVE or self.status is S.COMPENSATING:
             await self.next_step()
         return self.status
 
     async def resume(self, user_input: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        """Continue a workflow waiting for input (``PAUSED``, ``WAITING_HUMAN``) with it.
+        """Continue a workflow waiting for input (``PAUSED``, ``WAITING_HUMAN``) with it; a
+        workflow whose child waits for input (``WAITING_CHILD_HUMAN_INPUT``) passes it on to
+        the child (or the workflow below it) that waits.
 
         The input is validated against the waiting step's ``input_model`` first: bad input
         raises :class:`~ruvon.errors.WorkflowValidationError` (also a ``ValueError``) naming
         each bad field, and the workflow keeps waiting, with nothing written."""
-        if self.status not in runner.INPUT_WAITS:
+        if self.status not in runner.INPUT_WAITS and self.status is not S.WAITING_CHILD_HUMAN_INPUT:
             raise IllegalOperationError(
-                f"workflow '{self.id}' is {self.status.value}, not waiting for input (PAUSED "
-                "or WAITING_HUMAN); nothing to resume",
+                f"workflow '{self.id}' is {self.status.value}, not waiting for input (PAUSED, "
+                "WAITING_HUMAN or WAITING_CHILD_HUMAN_INPUT); nothing to resume",
                 workflow_id=self.id,
                 status=self.status.value,
             )
@@ -235,8 +255,14 @@ class Workflow:
         If another runner (another process, or another object) is advancing it right now, the
         request is recorded instead and that runner honours it at its next transition; the
         status returned is then the one before, and :attr:`cancel_requested` is set. The same
-        holds when this object is advancing it in another task.
+        holds when this object is advancing it in another task. A workflow waiting for a child
+        workflow cancels the child too.
         """
+        if PARENT_KEY in self.metadata and not self.driven:
+            return await subworkflow.as_child(self, lambda: self._cancel(reason))  # type: ignore[no-any-return]
+        return await self._cancel(reason)
+
+    async def _cancel(self, reason: str | None) -> WorkflowStatus:
         if self._busy and self.status in runner.CANCELLABLE:
             self.cancel_requested = reason or "cancelled"  # the running loop stops next
             return self.status
@@ -259,6 +285,7 @@ class Workflow:
                 if not await self.persistence.request_cancel(self.id, message):
                     raise
                 self.cancel_requested = message
+                await subworkflow.cancel_child(self, message)  # its runner waits for it
                 return self.status
             self.cancel_requested = message
             await self.honour_cancel()
@@ -268,6 +295,9 @@ class Workflow:
         """Carry out the pending cancellation (this object holds the lease)."""
         message = self.cancel_requested or "cancelled"
         self.cancel_requested = None
+        if subworkflow.waited_child(self) is not None:
+            await subworkflow.cancel_child(self, message)
+            del self.frames[:]  # no step waits for it any more
         if self.saga_mode and saga.plan(self):
             self.error = WorkflowError(saga.CANCELLED_ERROR, message, self.current_step_name)
             await saga.unwind(self)
@@ -279,6 +309,8 @@ class Workflow:
     async def retry(self) -> WorkflowStatus:
         """Run a failed workflow again: the failed step (``FAILED``) or the failed compensations
         (``COMPENSATION_FAILED``) only. Returns the new status."""
+        if PARENT_KEY in self.metadata and not self.driven:
+            return await subworkflow.as_child(self, lambda: runner.retry(self))  # type: ignore[no-any-return]
         return await runner.retry(self)
 
     async def approve_compensation(
@@ -296,6 +328,11 @@ class Workflow:
         return await self._decide(saga.Decision(False, decided_by, reason))
 
     async def _decide(self, decision: saga.Decision) -> WorkflowStatus:
+        if PARENT_KEY in self.metadata and not self.driven:
+            return await subworkflow.as_child(self, lambda: self._decided(decision))  # type: ignore[no-any-return]
+        return await self._decided(decision)
+
+    async def _decided(self, decision: saga.Decision) -> WorkflowStatus:
         if self.status is not S.WAITING_COMPENSATION_APPROVAL:
             raise IllegalOperationError(
                 f"workflow '{self.id}' is {self.status.value}; no compensation awaits approval",

@@ -40,6 +40,7 @@ class _Waits:
         (OutcomeKind.WAIT_INPUT, S.PAUSED),
         (OutcomeKind.WAIT_ASYNC, S.PENDING_ASYNC),
         (OutcomeKind.WAIT_CHILD, S.PENDING_SUB_WORKFLOW),
+        (OutcomeKind.WAIT_CHILD_INPUT, S.WAITING_CHILD_HUMAN_INPUT),
     ],
 )
 async def test_a_waiting_outcome_keeps_the_cursor_on_its_own_step(
@@ -50,7 +51,10 @@ async def test_a_waiting_outcome_keeps_the_cursor_on_its_own_step(
     await wf.next_step()
     assert (wf.status, wf.current_step_name, wf.state.note) == (status, "A", "dispatched")
     row = await wf.persistence.load_workflow(wf.id)
-    assert (row.status, row.current_step, row.lease_owner) == (status, 0, None)
+    # a parent waiting for its child keeps its lease (its runner drives the child; recovery
+    # continues it when the lease runs out); every other wait lets it go
+    held = wf.runner_id if status is S.PENDING_SUB_WORKFLOW else None
+    assert (row.status, row.current_step, row.lease_owner) == (status, 0, held)
     # the runner recorded the attempt the handler described, once
     [record] = await wf.persistence.step_history(wf.id)
     assert (record.attempt, record.status, record.started_at, record.ended_at) == (

@@ -559,16 +559,11 @@ async def test_the_executor_is_told_which_calls_are_async_and_which_have_a_timeo
     [
         ("runtime_steps.jump_nowhere", "step 'A' jumped to unknown step 'Nowhere'"),
         (
-            "runtime_steps.start_child",
-            "step 'A' asked for sub-workflow 'Child': sub-workflows are not supported by this "
-            "version of Ruvon",
-        ),
-        (
             "runtime_steps.raise_unknown_directive",
             "step 'A' raised Unknown, which is not a directive this version of Ruvon knows",
         ),
     ],
-    ids=["unknown-target", "sub-workflow", "unknown-directive"],
+    ids=["unknown-target", "unknown-directive"],
 )
 async def test_a_directive_the_engine_can_not_follow__fails_the_step_saying_why(
     fn: str, message: str

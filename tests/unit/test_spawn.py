@@ -118,10 +118,16 @@ async def test_a_later_failure_never_compensates_the_started_workflow() -> None:
     ]
 
 
-async def test_an_unknown_target_fails_the_step_clearly() -> None:
-    wf = await parent({**SPAWN, "target_workflow_type": "Nope"}).create_workflow("Order")
-    await wf.run()
-    assert wf.status is S.FAILED and "unknown workflow type 'Nope'" in wf.error.message  # type: ignore[union-attr]
+async def test_an_unknown_target_is_a_definition_error_at_load() -> None:
+    with pytest.raises(DefinitionError) as info:
+        await parent({**SPAWN, "target_workflow_type": "Nope"}).create_workflow("Order")
+    err = info.value
+    assert (err.workflow_type, err.step, err.key) == (
+        "Order",
+        "Spawn_Receipt",
+        "target_workflow_type",
+    )
+    assert "workflow type 'Nope' is not defined" in str(err)
 
 
 async def test_async_steps_run_in_process_and_compensate_like_standard_ones() -> None:

@@ -22,10 +22,15 @@ def test_table_covers_every_status_and_targets_are_statuses() -> None:
         assert targets <= set(S)
 
 
-@pytest.mark.parametrize("status", [S.COMPLETED, S.FAILED_ROLLED_BACK, S.CANCELLED])
+@pytest.mark.parametrize("status", [S.FAILED_ROLLED_BACK, S.CANCELLED])
 def test_final_statuses_have_no_way_out(status: S) -> None:
     assert TRANSITIONS[status] == frozenset()
     assert status.is_terminal
+
+
+def test_a_completed_workflow_leaves_only_to_be_unwound_by_its_parent() -> None:
+    assert TRANSITIONS[S.COMPLETED] == frozenset({S.COMPENSATING})
+    assert S.COMPLETED.is_terminal and S.COMPLETED.is_final
 
 
 @pytest.mark.parametrize(
@@ -74,6 +79,7 @@ EXPECTED_TABLE: dict[str, set[str]] = {
         "WAITING_HUMAN",
         "PENDING_ASYNC",
         "PENDING_SUB_WORKFLOW",
+        "WAITING_CHILD_HUMAN_INPUT",
         "COMPENSATING",
         "COMPLETED",
         "FAILED",
@@ -83,7 +89,18 @@ EXPECTED_TABLE: dict[str, set[str]] = {
     "PAUSED": {"ACTIVE", "COMPLETED", "FAILED", "COMPENSATING", "CANCELLED"},
     "WAITING_HUMAN": {"ACTIVE", "COMPLETED", "FAILED", "COMPENSATING", "CANCELLED"},
     "PENDING_ASYNC": {"ACTIVE", "COMPLETED", "FAILED", "COMPENSATING", "CANCELLED"},
-    "PENDING_SUB_WORKFLOW": {"ACTIVE", "FAILED_CHILD_WORKFLOW", "COMPENSATING", "CANCELLED"},
+    "PENDING_SUB_WORKFLOW": {
+        "ACTIVE",
+        "PAUSED",
+        "WAITING_HUMAN",
+        "WAITING_CHILD_HUMAN_INPUT",
+        "COMPLETED",
+        "FAILED",
+        "FAILED_CHILD_WORKFLOW",
+        "COMPENSATING",
+        "CANCELLED",
+    },
+    "WAITING_CHILD_HUMAN_INPUT": {"PENDING_SUB_WORKFLOW", "COMPENSATING", "CANCELLED"},
     "COMPENSATING": {
         "FAILED_ROLLED_BACK",
         "COMPENSATION_FAILED",
@@ -91,7 +108,8 @@ EXPECTED_TABLE: dict[str, set[str]] = {
         "CANCELLED",
     },
     "WAITING_COMPENSATION_APPROVAL": {"COMPENSATING"},
-    "COMPLETED": set(),
+    # a parent that rolls back unwinds its completed child
+    "COMPLETED": {"COMPENSATING"},
     "FAILED": {"ACTIVE"},
     "FAILED_ROLLED_BACK": set(),
     "COMPENSATION_FAILED": {"COMPENSATING"},
@@ -106,7 +124,7 @@ FORBIDDEN = [(src, dst) for src, dst in ALL_PAIRS if dst not in EXPECTED_TABLE[s
 
 def test_the_expected_table_names_every_status_once() -> None:
     assert sorted(EXPECTED_TABLE) == sorted(s.value for s in S)
-    assert len(ALLOWED) == 37 and len(FORBIDDEN) == 13 * 13 - 37
+    assert len(ALLOWED) == 47 and len(FORBIDDEN) == 14 * 14 - 47
 
 
 def test_the_code_table_is_exactly_the_expected_table() -> None:
@@ -144,6 +162,7 @@ EXPECTED_WAITING = {
     "WAITING_HUMAN",
     "PENDING_ASYNC",
     "PENDING_SUB_WORKFLOW",
+    "WAITING_CHILD_HUMAN_INPUT",
     "WAITING_COMPENSATION_APPROVAL",
 }
 

@@ -37,6 +37,7 @@ from packaging.version import InvalidVersion, Version
 
 from ruvon.definition.compile import WorkflowDefinition, compile_definition
 from ruvon.definition.parse import closest, did_you_mean, parse_definition
+from ruvon.definition.subworkflow_spec import check_targets
 from ruvon.definition.yaml_source import LineIndex, read_yaml
 from ruvon.errors import DefinitionError, UnknownWorkflowTypeError
 from ruvon.providers.persistence import snapshot_digest
@@ -360,7 +361,18 @@ def discover(
     config_dir: str | os.PathLike[str] | None = None,
     workflow_registry: Mapping[str, Any] | str | os.PathLike[str] | None = None,
 ) -> DefinitionRegistry:
-    """Find, validate and compile every definition, following the discovery order above."""
+    """Find, validate and compile every definition, following the discovery order above; then
+    check that the workflows the definitions start (``SUB_WORKFLOW``, ``FIRE_AND_FORGET``) are
+    among them."""
+    registry = _discover(config_dir, workflow_registry)
+    check_targets(registry, set(registry.types()))
+    return registry
+
+
+def _discover(
+    config_dir: str | os.PathLike[str] | None,
+    workflow_registry: Mapping[str, Any] | str | os.PathLike[str] | None,
+) -> DefinitionRegistry:
     explicit = config_dir or os.environ.get("RUVON_CONFIG_DIR")
     directory = Path(explicit or "config")
     if isinstance(workflow_registry, Mapping):

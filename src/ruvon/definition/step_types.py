@@ -22,6 +22,7 @@ from ruvon.definition.http_spec import Http
 from ruvon.definition.parallel_spec import Parallel
 from ruvon.definition.schema import Frozen, StepSpec, StepType
 from ruvon.definition.spawn_spec import FireAndForget
+from ruvon.definition.subworkflow_spec import SubWorkflow
 from ruvon.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -257,5 +258,6 @@ STEP_TYPES: dict[StepType, StepTypeSpec] = {
     StepType.CRON_SCHEDULE: CronSchedule(),
     StepType.PARALLEL: Parallel(),
     StepType.FIRE_AND_FORGET: FireAndForget(),
+    StepType.SUB_WORKFLOW: SubWorkflow(),
     StepType.ASYNC: Standard("ASYNC"),
 }

@@ -19,6 +19,12 @@ def snapshot_digest(snapshot: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+RECOVERABLE = frozenset(
+    {WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING, WorkflowStatus.PENDING_SUB_WORKFLOW}
+)
+"""Statuses in which a runner holds the lease while it works (a parent waiting for a child is
+driving it): with the lease expired, the runner died and recovery continues the workflow."""
+
 RECOVERY_FAILED = "ruvon:recovery-failed"
 """The ``lease_owner`` of a workflow recovery could not continue (it can not be loaded, or the
 engine failed on it): a lease that never expires, so later passes skip the row until an operator
@@ -161,14 +167,14 @@ class PersistenceProvider(Protocol):
         """
 
     async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
-        """Ids of ``ACTIVE``/``COMPENSATING`` workflows whose lease expired before ``now``."""
+        """Ids of workflows in a :data:`RECOVERABLE` status whose lease expired before ``now``."""
 
     async def claim_for_recovery(
         self, workflow_id: str, owner: str, expires_at: float, now: float, *, failed: bool = False
     ) -> bool:
         """Take the lease of an abandoned workflow, in one atomic step; ``False`` if it is not.
 
-        Abandoned: ``ACTIVE``/``COMPENSATING`` with a lease that expired before ``now`` (with
+        Abandoned: in a :data:`RECOVERABLE` status with a lease that expired before ``now`` (with
         ``failed``: one marked :data:`RECOVERY_FAILED` instead). Bumps the version. A workflow
         another runner finished or claimed in the meantime is left untouched.
         """
@@ -178,7 +184,7 @@ class PersistenceProvider(Protocol):
         automatic recovery skips the row); ``False`` if ``owner`` no longer holds the lease."""
 
     async def find_recovery_failed(self, limit: int = 100) -> list[str]:
-        """Ids of ``ACTIVE``/``COMPENSATING`` workflows marked :data:`RECOVERY_FAILED`."""
+        """Ids of workflows in a :data:`RECOVERABLE` status marked :data:`RECOVERY_FAILED`."""
 
     async def load_workflow(self, workflow_id: str) -> WorkflowRecord:
         """The execution row, or ``WorkflowNotFoundError``."""

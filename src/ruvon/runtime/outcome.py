@@ -31,6 +31,8 @@ class OutcomeKind(Enum):
     WAIT_HUMAN = "wait_human"
     WAIT_ASYNC = "wait_async"
     WAIT_CHILD = "wait_child"
+    # a child workflow (or one below it) waits for a person: WAITING_CHILD_HUMAN_INPUT
+    WAIT_CHILD_INPUT = "wait_child_input"
     # the step committed its progress and hands control back before it finished (a LOOP
     # between body steps, when a cancellation was requested): the cursor stays on it
     YIELD = "yield"

@@ -49,17 +49,24 @@ _WAITING = {
     OutcomeKind.WAIT_HUMAN: S.WAITING_HUMAN,
     OutcomeKind.WAIT_ASYNC: S.PENDING_ASYNC,
     OutcomeKind.WAIT_CHILD: S.PENDING_SUB_WORKFLOW,
+    OutcomeKind.WAIT_CHILD_INPUT: S.WAITING_CHILD_HUMAN_INPUT,
 }
 # waiting for input: ``next_step(user_input=...)`` and ``resume()`` continue these
 INPUT_WAITS = frozenset({S.PAUSED, S.WAITING_HUMAN})
 # a cancellation request is honoured in these (elsewhere the status says what happens next)
-CANCELLABLE = frozenset({S.ACTIVE, S.PAUSED, S.WAITING_HUMAN})
+CANCELLABLE = frozenset(
+    {S.ACTIVE, S.PAUSED, S.WAITING_HUMAN, S.PENDING_SUB_WORKFLOW, S.WAITING_CHILD_HUMAN_INPUT}
+)
+# waiting for a child workflow: advancing them runs the step that waits for it again
+CHILD_WAITS = frozenset({S.PENDING_SUB_WORKFLOW, S.WAITING_CHILD_HUMAN_INPUT})
 
 
 def check_can_advance(wf: Workflow) -> None:
     """Raise the clear error for a workflow that ``next_step()`` can not move."""
     status = wf.status
     if status is S.ACTIVE or status in INPUT_WAITS or status is S.COMPENSATING:
+        return
+    if status in CHILD_WAITS:
         return
     if status.is_finished:
         raise WorkflowFinishedError(
@@ -120,12 +127,23 @@ def _input_for(wf: Workflow, user_input: dict[str, Any] | None) -> tuple[S | Non
     return None, validated
 
 
+def check_call(wf: Workflow, user_input: dict[str, Any] | None) -> None:
+    """Raise what :func:`advance` would raise for this call before writing anything (a child
+    checks its input before its waiting parents are woken)."""
+    check_can_advance(wf)
+    _check_input_shape(wf, user_input)
+    if wf.status in INPUT_WAITS:
+        _input_for(wf, user_input)
+
+
 async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, Any] | None:
     """Run steps from the cursor until one without ``automate_next`` completes or it stops."""
     check_can_advance(wf)
     _check_input_shape(wf, user_input)
     if user_input is None and wf.status is S.ACTIVE:
         user_input = stored_input(wf)  # resumed, then interrupted: the input was kept
+    if user_input is not None and wf.status is S.WAITING_CHILD_HUMAN_INPUT:
+        await _check_child_input(wf, user_input)  # goes on to the child: its step checks it
     wait, validated = _input_for(wf, user_input)
     if wf.status in INPUT_WAITS and wf.current_step >= len(wf.definition.steps):
         user_input = _final_input(wf, user_input)  # checked before anything is written
@@ -151,6 +169,27 @@ async def advance(wf: Workflow, user_input: dict[str, Any] | None) -> dict[str, 
     except BaseException:
         wf.rollback()  # interrupted or a commit failed: back to what the store has
         raise
+
+
+async def _check_child_input(wf: Workflow, user_input: dict[str, Any]) -> None:
+    """Input given to a parent whose child (or a workflow below it) waits for a person goes on
+    to that workflow: check it against the step waiting there before anything is written."""
+    from ruvon.steps import subworkflow
+
+    child = wf
+    while child.status is S.WAITING_CHILD_HUMAN_INPUT:
+        child_id = subworkflow.waited_child(child)
+        if child_id is None:
+            return
+        child = await subworkflow.load(wf, child_id)
+    if child.status not in INPUT_WAITS:
+        raise IllegalOperationError(
+            f"workflow '{wf.id}' waits for workflow '{child.id}', which is "
+            f"{child.status.value}: it takes no input (approve or reject its compensation)",
+            workflow_id=wf.id,
+            status=wf.status.value,
+        )
+    _input_for(child, user_input)
 
 
 def _check_input_merges(wf: Workflow, user_input: Mapping[str, Any], what: str) -> None:
@@ -237,6 +276,10 @@ async def fail_step(wf: Workflow, step: CompiledStep, error: WorkflowError) -> N
     """
     wf.error = error
     wf.restore_state()
+    if error.type == "ChildWorkflowCancelled":  # its child was cancelled: so is it
+        wf.cancel_requested = wf.cancel_requested or error.message
+        await wf.honour_cancel()
+        return
     if wf.observer.wants(EventKind.STEP_FAILED):
         await wf.notify(
             EventKind.STEP_FAILED,
@@ -245,7 +288,8 @@ async def fail_step(wf: Workflow, step: CompiledStep, error: WorkflowError) -> N
             attempt=wf.history[-1].attempt if wf.history else None,
         )
     if not wf.saga_mode:
-        await wf.commit(S.FAILED, reason=f"step '{step.name}' failed")
+        status = S.FAILED_CHILD_WORKFLOW if error.type == "ChildWorkflowFailed" else S.FAILED
+        await wf.commit(status, reason=f"step '{step.name}' failed")
         if wf.observer.wants(EventKind.WORKFLOW_FAILED):
             await wf.notify(EventKind.WORKFLOW_FAILED, step_name=step.name, error=error)
         return

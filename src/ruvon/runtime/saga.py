@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import ruvon.steps
 from ruvon.definition.schema import StepType
-from ruvon.errors import StepResultError
+from ruvon.errors import ChildWorkflowError, StepResultError
 from ruvon.models import (
     CompensationRecord,
     CompensationStatus,
@@ -27,10 +27,11 @@ from ruvon.models import (
     WorkflowError,
 )
 from ruvon.providers.observer import EventKind
-from ruvon.runtime.attempts import call_with_retries
+from ruvon.runtime.attempts import CallResult, call_with_retries
 from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import Where
 from ruvon.status import WorkflowStatus as S
+from ruvon.steps import subworkflow
 
 if TYPE_CHECKING:
     from ruvon.definition.compile import CompiledStep
@@ -175,20 +176,30 @@ async def _skip(wf: Workflow, record: StepRecord, step: CompiledStep, detail: st
 async def _compensate(
     wf: Workflow, record: StepRecord, step: CompiledStep, entry: CompensationRecord
 ) -> None:
-    """Run one compensation with its retries; a failed one leaves no trace in the state."""
-    compensation = compensation_of(wf, step)
-    assert compensation is not None
+    """Run one compensation with its retries; a failed one leaves no trace in the state. A
+    step that ran a child workflow first has the child unwound as a whole (child first)."""
     if wf.observer.wants(EventKind.COMPENSATION_STARTED):
         await wf.notify(EventKind.COMPENSATION_STARTED, step_name=step.name)
-    call = await call_with_retries(
-        wf,
-        step,
-        function=compensation[0],
-        is_async=compensation[1],
-        user_input={},
-        compensation_of=record.result or {},
-        where=Where(record.scope, item=record.item, index=iteration_of(record.scope)),
-    )
+    child = subworkflow.child_of_record(record.result)
+    error: BaseException | None = None
+    if child is not None:
+        try:
+            await subworkflow.unwind_child(wf, step, child)
+        except ChildWorkflowError as exc:
+            error = exc
+    compensation = compensation_of(wf, step)
+    if compensation is None or error is not None:
+        call = CallResult(attempt=1, started_at=entry.started_at, ended_at=wf.clock(), error=error)
+    else:
+        call = await call_with_retries(
+            wf,
+            step,
+            function=compensation[0],
+            is_async=compensation[1],
+            user_input={},
+            compensation_of=record.result or {},
+            where=Where(record.scope, item=record.item, index=iteration_of(record.scope)),
+        )
     error = call.error
     if error is None and call.directive is not None:
         error = StepResultError(
@@ -197,6 +208,9 @@ async def _compensate(
             step=step.name,
         )
     changes: dict[str, Any] = {"attempts": call.attempt, "ended_at": call.ended_at}
+    if child is not None:
+        note = f"child workflow {child} unwound first"
+        changes["detail"] = f"{entry.detail}; {note}" if entry.detail else note
     if error is None:
         try:
             merged = merge_result(wf.state, call.value, step.name, compensation=True)
@@ -280,7 +294,7 @@ async def unwind(
     for record in plan(wf, include_failed=include_failed):
         step = wf.definition.resolve(record.scope)
         assert step is not None  # plan() keeps only records of steps that exist
-        if compensation_of(wf, step) is None:
+        if compensation_of(wf, step) is None and not subworkflow.child_of_record(record.result):
             await _skip(wf, record, step, "no compensate_function")
             continue
         if record.status is StepStatus.FAILED and not step.spec.compensate_on_failure:

@@ -28,6 +28,7 @@ WAITS = frozenset(
         OutcomeKind.WAIT_HUMAN,
         OutcomeKind.WAIT_ASYNC,
         OutcomeKind.WAIT_CHILD,
+        OutcomeKind.WAIT_CHILD_INPUT,
     }
 )
 # outcomes of a step that has not finished: no attempt is recorded for them unless the step

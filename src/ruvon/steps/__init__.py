@@ -16,6 +16,7 @@ from ruvon.steps.loop import LoopStep
 from ruvon.steps.parallel import ParallelStep
 from ruvon.steps.spawn import AsyncStep, FireAndForgetStep
 from ruvon.steps.standard import StandardStep
+from ruvon.steps.subworkflow import SubWorkflowStep
 
 STEP_HANDLERS: dict[StepType, StepHandler] = {
     StepType.STANDARD: StandardStep(),
@@ -27,6 +28,7 @@ STEP_HANDLERS: dict[StepType, StepHandler] = {
     StepType.PARALLEL: ParallelStep(),
     StepType.FIRE_AND_FORGET: FireAndForgetStep(),
     StepType.ASYNC: AsyncStep(),
+    StepType.SUB_WORKFLOW: SubWorkflowStep(),
 }
 
 __all__ = ["STEP_HANDLERS", "StepHandler"]

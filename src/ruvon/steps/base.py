@@ -23,6 +23,7 @@ from ruvon.models import (
 from ruvon.runtime.attempts import CallResult, call_with_retries
 from ruvon.runtime.merge import merge_result, storable
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
+from ruvon.steps import subworkflow
 
 if TYPE_CHECKING:
     from ruvon.definition.compile import CompiledStep
@@ -94,8 +95,8 @@ def _directive(
         return OutcomeKind.PAUSE, directive.result, None, waiting_for
     if isinstance(directive, StartSubWorkflowDirective):
         raise StepResultError(
-            f"step '{step.name}' asked for sub-workflow '{directive.workflow_type}': "
-            "sub-workflows are not supported by this version of Ruvon",
+            f"step '{step.name}' asked for sub-workflow '{directive.workflow_type}': only the "
+            "function of a STANDARD, ASYNC, DECISION or HUMAN_IN_LOOP step can start one",
             step=step.name,
         )
     raise StepResultError(
@@ -134,9 +135,17 @@ async def run_function_step(
     validated_input: Any,
     where: Where | None = None,
 ) -> StepOutcome:
-    """Call ``step.function`` with retries, translate directives, merge the result."""
+    """Call ``step.function`` with retries, translate directives, merge the result. A step
+    that started a child workflow (``StartSubWorkflowDirective``) waits for it; when it runs
+    again while it waits (resumed, recovered), it goes on waiting without calling the function."""
     assert step.function is not None
+    if wf.frames:
+        waiting = await subworkflow.go_on_waiting(wf, step, where or Where(step.scope), user_input)
+        if waiting is not None:
+            return waiting
     call = await call_with_retries(
         wf, step, step.function, step.is_async, user_input or {}, validated_input, where=where
     )
+    if type(call.directive) is StartSubWorkflowDirective:
+        return await subworkflow.start_from_directive(wf, step, where or Where(step.scope), call)
     return outcome_of_call(wf, step, call)

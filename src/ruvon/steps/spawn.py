@@ -14,7 +14,6 @@ in-process executors (``SyncExecutor``, ``ThreadPoolExecutor``) complete it at o
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ from ruvon.errors import StepResultError
 from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.steps.base import run_function_step
-from ruvon.steps.decision import condition_names
+from ruvon.steps.subworkflow import initial_data
 
 if TYPE_CHECKING:
     from ruvon.definition.compile import CompiledStep
@@ -45,23 +44,14 @@ async def _run_in_background(child: Workflow) -> None:
         log.exception("background workflow %s raised", child.id)
 
 
-def _initial_data(wf: Workflow, spec: FireAndForgetSpec) -> dict[str, Any]:
-    template = spec.initial_data_template
-    if template is None:
-        return {}
-    if wf.template_engine is None:
-        raise StepResultError("this workflow has no template engine for initial_data_template")
-    data = wf.template_engine.render_object(template, condition_names(wf.state))
-    if isinstance(data, str):  # a template that renders to a JSON object
-        try:
-            data = json.loads(data)
-        except ValueError as exc:
-            raise StepResultError(f"initial_data_template did not render to JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise StepResultError(
-            f"initial_data_template rendered to {type(data).__name__}, not a mapping"
-        )
-    return data
+async def start_in_background(child: Workflow) -> None:
+    """Run a workflow just created (``version`` 0) on the event loop without waiting for it,
+    holding its lease so that recovery continues it if this process dies."""
+    if child.status == "ACTIVE" and child.version == 0:
+        await child.acquire()
+        task = asyncio.get_running_loop().create_task(_run_in_background(child))
+        _RUNNING.add(task)
+        task.add_done_callback(_RUNNING.discard)
 
 
 class FireAndForgetStep:
@@ -82,7 +72,7 @@ class FireAndForgetStep:
         started = wf.clock()
         child = await wf.builder.create_workflow(
             spec.target_workflow_type,
-            _initial_data(wf, spec),
+            initial_data(wf, spec.initial_data_template),
             persistence_provider=wf.persistence,
             execution_provider=wf.executor,
             workflow_observer=wf.observer,
@@ -92,11 +82,7 @@ class FireAndForgetStep:
             parent_id=wf.id,
             metadata={"spawned_by": wf.id, "spawn_reason": step.name},
         )
-        if child.status == "ACTIVE" and child.version == 0:
-            await child.acquire()  # started: recovery continues it if this process dies
-            task = asyncio.get_running_loop().create_task(_run_in_background(child))
-            _RUNNING.add(task)
-            task.add_done_callback(_RUNNING.discard)
+        await start_in_background(child)
         result: dict[str, Any] = {
             "spawned_workflow_id": child.id,
             "message": f"started {spec.target_workflow_type} workflow {child.id}",

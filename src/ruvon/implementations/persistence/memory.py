@@ -15,7 +15,12 @@ import pydantic_core
 from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
 from ruvon.implementations.persistence.memory_schedules import MemorySchedules
 from ruvon.models import CompensationRecord, StepRecord
-from ruvon.providers.persistence import RECOVERY_FAILED, Transition, WorkflowRecord
+from ruvon.providers.persistence import (
+    RECOVERABLE,
+    RECOVERY_FAILED,
+    Transition,
+    WorkflowRecord,
+)
 from ruvon.runtime.attempts import private_copy
 from ruvon.status import WorkflowStatus
 
@@ -239,7 +244,7 @@ class InMemoryPersistenceProvider(MemorySchedules):
         return renewed
 
     async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
-        running = (WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING)
+        running = RECOVERABLE
         rows = [
             r
             for r in self._rows.values()
@@ -256,7 +261,7 @@ class InMemoryPersistenceProvider(MemorySchedules):
         self, workflow_id: str, owner: str, expires_at: float, now: float, *, failed: bool = False
     ) -> bool:
         row = self._row(workflow_id)
-        if row.status not in (WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING):
+        if row.status not in RECOVERABLE:
             return False
         if failed:
             if row.lease_owner != RECOVERY_FAILED:
@@ -270,7 +275,7 @@ class InMemoryPersistenceProvider(MemorySchedules):
 
     async def mark_recovery_failed(self, workflow_id: str, owner: str) -> bool:
         row = self._row(workflow_id)
-        running = (WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING)
+        running = RECOVERABLE
         if row.lease_owner != owner or row.status not in running:
             return False
         row.lease_owner, row.lease_expires_at = RECOVERY_FAILED, None
@@ -279,7 +284,7 @@ class InMemoryPersistenceProvider(MemorySchedules):
         return True
 
     async def find_recovery_failed(self, limit: int = 100) -> list[str]:
-        running = (WorkflowStatus.ACTIVE, WorkflowStatus.COMPENSATING)
+        running = RECOVERABLE
         rows = [
             r
             for r in self._rows.values()

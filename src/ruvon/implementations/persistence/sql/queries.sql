@@ -101,10 +101,11 @@ UPDATE ruvon_workflows SET lease_expires_at = :expires_at
 WHERE id = :id AND lease_owner = :owner
 
 -- name: find_recoverable
--- A workflow at version 0 was created but never started: unless saga mode is already on, its
+-- ACTIVE, COMPENSATING, PENDING_SUB_WORKFLOW: a runner holds the lease while it works in these
+-- (RECOVERABLE in ruvon.providers.persistence). A workflow at version 0 was created but never started: unless saga mode is already on, its
 -- program may still turn it on, so recovery must not run it yet.
 SELECT id FROM ruvon_workflows
-WHERE status IN ('ACTIVE', 'COMPENSATING') AND lease_owner IS NOT NULL
+WHERE status IN ('ACTIVE', 'COMPENSATING', 'PENDING_SUB_WORKFLOW') AND lease_owner IS NOT NULL
   AND lease_expires_at < :now AND (version > 0 OR saga_mode)
 ORDER BY lease_expires_at
 LIMIT :limit
@@ -114,23 +115,23 @@ LIMIT :limit
 -- (or another recoverer claimed) between find_recoverable and this claim is not taken.
 UPDATE ruvon_workflows
 SET lease_owner = :owner, lease_expires_at = :expires_at, version = version + 1
-WHERE id = :id AND status IN ('ACTIVE', 'COMPENSATING') AND lease_owner IS NOT NULL
+WHERE id = :id AND status IN ('ACTIVE', 'COMPENSATING', 'PENDING_SUB_WORKFLOW') AND lease_owner IS NOT NULL
   AND lease_expires_at < :now
 
 -- name: claim_recovery_failed
 UPDATE ruvon_workflows
 SET lease_owner = :owner, lease_expires_at = :expires_at, version = version + 1
-WHERE id = :id AND status IN ('ACTIVE', 'COMPENSATING') AND lease_owner = :marker
+WHERE id = :id AND status IN ('ACTIVE', 'COMPENSATING', 'PENDING_SUB_WORKFLOW') AND lease_owner = :marker
 
 -- name: mark_recovery_failed
 -- A lease without an expiry never expires: find_recoverable skips the row from now on.
 UPDATE ruvon_workflows
 SET lease_owner = :marker, lease_expires_at = NULL, version = version + 1
-WHERE id = :id AND lease_owner = :owner AND status IN ('ACTIVE', 'COMPENSATING')
+WHERE id = :id AND lease_owner = :owner AND status IN ('ACTIVE', 'COMPENSATING', 'PENDING_SUB_WORKFLOW')
 
 -- name: find_recovery_failed
 SELECT id FROM ruvon_workflows
-WHERE status IN ('ACTIVE', 'COMPENSATING') AND lease_owner = :marker
+WHERE status IN ('ACTIVE', 'COMPENSATING', 'PENDING_SUB_WORKFLOW') AND lease_owner = :marker
 ORDER BY updated_at
 LIMIT :limit
 

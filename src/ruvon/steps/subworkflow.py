@@ -1,0 +1,455 @@
+"""``SUB_WORKFLOW`` and ``StartSubWorkflowDirective`` at run time: a child workflow as a step.
+
+The step creates the child (idempotency key ``<parent id>:<scope>``, with ``#<n>`` after the
+``n``-th failed attempt of the step, so a step run again after a crash finds the same child and
+a ``retry()`` of the parent starts a new one), keeps its id in a frame ``{"kind": "child",
+"scope": ..., "child_id": ...}`` and commits the parent ``PENDING_SUB_WORKFLOW``. It keeps the
+parent's lease while its runner drives the child in the same process: if that runner dies, the
+lease runs out and recovery continues the parent, whose step picks the child up where it is.
+A child held by another live runner is waited for (polled) until it is free.
+
+What the child ends in decides the step:
+
+- ``COMPLETED``: the step completes; ``state.sub_workflow_results[<child id>]`` (when the state
+  has that field, a dict) gets ``{workflow_type, status, state, final_result}``, and the step's
+  own result always has ``sub_workflow_id``;
+- it waits for a person (``WAITING_HUMAN``, ``PAUSED``, ``WAITING_CHILD_HUMAN_INPUT``,
+  ``WAITING_COMPENSATION_APPROVAL``): the parent waits in ``WAITING_CHILD_HUMAN_INPUT``. Resuming
+  the child (or the parent, whose input goes on down to the child that waits) moves the topmost
+  waiting ancestor back to ``PENDING_SUB_WORKFLOW`` under the caller's lease first, then drives
+  the whole chain from there;
+- it failed (``FAILED``, ``FAILED_ROLLED_BACK``, ``COMPENSATION_FAILED``,
+  ``FAILED_CHILD_WORKFLOW``): the step fails with :class:`~ruvon.errors.ChildWorkflowFailed`;
+  the parent then unwinds (saga mode) or stops in ``FAILED_CHILD_WORKFLOW``;
+- ``CANCELLED``: the parent is cancelled too.
+
+A child started by a parent in saga mode runs in saga mode. When the parent unwinds, a completed
+child is unwound as a whole (its own compensations, newest first, with its own children first)
+before the parent's earlier steps: :func:`unwind_child`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING, Any
+
+from ruvon.definition.subworkflow_spec import SubWorkflowSpec
+from ruvon.errors import (
+    ChildWorkflowCancelled,
+    ChildWorkflowError,
+    ChildWorkflowFailed,
+    ConcurrentModificationError,
+    StepResultError,
+)
+from ruvon.models import StartSubWorkflowDirective, StepStatus, WorkflowError
+from ruvon.runtime.cursor import own_frame
+from ruvon.runtime.merge import merge_result
+from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
+from ruvon.status import WorkflowStatus as S
+
+if TYPE_CHECKING:
+    from ruvon.definition.compile import CompiledStep
+    from ruvon.runtime.attempts import CallResult
+    from ruvon.workflow import Workflow
+
+log = logging.getLogger("ruvon.subworkflow")
+
+CHILD = "child"
+PARENT_KEY = "sub_workflow_of"
+"""Metadata of a child its parent waits for: the parent's id."""
+ROLLBACK_ERROR = "ParentRolledBack"
+"""The error type a completed child is unwound with when its parent rolls back."""
+
+_FAILED = frozenset(
+    {S.FAILED, S.FAILED_ROLLED_BACK, S.COMPENSATION_FAILED, S.FAILED_CHILD_WORKFLOW}
+)
+_WAITS_FOR_PERSON = frozenset(
+    {S.PAUSED, S.WAITING_HUMAN, S.WAITING_CHILD_HUMAN_INPUT, S.WAITING_COMPENSATION_APPROVAL}
+)
+# statuses in which the child is being run by someone: its lease must be ours to drive it
+_RUNNING = frozenset({S.ACTIVE, S.COMPENSATING, S.PENDING_SUB_WORKFLOW})
+_POLL_FIRST, _POLL_MAX = 0.02, 1.0
+
+
+# --- frames ------------------------------------------------------------------------------------
+
+
+def child_frame(wf: Workflow, where: Where) -> dict[str, Any] | None:
+    """The frame of the child the step at ``where`` waits for (``None``: it waits for none)."""
+    frames = wf.frames
+    if len(frames) > where.depth:
+        frame = frames[where.depth]
+        if frame.get("kind") == CHILD and frame.get("scope") == where.scope:
+            return frame
+    return None
+
+
+def waited_child(wf: Workflow) -> str | None:
+    """The id of the child a waiting workflow waits for (``None``: none)."""
+    for frame in reversed(wf.frames):
+        if frame.get("kind") == CHILD:
+            return str(frame["child_id"])
+    return None
+
+
+def child_of_record(result: dict[str, Any] | None) -> str | None:
+    """The child a step record says its step ran and waited for (``None``: none)."""
+    if result and result.get("sub_workflow_waited"):
+        child = result.get("sub_workflow_id")
+        return child if isinstance(child, str) else None
+    return None
+
+
+# --- starting ----------------------------------------------------------------------------------
+
+
+def initial_data(wf: Workflow, template: dict[str, Any] | str | None) -> dict[str, Any]:
+    """``initial_data_template`` rendered over the state (a mapping, or text that renders to
+    a JSON object)."""
+    if template is None:
+        return {}
+    if wf.template_engine is None:
+        raise StepResultError("this workflow has no template engine for initial_data_template")
+    from ruvon.steps.decision import condition_names
+
+    data = wf.template_engine.render_object(template, condition_names(wf.state))
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError as exc:
+            raise StepResultError(f"initial_data_template did not render to JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise StepResultError(
+            f"initial_data_template rendered to {type(data).__name__}, not a mapping"
+        )
+    return data
+
+
+def child_key(wf: Workflow, where: Where) -> str:
+    """The child's idempotency key: the same for a step run again after a crash, a new one
+    for each ``retry()`` after the step failed."""
+    failed = sum(1 for r in wf.history if r.scope == where.scope and r.status is StepStatus.FAILED)
+    key = f"{wf.id}:{where.scope}"
+    return f"{key}#{failed}" if failed else key
+
+
+async def create_child(
+    wf: Workflow,
+    step: CompiledStep,
+    where: Where,
+    workflow_type: str,
+    data: dict[str, Any],
+    *,
+    version: str | None = None,
+    wait: bool = True,
+    metadata: dict[str, Any] | None = None,
+    owner_id: str | None = None,
+) -> Workflow:
+    """Create the child (or find the one a run of this step before a crash created)."""
+    if wf.builder is None:
+        raise StepResultError(
+            f"step '{step.name}' needs the workflow's builder to start a workflow",
+            step=step.name,
+        )
+    meta = {**(metadata or {}), "spawned_by": wf.id, "parent_step": where.scope}
+    if wait:
+        meta[PARENT_KEY] = wf.id
+    child = await wf.builder.create_workflow(
+        workflow_type,
+        data,
+        persistence_provider=wf.persistence,
+        execution_provider=wf.executor,
+        workflow_observer=wf.observer,
+        idempotency_key=child_key(wf, where),
+        workflow_version=version,
+        owner_id=owner_id or wf.owner_id,
+        parent_id=wf.id,
+        metadata=meta,
+    )
+    if wait and wf.saga_mode and not child.saga_mode and child.version == 0:
+        child.enable_saga_mode()  # stored with the child's first commit, before it runs
+    return child
+
+
+# --- waiting -----------------------------------------------------------------------------------
+
+
+async def load(wf: Workflow, child_id: str) -> Workflow:
+    """The child as the store has it, with the parent's providers."""
+    assert wf.builder is not None
+    child = await wf.builder.load_workflow(
+        child_id,
+        persistence_provider=wf.persistence,
+        execution_provider=wf.executor,
+        workflow_observer=wf.observer,
+    )
+    child.driven = True
+    return child
+
+
+async def take(wf: Workflow, child: Workflow, needs_lease: Collection[S]) -> Workflow:
+    """The child with its lease held by us if its status is in ``needs_lease``; while another
+    live runner holds it, wait (the parent's own lease is renewed meanwhile) and look again."""
+    child.driven = True
+    delay = _POLL_FIRST
+    while True:
+        if child.status not in needs_lease:
+            return child
+        try:
+            await child.acquire()
+            return child
+        except ConcurrentModificationError:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _POLL_MAX)
+            child = await load(wf, child.id)
+
+
+async def wait_for(
+    wf: Workflow,
+    step: CompiledStep,
+    where: Where,
+    child: Workflow,
+    user_input: dict[str, Any] | None,
+    started: float,
+) -> StepOutcome:
+    """Commit the parent waiting for ``child``, drive the child to where it stops, and say
+    what that means for the step."""
+    fresh = child_frame(wf, where) is None
+    if fresh:
+        own_frame(wf, where.depth, CHILD, where.scope, child_id=child.id)
+    if fresh or wf.status is not S.PENDING_SUB_WORKFLOW:
+        await wf.commit(
+            S.PENDING_SUB_WORKFLOW, reason=f"step '{step.name}' waits for workflow {child.id}"
+        )
+    child = await take(wf, child, _RUNNING)
+    if child.status in _WAITS_FOR_PERSON and user_input is not None:
+        await child.next_step(user_input)  # a parent's input goes on to the child that waits
+    elif child.status in (S.PENDING_SUB_WORKFLOW, S.WAITING_CHILD_HUMAN_INPUT):
+        await child.next_step()
+    await child.run()
+    return outcome(wf, step, where, child, started)
+
+
+def outcome(
+    wf: Workflow, step: CompiledStep, where: Where, child: Workflow, started: float
+) -> StepOutcome:
+    """What the status the child stopped in means for the step waiting for it."""
+    status = child.status
+    if status in _WAITS_FOR_PERSON:
+        return StepOutcome(
+            kind=OutcomeKind.WAIT_CHILD_INPUT, started_at=started, ended_at=wf.clock()
+        )
+    if status in _RUNNING or status is S.PENDING_ASYNC:  # still runs somewhere: wait on
+        return StepOutcome(kind=OutcomeKind.WAIT_CHILD, started_at=started, ended_at=wf.clock())
+    del wf.frames[where.depth :]
+    if status is S.COMPLETED:
+        return _completed(wf, step, child, started)
+    kind = ChildWorkflowCancelled if status is S.CANCELLED else ChildWorkflowFailed
+    why = f": {child.error.type}: {child.error.message}" if child.error is not None else ""
+    error = kind(
+        f"child workflow {child.id} ({child.workflow_type}) ended {status.value}{why}",
+        step=step.name,
+        child_id=child.id,
+        child_status=status.value,
+    )
+    return StepOutcome(
+        kind=OutcomeKind.FAILED,
+        error=WorkflowError.from_exception(error, step.name),
+        started_at=started,
+        ended_at=wf.clock(),
+    )
+
+
+def _completed(wf: Workflow, step: CompiledStep, child: Workflow, started: float) -> StepOutcome:
+    entry = {
+        "workflow_type": child.workflow_type,
+        "status": child.status.value,
+        "state": child.state.model_dump(mode="json"),
+        "final_result": child.last_result,
+    }
+    result: dict[str, Any] = {}
+    existing = getattr(wf.state, "sub_workflow_results", None)
+    if isinstance(existing, dict):
+        result["sub_workflow_results"] = {**existing, child.id: entry}
+    merged = merge_result(wf.state, result, step.name)
+    merged.result = {
+        **(merged.result or {}),
+        "sub_workflow_id": child.id,
+        "sub_workflow_type": child.workflow_type,
+        "sub_workflow_waited": True,
+    }
+    return StepOutcome(
+        kind=OutcomeKind.COMPLETED, merged=merged, started_at=started, ended_at=wf.clock()
+    )
+
+
+async def go_on_waiting(
+    wf: Workflow, step: CompiledStep, where: Where, user_input: dict[str, Any] | None
+) -> StepOutcome | None:
+    """The step at ``where`` waits for a child already (its frame says which): go on waiting
+    for it (``None``: it waits for none)."""
+    frame = child_frame(wf, where)
+    if frame is None:
+        return None
+    child = await load(wf, str(frame["child_id"]))
+    return await wait_for(wf, step, where, child, user_input, wf.clock())
+
+
+async def start_from_directive(
+    wf: Workflow, step: CompiledStep, where: Where, call: CallResult
+) -> StepOutcome:
+    """A step function raised ``StartSubWorkflowDirective``: start the child and wait for it."""
+    directive = call.directive
+    assert isinstance(directive, StartSubWorkflowDirective)
+    extra = {"data_region": directive.data_region} if directive.data_region else {}
+    child = await create_child(
+        wf,
+        step,
+        where,
+        directive.workflow_type,
+        directive.initial_data,
+        metadata=extra,
+        owner_id=directive.owner_id,
+    )
+    return await wait_for(wf, step, where, child, None, call.started_at)
+
+
+class SubWorkflowStep:
+    async def run(
+        self,
+        wf: Workflow,
+        step: CompiledStep,
+        user_input: dict[str, Any] | None,
+        validated_input: Any,
+        where: Where,
+    ) -> StepOutcome:
+        waiting = await go_on_waiting(wf, step, where, user_input)
+        if waiting is not None:
+            return waiting
+        spec = step.spec
+        assert isinstance(spec, SubWorkflowSpec)
+        started = wf.clock()
+        data = initial_data(wf, spec.initial_data_template)
+        child = await create_child(
+            wf, step, where, spec.workflow_type, data, version=spec.workflow_version, wait=spec.wait
+        )
+        if spec.wait:
+            return await wait_for(wf, step, where, child, None, started)
+        from ruvon.steps.spawn import start_in_background
+
+        await start_in_background(child)
+        merged = merge_result(wf.state, {}, step.name)
+        merged.result = {"sub_workflow_id": child.id, "sub_workflow_type": child.workflow_type}
+        return StepOutcome(
+            kind=OutcomeKind.COMPLETED, merged=merged, started_at=started, ended_at=wf.clock()
+        )
+
+
+# --- a parent rolls back -----------------------------------------------------------------------
+
+
+async def unwind_child(wf: Workflow, step: CompiledStep, child_id: str) -> None:
+    """Undo a completed child for its rolling-back parent: the child unwinds as a whole (its
+    own children first). Raises :class:`~ruvon.errors.ChildWorkflowError` if it is not rolled
+    back in the end (a compensation of its own failed, or one waits for approval)."""
+    child = await take(
+        wf, await load(wf, child_id), {S.COMPLETED, *_RUNNING, S.COMPENSATION_FAILED}
+    )
+    if child.status is S.COMPLETED:
+        child.error = WorkflowError(
+            ROLLBACK_ERROR, f"its parent workflow {wf.id} rolls back", child.current_step_name
+        )
+        await child.commit(S.COMPENSATING, reason=f"parent workflow {wf.id} rolls back")
+    elif child.status is S.COMPENSATION_FAILED:  # the parent's retry(): the child's too
+        await child.retry()
+    await child.run()
+    status = child.status
+    if status is S.FAILED_ROLLED_BACK:
+        return
+    if status is S.WAITING_COMPENSATION_APPROVAL:
+        hint = "approve or reject it there, then retry() this workflow"
+    elif status is S.COMPENSATION_FAILED:
+        hint = "a compensation of its own failed; retry() this workflow to run it again"
+    else:
+        hint = "it can not be rolled back from there"
+    raise ChildWorkflowError(
+        f"child workflow {child.id} ({child.workflow_type}) is {status.value}: {hint}",
+        step=step.name,
+        child_id=child.id,
+        child_status=status.value,
+    )
+
+
+# --- operations on a child whose parent waits for a person through it --------------------------
+
+
+async def wake_ancestors(child: Workflow) -> Workflow | None:
+    """Before a child that waits for a person goes on: move its topmost ancestor that waits
+    (``WAITING_CHILD_HUMAN_INPUT``) through it to ``PENDING_SUB_WORKFLOW`` under our lease and
+    return it, so that a crash from here on leaves recovery a parent to continue."""
+    if child.driven or PARENT_KEY not in child.metadata or child.builder is None:
+        return None
+    top: Workflow | None = None
+    current = child
+    while (parent_id := current.metadata.get(PARENT_KEY)) is not None:
+        try:
+            parent = await child.builder.load_workflow(
+                parent_id,
+                persistence_provider=child.persistence,
+                execution_provider=child.executor,
+                workflow_observer=child.observer,
+            )
+        except Exception:  # a parent gone or unreadable does not hold the child back
+            break
+        if parent.status is not S.WAITING_CHILD_HUMAN_INPUT or waited_child(parent) != current.id:
+            break
+        top = current = parent
+    if top is None:
+        return None
+    await top.acquire()
+    await top.commit(S.PENDING_SUB_WORKFLOW, reason=f"workflow {child.id} below it goes on")
+    return top
+
+
+async def as_child(
+    child: Workflow,
+    operation: Callable[[], Awaitable[Any]],
+    check: Callable[[], None] | None = None,
+) -> Any:
+    """Run ``operation`` on a child. If ancestors wait for a person through it, ``check``
+    (which raises for bad input, before anything is written) runs first, then they are woken,
+    and once the child has stopped again they are driven on from the top (also when the
+    operation raised: they go back to waiting)."""
+    if check is not None:
+        check()
+    top = await wake_ancestors(child)
+    if top is None:
+        return await operation()
+    child.driven = True
+    try:
+        result = await operation()
+        await child.run()  # a child runs on to its next stop: its parent waits for that
+    finally:
+        child.driven = False
+        try:
+            await top.run()
+        except Exception:
+            log.exception("workflow %s could not be driven on after %s", top.id, child.id)
+    return result
+
+
+async def cancel_child(wf: Workflow, reason: str) -> None:
+    """A parent is cancelled while it waits for a child: cancel the child too (or ask its
+    runner to)."""
+    child_id = waited_child(wf)
+    if child_id is None or wf.builder is None:
+        return
+    child = await load(wf, child_id)
+    if child.status.is_finished or child.status in (S.COMPENSATING,):
+        return
+    if child.status is S.WAITING_COMPENSATION_APPROVAL:
+        return
+    await child.cancel(f"parent workflow {wf.id} cancelled: {reason}")
