@@ -397,3 +397,24 @@ def test_a_bad_sub_workflow_step_is_a_definition_error_naming_step_and_key(
     err = info.value
     assert (err.step, err.key) == ("Pay", key) and words in str(err)
     assert err.workflow_type == "Trip"
+
+
+async def test_a_parent_waiting_through_its_child_says_which_child_and_stays_put() -> None:
+    store = InMemoryPersistenceProvider()
+    b = builder(trip(*STANDARD_TRIP), payment(CONFIRM), store=store)
+    wf = await b.create_workflow("Trip")
+    await wf.run()
+    [row] = await store.list_workflows(status=S.WAITING_HUMAN)
+    waiting = wf.waiting_for
+    assert waiting is not None
+    assert (waiting["status"], waiting["step"], waiting["child_workflow_id"]) == (
+        "WAITING_CHILD_HUMAN_INPUT",
+        "Pay",
+        row.id,
+    )
+    audit = len(await store.audit_log(wf.id))
+    child_version = (await store.load_workflow(row.id)).version
+    await wf.next_step()  # no input: the child still waits; no status goes back and forth
+    assert wf.status is S.WAITING_CHILD_HUMAN_INPUT
+    assert len(await store.audit_log(wf.id)) == audit
+    assert (await store.load_workflow(row.id)).version == child_version

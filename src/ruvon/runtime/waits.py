@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ruvon.runtime import cursor, saga
 from ruvon.runtime.runner import INPUT_WAITS
 from ruvon.status import WorkflowStatus as S
+from ruvon.steps import subworkflow
 
 if TYPE_CHECKING:
     from ruvon.workflow import Workflow
@@ -17,7 +18,8 @@ def describe(wf: Workflow) -> dict[str, Any] | None:
     loop: the body's step), its type, its ``input_model`` as a JSON schema (``None`` when it
     takes no model), and what a pausing step said (``reason``, from
     ``WorkflowPauseDirective(waiting_for=...)``). For an approval
-    (``WAITING_COMPENSATION_APPROVAL``): the step and scope whose compensation waits. ``None``
+    (``WAITING_COMPENSATION_APPROVAL``): the step and scope whose compensation waits. For a
+    child that waits (``WAITING_CHILD_HUMAN_INPUT``): the step and the child's id. ``None``
     for a workflow that does not wait for any of these."""
     if wf.status is S.WAITING_COMPENSATION_APPROVAL:
         record = saga.awaiting_approval(wf)
@@ -26,6 +28,13 @@ def describe(wf: Workflow) -> dict[str, Any] | None:
             "step": record.step_name if record else None,
             "scope": record.scope if record else None,
             "approval": "approve_compensation() or reject_compensation()",
+        }
+    if wf.status is S.WAITING_CHILD_HUMAN_INPUT:
+        return {
+            "status": wf.status.value,
+            "step": wf.current_step_name,
+            "child_workflow_id": subworkflow.waited_child(wf),
+            "resume": "resume(input) passes the input on to the workflow below that waits",
         }
     if wf.status not in INPUT_WAITS:
         return None

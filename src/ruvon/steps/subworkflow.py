@@ -69,6 +69,8 @@ _FAILED = frozenset(
 _WAITS_FOR_PERSON = frozenset(
     {S.PAUSED, S.WAITING_HUMAN, S.WAITING_CHILD_HUMAN_INPUT, S.WAITING_COMPENSATION_APPROVAL}
 )
+# the child itself waits for a person (one below it may have gone on: it is asked again)
+_ASKS_A_PERSON = _WAITS_FOR_PERSON - {S.WAITING_CHILD_HUMAN_INPUT}
 # statuses in which the child is being run by someone: its lease must be ours to drive it
 _RUNNING = frozenset({S.ACTIVE, S.COMPENSATING, S.PENDING_SUB_WORKFLOW})
 _POLL_FIRST, _POLL_MAX = 0.02, 1.0
@@ -218,6 +220,8 @@ async def wait_for(
     """Commit the parent waiting for ``child``, drive the child to where it stops, and say
     what that means for the step."""
     fresh = child_frame(wf, where) is None
+    if not fresh and user_input is None and child.status in _ASKS_A_PERSON:
+        return outcome(wf, step, where, child, started)  # still waits: no status change
     if fresh:
         own_frame(wf, where.depth, CHILD, where.scope, child_id=child.id)
     if fresh or wf.status is not S.PENDING_SUB_WORKFLOW:
