@@ -35,6 +35,10 @@ class Trip(BaseModel):
     sub_workflow_results: dict[str, Any] = {}
 
 
+class Legs(Trip):
+    legs: list[str] = []
+
+
 class Payment(BaseModel):
     trip_id: str
     amount: float

@@ -418,3 +418,59 @@ async def test_a_parent_waiting_through_its_child_says_which_child_and_stays_put
     assert wf.status is S.WAITING_CHILD_HUMAN_INPUT
     assert len(await store.audit_log(wf.id)) == audit
     assert (await store.load_workflow(row.id)).version == child_version
+
+
+async def test_a_loop_runs_a_child_per_item_and_unwinds_them_newest_first() -> None:
+    loop = {
+        "name": "Each",
+        "type": "LOOP",
+        "mode": "ITERATE",
+        "iterate_over": "legs",
+        "item_var_name": "leg",
+        "loop_body": [
+            {
+                "name": "Pay_Leg",
+                "type": "SUB_WORKFLOW",
+                "workflow_type": "Payment",
+                "initial_data_template": {"trip_id": "{{ state.trip_id }}", "amount": 1},
+            }
+        ],
+        "automate_next": True,
+    }
+    fx.FAIL.add("finalize")
+    b = builder(
+        {
+            **trip(loop, comp("Finalize", "finalize"), saga=True),
+            "initial_state_model": "subflow_steps.Legs",
+        },
+        payment(),
+    )
+    wf = await b.create_workflow("Trip", {"legs": ["a", "b", "c"]})
+    assert await wf.run() is S.FAILED_ROLLED_BACK
+    assert len(wf.state.sub_workflow_results) == 3
+    expected = [
+        *(["authorize", "capture"] * 3),
+        "finalize",
+        *(["undo capture", "undo authorize"] * 3),
+    ]
+    done = list(fx.JOURNAL)
+    assert done == expected
+    children = [await b.load_workflow(cid) for cid in wf.state.sub_workflow_results]
+    keys = sorted(c.idempotency_key or "" for c in children)
+    assert all(c.status is S.FAILED_ROLLED_BACK for c in children)
+    assert keys == [f"{wf.id}:Each/iter:{i}/Pay_Leg" for i in range(3)]
+    # newest first: the third leg's child is undone before the second's
+    undone = [e for e in wf.compensation_journal if e.step_name == "Pay_Leg"]
+    assert [e.scope for e in undone] == [f"Each/iter:{i}/Pay_Leg" for i in (2, 1, 0)]
+
+
+async def test_a_parallel_task_can_not_start_a_child() -> None:
+    par = {
+        "name": "Both",
+        "type": "PARALLEL",
+        "tasks": [{"name": "pay", "function": "subflow_steps.start_payment"}],
+    }
+    b = builder(trip(par), payment())
+    wf = await b.create_workflow("Trip")
+    assert await wf.run() is S.FAILED
+    assert wf.error is not None and "StartSubWorkflowDirective" in wf.error.message
