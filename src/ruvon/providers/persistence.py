@@ -195,8 +195,16 @@ class PersistenceProvider(Protocol):
         status: WorkflowStatus | None = None,
         workflow_type: str | None = None,
         limit: int = 100,
+        offset: int = 0,
     ) -> list[WorkflowRecord]:
-        """Workflows, newest first, optionally filtered."""
+        """Workflows, newest first (the id, descending, breaks ties), optionally filtered;
+        ``offset`` skips that many of them (the next page)."""
+
+    async def count_workflows(
+        self, *, workflow_type: str | None = None
+    ) -> dict[WorkflowStatus, int]:
+        """How many workflows each status has, optionally of one type only; a status no
+        workflow has is left out."""
 
     async def step_history(self, workflow_id: str) -> list[StepRecord]:
         """Every recorded step attempt, oldest first."""

@@ -7,7 +7,9 @@ journal, logs, audit), checks versions the same way, and needs no ``initialize()
 from __future__ import annotations
 
 import copy
+import heapq
 import time
+from collections import Counter
 from typing import Any
 
 import pydantic_core
@@ -307,15 +309,28 @@ class InMemoryPersistenceProvider(MemorySchedules):
         status: WorkflowStatus | None = None,
         workflow_type: str | None = None,
         limit: int = 100,
+        offset: int = 0,
     ) -> list[WorkflowRecord]:
-        rows = [
-            _clone(r)
+        matching = (
+            r
             for r in self._rows.values()
             if (status is None or r.status == status)
             and (workflow_type is None or r.workflow_type == workflow_type)
-        ]
-        rows.sort(key=lambda r: r.created_at, reverse=True)
-        return rows[:limit]
+        )
+        # only the page is copied: a page of a large store costs one pass, not a copy of all
+        newest = heapq.nlargest(offset + limit, matching, key=lambda r: (r.created_at, r.id))
+        return [_clone(r) for r in newest[offset:]]
+
+    async def count_workflows(
+        self, *, workflow_type: str | None = None
+    ) -> dict[WorkflowStatus, int]:
+        return dict(
+            Counter(
+                r.status
+                for r in self._rows.values()
+                if workflow_type is None or r.workflow_type == workflow_type
+            )
+        )
 
     async def step_history(self, workflow_id: str) -> list[StepRecord]:
         self._row(workflow_id)

@@ -32,12 +32,21 @@ FROM ruvon_workflows w JOIN ruvon_definitions d ON d.digest = w.definition_diges
 WHERE w.idempotency_key = :idempotency_key
 
 -- name: list_workflows
+-- Pages: the id breaks ties of created_at, so pages neither repeat nor skip a row (both
+-- databases walk the created_at index and sort only the ties: LIMIT stops the walk early).
 SELECT w.*, d.snapshot AS definition
 FROM ruvon_workflows w JOIN ruvon_definitions d ON d.digest = w.definition_digest
 WHERE (CAST(:status AS TEXT) IS NULL OR w.status = :status)
   AND (CAST(:workflow_type AS TEXT) IS NULL OR w.workflow_type = :workflow_type)
-ORDER BY w.created_at DESC
-LIMIT :limit
+ORDER BY w.created_at DESC, w.id DESC
+LIMIT :limit OFFSET :offset
+
+-- name: count_workflows
+-- How many workflows each status has (the dashboard's filter counts): one pass over the
+-- status index when no type is given.
+SELECT status, count(*) AS n FROM ruvon_workflows
+WHERE CAST(:workflow_type AS TEXT) IS NULL OR workflow_type = :workflow_type
+GROUP BY status
 
 -- name: update_workflow
 -- A commit while no cancellation is requested (the common case); with a request pending it

@@ -389,16 +389,26 @@ class SQLStore(ScheduleQueries, ABC):
         status: WorkflowStatus | None = None,
         workflow_type: str | None = None,
         limit: int = 100,
+        offset: int = 0,
     ) -> list[WorkflowRecord]:
         await self._ensure()
         values = {
             "status": status.value if status else None,
             "workflow_type": workflow_type,
             "limit": limit,
+            "offset": offset,
         }
         async with self._autocommit() as conn:
             rows = await conn.fetchall(self._q["list_workflows"], values)
         return [self._record(r) for r in rows]
+
+    async def count_workflows(
+        self, *, workflow_type: str | None = None
+    ) -> dict[WorkflowStatus, int]:
+        await self._ensure()
+        async with self._autocommit() as conn:
+            rows = await conn.fetchall(self._q["count_workflows"], {"workflow_type": workflow_type})
+        return {WorkflowStatus(r["status"]): int(r["n"]) for r in rows}
 
     async def find_recoverable(self, now: float, limit: int = 100) -> list[str]:
         await self._ensure()
