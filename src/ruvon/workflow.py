@@ -600,7 +600,9 @@ class Workflow:
 
     async def notify(self, kind: EventKind, **fields: Any) -> None:
         """Send one event to the observer; an observer's exception never fails the workflow."""
-        event = WorkflowEvent(kind, self.id, self.workflow_type, self.status.value, **fields)
+        event = WorkflowEvent(
+            kind, self.id, self.workflow_type, self.status.value, parent_id=self.parent_id, **fields
+        )
         try:
             await self.observer.on_event(event)
         except Exception:  # an observer bug must not change the workflow's fate

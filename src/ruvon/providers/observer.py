@@ -32,7 +32,13 @@ class EventKind(StrEnum):
 
 @dataclass(slots=True)
 class WorkflowEvent:
-    """One event. New fields may be added; observers should ignore what they do not know."""
+    """One event. New fields may be added; observers should ignore what they do not know.
+
+    ``scope`` is the scope path of the step or compensation the event is about (a top-level
+    step's is its name; a loop body's step ``"Items/iter:2/Reserve"``; see
+    :class:`~ruvon.models.ScopePath`); ``parent_id`` is the id of the workflow that started
+    this one (a SUB_WORKFLOW step, a directive, a fire-and-forget step), on every event.
+    """
 
     kind: EventKind
     workflow_id: str
@@ -44,6 +50,8 @@ class WorkflowEvent:
     error: WorkflowError | None = None
     previous_status: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    scope: str | None = None
+    parent_id: str | None = None
 
 
 @runtime_checkable

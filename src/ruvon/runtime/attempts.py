@@ -147,6 +147,7 @@ async def call_with_retries(
                     attempt=attempt,
                     error=error,
                     data={"compensation": is_compensation},
+                    scope=scope,
                 )
             await asyncio.sleep(policy.delay(attempt))
             attempt += 1

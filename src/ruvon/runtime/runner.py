@@ -286,6 +286,7 @@ async def fail_step(wf: Workflow, step: CompiledStep, error: WorkflowError) -> N
             step_name=step.name,
             error=error,
             attempt=wf.history[-1].attempt if wf.history else None,
+            scope=step.scope,
         )
     if not wf.saga_mode:
         status = S.FAILED_CHILD_WORKFLOW if error.type == "ChildWorkflowFailed" else S.FAILED
@@ -318,7 +319,10 @@ async def _settle(wf: Workflow, step: CompiledStep, outcome: StepOutcome) -> boo
     wf.last_result = outcome.result
     if wf.observer.wants(EventKind.STEP_COMPLETED):
         await wf.notify(
-            EventKind.STEP_COMPLETED, step_name=step.name, duration_ms=wf.last_step_duration_ms()
+            EventKind.STEP_COMPLETED,
+            step_name=step.name,
+            duration_ms=wf.last_step_duration_ms(),
+            scope=step.scope,
         )
     nxt = step.index + 1 if outcome.jump_to is None else outcome.jump_to
     if nxt > step.index + 1:

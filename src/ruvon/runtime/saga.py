@@ -169,7 +169,10 @@ async def _skip(wf: Workflow, record: StepRecord, step: CompiledStep, detail: st
     _entry(wf, record, step, C.SKIPPED, detail=detail)
     if wf.observer.wants(EventKind.COMPENSATION_SKIPPED):
         await wf.notify(
-            EventKind.COMPENSATION_SKIPPED, step_name=step.name, data={"detail": detail}
+            EventKind.COMPENSATION_SKIPPED,
+            step_name=step.name,
+            data={"detail": detail},
+            scope=record.scope,
         )
 
 
@@ -179,7 +182,7 @@ async def _compensate(
     """Run one compensation with its retries; a failed one leaves no trace in the state. A
     step that ran a child workflow first has the child unwound as a whole (child first)."""
     if wf.observer.wants(EventKind.COMPENSATION_STARTED):
-        await wf.notify(EventKind.COMPENSATION_STARTED, step_name=step.name)
+        await wf.notify(EventKind.COMPENSATION_STARTED, step_name=step.name, scope=record.scope)
     child = subworkflow.child_of_record(record.result)
     error: BaseException | None = None
     if child is not None:
@@ -233,6 +236,7 @@ async def _compensate(
             error=entry.error,
             duration_ms=entry.duration_ms,
             attempt=entry.attempts,
+            scope=record.scope,
         )
 
 

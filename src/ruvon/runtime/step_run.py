@@ -48,7 +48,7 @@ async def run_step(
     ``user_input`` is ``None`` when no input came for this step (a chained step, or a step
     reached inside a loop), and the input (maybe empty) when the caller passed some."""
     if wf.observer.wants(EventKind.STEP_STARTED):
-        await wf.notify(EventKind.STEP_STARTED, step_name=step.name)
+        await wf.notify(EventKind.STEP_STARTED, step_name=step.name, scope=where.scope)
     started = wf.clock()
     try:
         handler = ruvon.steps.STEP_HANDLERS[step.spec.type]  # read at call time: no cycle
