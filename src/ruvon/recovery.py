@@ -130,6 +130,7 @@ async def recover_pass(
         await _recover_one(builder, store, workflow_id, report, failed=work[workflow_id])
 
     await _each(list(work)[:limit], concurrency, one)
+    await _tell_observer(builder, report)
     return report
 
 
@@ -285,6 +286,17 @@ async def _give_up(
         return
     log.error("recovery of workflow %s failed (marked, no longer retried): %s", workflow_id, reason)
     report.failed[workflow_id] = reason
+
+
+async def _tell_observer(builder: WorkflowBuilder, report: RecoveryReport) -> None:
+    """Hand the pass's report to the builder's observer if it counts recoveries (has
+    ``on_recovery``, see :class:`~ruvon.providers.observer.RecoveryObserver`)."""
+    on_recovery = getattr(builder.workflow_observer, "on_recovery", None)
+    if on_recovery is not None:
+        try:
+            await on_recovery(report)
+        except Exception:  # an observer bug must not fail the recovery
+            log.exception("observer failed on a recovery report")
 
 
 def _error(report: RecoveryReport, workflow_id: str, reason: str) -> None:

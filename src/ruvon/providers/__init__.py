@@ -2,7 +2,12 @@
 
 from ruvon.providers.execution import ExecutionProvider, StepCall
 from ruvon.providers.expression import ExpressionEvaluator
-from ruvon.providers.observer import EventKind, WorkflowEvent, WorkflowObserver
+from ruvon.providers.observer import (
+    EventKind,
+    RecoveryObserver,
+    WorkflowEvent,
+    WorkflowObserver,
+)
 from ruvon.providers.persistence import PersistenceProvider, Transition, WorkflowRecord
 from ruvon.providers.templating import TemplateEngine
 
@@ -11,6 +16,7 @@ __all__ = [
     "ExecutionProvider",
     "ExpressionEvaluator",
     "PersistenceProvider",
+    "RecoveryObserver",
     "StepCall",
     "TemplateEngine",
     "Transition",

@@ -63,3 +63,16 @@ class WorkflowObserver(Protocol):
 
     async def on_event(self, event: WorkflowEvent) -> None:
         """Handle one event. Exceptions are logged and never fail the workflow."""
+
+
+@runtime_checkable
+class RecoveryObserver(Protocol):
+    """What an observer may implement besides :class:`WorkflowObserver` to count recoveries.
+
+    After each recovery pass (``builder.recover()``, ``ruvon recover``), the builder's observer
+    gets the pass's :class:`ruvon.recovery.RecoveryReport`: the workflows continued, handed
+    back, marked failed, left for a later pass, or taken by another runner.
+    """
+
+    async def on_recovery(self, report: Any) -> None:
+        """Handle one pass's report. Exceptions are logged and never fail the recovery."""
