@@ -46,7 +46,7 @@ from ruvon.errors import (
 )
 from ruvon.models import StartSubWorkflowDirective, StepStatus, WorkflowError
 from ruvon.runtime.cursor import own_frame
-from ruvon.runtime.merge import merge_result
+from ruvon.runtime.merge import merge_result, record_item
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.status import WorkflowStatus as S
 
@@ -108,16 +108,29 @@ def child_of_record(result: dict[str, Any] | None) -> str | None:
 # --- starting ----------------------------------------------------------------------------------
 
 
-def initial_data(wf: Workflow, template: dict[str, Any] | str | None) -> dict[str, Any]:
+def initial_data(
+    wf: Workflow, template: dict[str, Any] | str | None, where: Where | None = None
+) -> dict[str, Any]:
     """``initial_data_template`` rendered over the state (a mapping, or text that renders to
-    a JSON object)."""
+    a JSON object); with ``where``, also over ``context`` (the workflow, and in a loop body the
+    iteration's ``loop_item`` in JSON form and ``loop_index``), unless a state field has that
+    name."""
     if template is None:
         return {}
     if wf.template_engine is None:
         raise StepResultError("this workflow has no template engine for initial_data_template")
     from ruvon.steps.decision import condition_names
 
-    data = wf.template_engine.render_object(template, condition_names(wf.state))
+    names = condition_names(wf.state)
+    if where is not None:
+        context = {
+            "workflow_id": wf.id,
+            "workflow_type": wf.workflow_type,
+            "loop_item": record_item(where.item),
+            "loop_index": where.index,
+        }
+        names.setdefault("context", context)
+    data = wf.template_engine.render_object(template, names)
     if isinstance(data, str):
         try:
             data = json.loads(data)
@@ -336,7 +349,7 @@ class SubWorkflowStep:
         spec = step.spec
         assert isinstance(spec, SubWorkflowSpec)
         started = wf.clock()
-        data = initial_data(wf, spec.initial_data_template)
+        data = initial_data(wf, spec.initial_data_template, where)
         child = await create_child(
             wf, step, where, spec.workflow_type, data, version=spec.workflow_version, wait=spec.wait
         )
