@@ -33,16 +33,20 @@ from ruvon.runtime.merge import dump_state
 from ruvon.status import WorkflowStatus
 from ruvon.workflow import DEFAULT_LEASE_SECONDS, Workflow, new_runner_id
 
+DEFAULT_DATABASE_URL = "sqlite:///ruvon.db"
+"""The store a builder (and every ``ruvon`` command) uses when none is given and
+``$RUVON_DATABASE_URL`` is not set: the SQLite file ``ruvon.db`` in the working directory."""
+
+
+def default_database_url() -> str:
+    """``$RUVON_DATABASE_URL``, else :data:`DEFAULT_DATABASE_URL`."""
+    return os.environ.get("RUVON_DATABASE_URL") or DEFAULT_DATABASE_URL
+
 
 def _default_store() -> PersistenceProvider:
-    url = os.environ.get("RUVON_DATABASE_URL")
-    if url:
-        from ruvon.implementations.persistence import store_from_url
+    from ruvon.implementations.persistence import store_from_url
 
-        return store_from_url(url)
-    from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
-
-    return InMemoryPersistenceProvider()
+    return store_from_url(default_database_url())
 
 
 @functools.cache  # imported once, not on every workflow
@@ -78,7 +82,10 @@ class WorkflowBuilder:
     """Entry point of the library. Every argument is optional.
 
     Definitions are discovered on first use (see :mod:`ruvon.definition.registry`) and all of
-    them are validated then, functions imported and signatures checked. ``config_dir`` may also
+    them are validated then, functions imported and signatures checked. Without a
+    ``persistence_provider`` (here or in ``create_workflow``) workflows go to the store at
+    ``$RUVON_DATABASE_URL``, else to the SQLite file ``ruvon.db`` in the working directory:
+    the store every ``ruvon`` command reads by default. ``config_dir`` may also
     name a registry file (``WorkflowBuilder("config/workflow_registry.yaml")``), and
     ``observer=`` is accepted for ``workflow_observer=``, as other Ruvon material writes them.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,18 +12,38 @@ from engine_support import builder, definition, st
 from ruvon.builder import WorkflowBuilder
 from ruvon.errors import UnknownWorkflowTypeError, WorkflowNotFoundError, WorkflowValidationError
 from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
+from ruvon.implementations.persistence.sqlite import SQLitePersistenceProvider
 from ruvon.models import WorkflowStatus
 from ruvon.providers.observer import EventKind
 
 
-async def test_create_workflow_defaults() -> None:
+async def test_create_workflow_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a store and without $RUVON_DATABASE_URL, workflows go to the SQLite file
+    ``ruvon.db`` in the working directory: the store ``ruvon list`` reads by default."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUVON_DATABASE_URL", raising=False)
     wf = await WorkflowBuilder(workflow_registry={"T": definition(st("A"))}).create_workflow("T")
     assert wf.status == "ACTIVE" and wf.current_step == 0 and wf.current_step_name == "A"
     assert len(wf.id) == 36 and wf.workflow_version == "1"
-    assert type(wf.persistence).__name__ == "InMemoryPersistenceProvider"
+    assert isinstance(wf.persistence, SQLitePersistenceProvider)
+    assert wf.persistence.path == "ruvon.db" and (tmp_path / "ruvon.db").is_file()
     assert type(wf.executor).__name__ == "SyncExecutor"
     assert type(wf.observer).__name__ == "NoopObserver"
     assert wf.created_at.tzinfo is not None
+    await wf.persistence.close()
+    reopened = SQLitePersistenceProvider(tmp_path / "ruvon.db")
+    assert (await reopened.load_workflow(wf.id)).workflow_type == "T"
+    await reopened.close()
+
+
+async def test_the_default_store_follows_ruvon_database_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RUVON_DATABASE_URL", "memory://")
+    wf = await WorkflowBuilder(workflow_registry={"T": definition(st("A"))}).create_workflow("T")
+    assert isinstance(wf.persistence, InMemoryPersistenceProvider)
+    assert not (tmp_path / "ruvon.db").exists()
 
 
 async def test_bad_initial_data_names_fields_and_persists_nothing() -> None:
@@ -75,7 +96,10 @@ async def test_load_unknown_id() -> None:
 
 
 async def test_owner_metadata_and_explicit_version_are_kept() -> None:
-    b = WorkflowBuilder(workflow_registry={"T": definition(st("A"))})
+    b = WorkflowBuilder(
+        workflow_registry={"T": definition(st("A"))},
+        persistence_provider=InMemoryPersistenceProvider(),
+    )
     wf = await b.create_workflow("T", owner_id="team-a", metadata={"k": 1}, workflow_version="1")
     loaded = await b.load_workflow(wf.id)
     assert (loaded.owner_id, loaded.metadata) == ("team-a", {"k": 1})

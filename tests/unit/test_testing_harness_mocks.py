@@ -13,6 +13,7 @@ from test_testing_harness_app import definition, loop, order_flow, registry, ste
 
 from ruvon.builder import WorkflowBuilder
 from ruvon.errors import DefinitionError, UnknownWorkflowTypeError
+from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
 from ruvon.models import CompensationStatus, StepStatus, WorkflowStatus
 from ruvon.testing import StepMock, TestHarness
 
@@ -87,7 +88,9 @@ async def test_reset_mocks__later_workflows_run_the_real_functions() -> None:
 
 
 async def test_mocks_do_not_leak_into_other_harnesses_or_the_builder() -> None:
-    builder = WorkflowBuilder(workflow_registry=registry(order_flow()))
+    builder = WorkflowBuilder(
+        workflow_registry=registry(order_flow()), persistence_provider=InMemoryPersistenceProvider()
+    )
     real_charge = builder.get_definition("Order").steps[1].function
     mocking = TestHarness(builder=builder)
     mocking.mock_step("Charge", returns={"charge_id": "MOCK"})

@@ -34,6 +34,7 @@ class RecordingStore(InMemoryPersistenceProvider):
 
 
 async def _workflow(store: InMemoryPersistenceProvider | None = None) -> Workflow:
+    store = store or InMemoryPersistenceProvider()
     b = builder(st("A", automate_next=False), st("B"), persistence_provider=store)
     return await b.create_workflow("T")
 
