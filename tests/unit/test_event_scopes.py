@@ -1,4 +1,6 @@
-"""Which scope each step and compensation event names, and the parent id every event carries.
+"""Which scope each step and compensation event names, and the parent id every event carries;
+a loop body's steps end with step_completed like top-level ones (a failure is told once, by the
+loop's step_failed).
 
 Tracing nests a loop body's steps under the loop's span and a child workflow under its parent's
 step by these two fields (see ``ruvon.implementations.observability.otel``).
@@ -49,7 +51,9 @@ async def test_scopes__a_loop_body_step_and_its_compensations_name_their_iterati
     assert steps == [
         (E.STEP_STARTED, "Items", "Items"),
         (E.STEP_STARTED, "Reserve", "Items/iter:0/Reserve"),
+        (E.STEP_COMPLETED, "Reserve", "Items/iter:0/Reserve"),
         (E.STEP_STARTED, "Reserve", "Items/iter:1/Reserve"),
+        (E.STEP_COMPLETED, "Reserve", "Items/iter:1/Reserve"),
         (E.STEP_COMPLETED, "Items", "Items"),
         (E.STEP_STARTED, "Boom", "Boom"),
         (E.STEP_FAILED, "Boom", "Boom"),
@@ -60,6 +64,26 @@ async def test_scopes__a_loop_body_step_and_its_compensations_name_their_iterati
         (E.COMPENSATION_COMPLETED, "Reserve", "Items/iter:0/Reserve"),
     ]
     assert {e.parent_id for e in rec.events} == {None}
+    durations = [e.duration_ms for e in rec.events if e.kind is E.STEP_COMPLETED]
+    assert all(d is not None and d >= 0 for d in durations) and len(durations) == 3
+
+
+async def test_scopes__a_failing_body_step_is_told_once_by_its_loop() -> None:
+    rec = Recorder()
+    b = flow(_loop())
+    data = {"items": ["a", "b"], "fail_at": ["Reserve@1"]}
+    wf = await b.create_workflow("F", data, workflow_observer=rec)
+    await wf.next_step()
+    steps = [(e.kind, e.scope) for e in rec.events if e.kind.value.startswith("step_")]
+    assert steps == [
+        (E.STEP_STARTED, "Items"),
+        (E.STEP_STARTED, "Items/iter:0/Reserve"),
+        (E.STEP_COMPLETED, "Items/iter:0/Reserve"),
+        (E.STEP_STARTED, "Items/iter:1/Reserve"),
+        (E.STEP_FAILED, "Items"),
+    ]
+    [failed] = [e for e in rec.events if e.kind is E.STEP_FAILED]
+    assert failed.error is not None and failed.error.step == "Reserve"
 
 
 async def test_scopes__a_retried_attempt_names_its_scope() -> None:

@@ -79,6 +79,16 @@ async def run_step(
             scope=where.scope,
             item=record_item(where.item),
         )
+        # a top-level step's completion is told by the runner once it is applied; a nested
+        # step's (a loop body's) here, so that each step_started has its end
+        nested = where.scope != step.scope
+        if nested and kind not in UNFINISHED and wf.observer.wants(EventKind.STEP_COMPLETED):
+            await wf.notify(
+                EventKind.STEP_COMPLETED,
+                step_name=step.name,
+                duration_ms=wf.last_step_duration_ms(),
+                scope=where.scope,
+            )
     return outcome
 
 
