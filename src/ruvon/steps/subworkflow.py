@@ -229,14 +229,17 @@ async def wait_for(
     child: Workflow,
     user_input: dict[str, Any] | None,
     started: float,
+    attempt: int = 1,
 ) -> StepOutcome:
     """Commit the parent waiting for ``child``, drive the child to where it stops, and say
-    what that means for the step."""
+    what that means for the step. ``attempt``: the attempt of the step's function that started
+    the child (kept in the frame: the step's record says it after a wait or a crash too)."""
     fresh = child_frame(wf, where) is None
     if not fresh and user_input is None and child.status in _ASKS_A_PERSON:
         return outcome(wf, step, where, child, started)  # still waits: no status change
     if fresh:
-        own_frame(wf, where.depth, CHILD, where.scope, child_id=child.id)
+        more = {"attempt": attempt} if attempt > 1 else {}
+        own_frame(wf, where.depth, CHILD, where.scope, child_id=child.id, **more)
     if fresh or wf.status is not S.PENDING_SUB_WORKFLOW:
         await wf.commit(
             S.PENDING_SUB_WORKFLOW, reason=f"step '{step.name}' waits for workflow {child.id}"
@@ -261,9 +264,11 @@ def outcome(
         )
     if status in _RUNNING or status is S.PENDING_ASYNC:  # still runs somewhere: wait on
         return StepOutcome(kind=OutcomeKind.WAIT_CHILD, started_at=started, ended_at=wf.clock())
+    frame = child_frame(wf, where)
+    attempt = int(frame.get("attempt", 1)) if frame is not None else 1
     del wf.frames[where.depth :]
     if status is S.COMPLETED:
-        return _completed(wf, step, child, started)
+        return _completed(wf, step, child, started, attempt)
     kind = ChildWorkflowCancelled if status is S.CANCELLED else ChildWorkflowFailed
     why = f": {child.error.type}: {child.error.message}" if child.error is not None else ""
     error = kind(
@@ -275,12 +280,15 @@ def outcome(
     return StepOutcome(
         kind=OutcomeKind.FAILED,
         error=WorkflowError.from_exception(error, step.name),
+        attempt=attempt,
         started_at=started,
         ended_at=wf.clock(),
     )
 
 
-def _completed(wf: Workflow, step: CompiledStep, child: Workflow, started: float) -> StepOutcome:
+def _completed(
+    wf: Workflow, step: CompiledStep, child: Workflow, started: float, attempt: int
+) -> StepOutcome:
     entry = {
         "workflow_type": child.workflow_type,
         "status": child.status.value,
@@ -299,7 +307,11 @@ def _completed(wf: Workflow, step: CompiledStep, child: Workflow, started: float
         "sub_workflow_waited": True,
     }
     return StepOutcome(
-        kind=OutcomeKind.COMPLETED, merged=merged, started_at=started, ended_at=wf.clock()
+        kind=OutcomeKind.COMPLETED,
+        merged=merged,
+        attempt=attempt,
+        started_at=started,
+        ended_at=wf.clock(),
     )
 
 
@@ -331,7 +343,7 @@ async def start_from_directive(
         metadata=extra,
         owner_id=directive.owner_id,
     )
-    return await wait_for(wf, step, where, child, None, call.started_at)
+    return await wait_for(wf, step, where, child, None, call.started_at, call.attempt)
 
 
 class SubWorkflowStep:
