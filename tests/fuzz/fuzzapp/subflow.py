@@ -6,8 +6,9 @@ in its initial data) says what each step's function does, keyed by ``<workflow t
 
 - :func:`forward` raises ``Transient`` on its attempts ``1..fails`` (after changing the state
   in place: none of it may survive), then appends its key to ``log`` and returns ``{"x": x}``;
-- :func:`start_child` raises the same way, then raises ``StartSubWorkflowDirective`` for the
-  child type the plan names, with the plan as its initial data;
+- :func:`start_child` raises the same way, then (with ``mutate``) appends its key to ``log``
+  and raises ``StartSubWorkflowDirective`` for the child type the plan names, with the plan as
+  its initial data;
 - :func:`compensate` raises on its attempts ``1..fails`` (after changing the state in place),
   then appends its key to ``undone`` and returns ``{"x": x}``.
 
@@ -73,6 +74,8 @@ def start_child(state: TreeState, context: StepContext) -> dict[str, Any]:
     key, plan = _entry(state, context)
     _attempt(state, key, plan["fails"], context.attempt)
     TRACE.append(key)
+    if plan.get("mutate"):
+        state.log.append(key)  # in place, before the child starts
     raise StartSubWorkflowDirective(plan["child"], {"plan": state.plan})
 
 
