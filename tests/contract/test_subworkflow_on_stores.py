@@ -86,13 +86,17 @@ LEDGER = {
 }
 
 
-def payment(*extra: dict[str, Any], saga: bool = False) -> dict[str, Any]:
+def payment(*extra: dict[str, Any], saga: bool = False, approve: bool = False) -> dict[str, Any]:
+    """The child; with ``approve`` undoing its Authorize step waits for an operator."""
+    authorize = comp("Authorize", "authorize", "void", automate_next=True)
+    if approve:
+        authorize["compensation_requires_approval"] = True
     return {
         "workflow_type": "Payment",
         "initial_state_model": "subflow_steps.Payment",
         "saga_mode": saga,
         "steps": [
-            comp("Authorize", "authorize", "void", automate_next=True),
+            authorize,
             comp("Capture", "capture", "refund", automate_next=bool(extra)),
             *extra,
         ],
@@ -584,6 +588,84 @@ async def test_a_compensation_failed_child_and_a_retry_of_the_parent_from_a_seco
     ]
     assert fx.CALLS["undo capture"] == 2 and fx.CALLS["undo reserve"] == 1
     assert fx.CALLS["undo authorize"] == 1
+
+
+# --- approvals inside a child ---------------------------------------------------------------------
+
+
+async def test_a_child_waiting_for_an_approval_of_its_own_unwind_holds_its_parent(
+    store: PersistenceProvider, backend: Backend
+) -> None:
+    """The child fails on its own and its unwind waits for an operator: the parent waits too
+    (a person is needed below it); the approval, given from a second builder, finishes the
+    child's unwind and then the parent's."""
+    fx.FAIL.add("capture")
+    defs = (trip(*STANDARD_TRIP, saga=True), payment(approve=True))
+    wf = await on(store, *defs).create_workflow("Trip")
+    assert await wf.run() is S.WAITING_CHILD_HUMAN_INPUT
+
+    reader = await second(backend)
+    [child_row] = await rows_of(reader, "Payment")
+    assert child_row.status is S.WAITING_COMPENSATION_APPROVAL
+    parent_row = await reader.load_workflow(wf.id)
+    assert parent_row.status is S.WAITING_CHILD_HUMAN_INPUT
+    assert free(parent_row) and free(child_row)
+    other = on(reader, *defs)
+    child = await other.load_workflow(child_row.id)
+    assert child.waiting_for is not None and child.waiting_for["step"] == "Authorize"
+    assert await child.approve_compensation("ann", reason="refund it") is S.FAILED_ROLLED_BACK
+
+    check = await second(backend)
+    parent_row = await check.load_workflow(wf.id)
+    assert parent_row.status is S.FAILED_ROLLED_BACK and free(parent_row)
+    child_journal = await check.compensation_journal(child_row.id)
+    assert settled(child_journal) == [("Capture", C.SKIPPED), ("Authorize", C.COMPLETED)]
+    assert child_journal[-1].decided_by == "ann"
+    assert settled(await check.compensation_journal(wf.id)) == [
+        ("Pay", C.SKIPPED),
+        ("Reserve", C.COMPLETED),
+    ]
+    assert fx.JOURNAL == ["reserve", "authorize", "capture", "undo authorize", "undo reserve"]
+
+
+async def test_a_child_needing_an_approval_while_its_parent_unwinds_and_a_retry_after_it(
+    store: PersistenceProvider, backend: Backend
+) -> None:
+    """The parent unwinds a completed child whose unwind waits for an approval: the parent's
+    entry for the step is FAILED, the parent goes on and ends COMPENSATION_FAILED. Once the
+    operator approved (second builder), retry() of the parent (third store) finishes it."""
+    fx.FAIL.add("finalize")
+    defs = (trip(*STANDARD_TRIP, saga=True), payment(approve=True))
+    wf = await on(store, *defs).create_workflow("Trip")
+    assert await wf.run() is S.COMPENSATION_FAILED
+
+    reader = await second(backend)
+    [child_row] = await rows_of(reader, "Payment")
+    assert child_row.status is S.WAITING_COMPENSATION_APPROVAL and free(child_row)
+    assert settled(await reader.compensation_journal(wf.id)) == [
+        ("Finalize", C.SKIPPED),
+        ("Pay", C.FAILED),
+        ("Reserve", C.COMPLETED),
+    ]
+    child = await on(reader, *defs).load_workflow(child_row.id)
+    assert await child.approve_compensation("ann") is S.FAILED_ROLLED_BACK
+    assert (await reader.load_workflow(wf.id)).status is S.COMPENSATION_FAILED
+
+    third = await second(backend)
+    again = await on(third, *defs).load_workflow(wf.id)
+    assert await again.retry() is S.FAILED_ROLLED_BACK
+    check = await second(backend)
+    assert settled(await check.compensation_journal(wf.id)) == [
+        ("Finalize", C.SKIPPED),
+        ("Pay", C.FAILED),
+        ("Reserve", C.COMPLETED),
+        ("Pay", C.COMPLETED),
+    ]
+    assert settled(await check.compensation_journal(child_row.id)) == [
+        ("Capture", C.COMPLETED),
+        ("Authorize", C.COMPLETED),
+    ]
+    assert fx.JOURNAL[3:] == ["finalize", "undo capture", "undo reserve", "undo authorize"]
 
 
 # --- a runner that dies while it drives the child -----------------------------------------------
