@@ -340,17 +340,6 @@ def test_killed_in_the_child_first_step_before_its_effect(outcomes: dict[str, Ou
     ]
 
 
-SAGA_LOST = pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a saga parent's child found not started after a crash (version 0, "
-    "killed between the parent's PENDING_SUB_WORKFLOW commit and the child's first commit) is "
-    "loaded from the store without the saga mode the parent gave it only in memory "
-    "(subworkflow.go_on_waiting does not redo create_child's enable_saga_mode()), so it runs "
-    "as a plain workflow: a child that then fails ends FAILED with its effects not undone",
-)
-
-
-@SAGA_LOST
 def test_killed_after_the_pending_commit_the_child_still_runs_as_a_saga(
     outcomes: dict[str, Outcome],
 ) -> None:
@@ -390,7 +379,6 @@ def test_killed_after_the_pending_commit_the_child_still_runs_as_a_saga(
     ]
 
 
-@SAGA_LOST
 def test_killed_after_the_child_pending_commit_the_grandchild_is_a_saga(
     outcomes: dict[str, Outcome],
 ) -> None:

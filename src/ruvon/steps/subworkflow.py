@@ -184,9 +184,17 @@ async def create_child(
         parent_id=wf.id,
         metadata=meta,
     )
-    if wait and wf.saga_mode and not child.saga_mode and child.version == 0:
-        child.enable_saga_mode()  # stored with the child's first commit, before it runs
+    if wait:
+        inherit_saga_mode(wf, child)
     return child
+
+
+def inherit_saga_mode(wf: Workflow, child: Workflow) -> None:
+    """A saga parent's child runs in saga mode: switched on in memory while the child has not
+    started (version 0), stored with its first commit. Also for a child found after a crash
+    between the parent's commit and the child's first one (the store does not have it yet)."""
+    if wf.saga_mode and not child.saga_mode and child.version == 0:
+        child.enable_saga_mode()
 
 
 # --- waiting -----------------------------------------------------------------------------------
@@ -220,6 +228,7 @@ async def take(wf: Workflow, child: Workflow, needs_lease: Collection[S]) -> Wor
             await asyncio.sleep(delay)
             delay = min(delay * 2, _POLL_MAX)
             child = await load(wf, child.id)
+            inherit_saga_mode(wf, child)
 
 
 async def wait_for(
@@ -324,6 +333,7 @@ async def go_on_waiting(
     if frame is None:
         return None
     child = await load(wf, str(frame["child_id"]))
+    inherit_saga_mode(wf, child)  # not started before a crash: not stored in saga mode yet
     return await wait_for(wf, step, where, child, user_input, wf.clock())
 
 
