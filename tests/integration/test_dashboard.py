@@ -285,6 +285,8 @@ def test_approve__a_compensation_through_the_form_finishes_the_unwind(
     wid = env.ids.approval
     page = client.get(f"/workflows/{wid}").text
     assert "The compensation of Charge_Payment waits for approval" in page
+    marks = [s["mark"] for s in client.get(f"/api/workflows/{wid}").json()["steps"]]
+    assert marks == ["done", "current", "compensated", "failed"]
     csrf = csrf_of(client, f"/workflows/{wid}")
     form = {"csrf_token": csrf, "decided_by": "ops@example.com", "reason": "refund by hand"}
     answer = client.post(f"/workflows/{wid}/approve", data=form)

@@ -158,6 +158,15 @@ def test_mark_steps__done_current_failed_compensated() -> None:
         journal=journal,
     )
     assert [s.mark for s in marks] == ["compensated", "done", "failed", "pending"]
+    waits = graph.mark_steps(
+        specs,
+        status=WorkflowStatus.WAITING_COMPENSATION_APPROVAL,
+        current_step=3,
+        history=[*history, _record(2, 2, StepStatus.COMPLETED), _record(3, 3, StepStatus.FAILED)],
+        journal=[],
+        awaiting="Pay",
+    )
+    assert [s.mark for s in waits] == ["done", "done", "current", "failed"]
 
 
 def test_mermaid__steps_routes_dashed_compensations_and_the_current_step() -> None:

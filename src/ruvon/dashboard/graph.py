@@ -43,9 +43,11 @@ def mark_steps(
     current_step: int,
     history: Sequence[StepRecord],
     journal: Sequence[CompensationRecord],
+    awaiting: str | None = None,
 ) -> list[GraphStep]:
     """Each top-level step with its mark: compensated, failed, done, current, skipped or
-    pending (the latest record of the step decides; an undone step counts as compensated)."""
+    pending (the latest record of the step decides; an undone step counts as compensated).
+    ``awaiting`` names the step whose compensation waits for approval: it is the current one."""
     latest: dict[int, StepStatus] = {}
     for record in history:
         latest[record.step_index] = record.status
@@ -57,7 +59,9 @@ def mark_steps(
             mark = "compensated"
         elif latest.get(index) is StepStatus.FAILED:
             mark = "failed"
-        elif index == current_step and not status.is_finished:
+        elif spec.name == awaiting or (
+            index == current_step and awaiting is None and not status.is_finished
+        ):
             mark = "current"
         elif latest.get(index) is StepStatus.COMPLETED:
             mark = "done"

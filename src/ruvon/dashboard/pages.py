@@ -68,12 +68,10 @@ def templates() -> jinja2.Environment:
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """A page, with the CSRF token its forms carry (and the cookie, the first time)."""
     csrf, new = security.csrf_token(request)
-    app = request.app.state
-    html = (
-        templates()
-        .get_template(name)
-        .render(csrf=csrf, auth=bool(app.policy.token), store_name=app.store_name, **context)
-    )
+    state = request.app.state
+    signed_in = bool(state.policy.token) and state.policy.authenticated(request)
+    page = templates().get_template(name)
+    html = page.render(csrf=csrf, signed_in=signed_in, store_name=state.store_name, **context)
     response = HTMLResponse(html, status_code=status_code)
     if new:
         security.set_csrf_cookie(response, csrf)

@@ -80,6 +80,14 @@ def summary(record: WorkflowRecord) -> WorkflowSummary:
     )
 
 
+def _approval_step(status: WorkflowStatus, waiting_for: dict[str, Any] | None) -> str | None:
+    """The top-level step whose compensation waits for an operator's approval."""
+    if status is not WorkflowStatus.WAITING_COMPENSATION_APPROVAL or not waiting_for:
+        return None
+    scope = waiting_for.get("scope") or waiting_for.get("step")
+    return str(scope).split("/", 1)[0] if scope else None
+
+
 class Dashboard:
     """The dashboard's operations over one store (and the builder that loads workflows)."""
 
@@ -136,6 +144,7 @@ class Dashboard:
             current_step=record.current_step,
             history=history,
             journal=journal,
+            awaiting=_approval_step(record.status, waiting_for),
         )
         return WorkflowDetail(
             **summary(record).model_dump(),
