@@ -27,6 +27,7 @@ from ruvon.models import CompensationStatus, StepStatus
 from ruvon.runtime.status import WorkflowStatus
 from subflowapp.ledger import ENV_AT, ENV_HIT, ENV_LEDGER, Effect, Kill
 from subflowapp.ledger import read as read_ledger
+from subflowapp.steps import SLOW
 
 APP = Path(__file__).resolve().parent
 LEASE = 0.4  # every process's lease: a dead one's runs out this long after its last write
@@ -47,6 +48,8 @@ class Act:
     data: dict[str, Any] = field(default_factory=dict)
     answer: dict[str, Any] | None = None
     race: int = 0  # recover: wait at the scenario's barrier for this many recoverers
+    after: str | None = None  # ``<function>=<seconds>``: act that long after its effect
+    slow: str | None = None  # ``<function>=<seconds>``: that function is this slow
 
 
 @dataclass(frozen=True)
@@ -181,12 +184,16 @@ def _job(name: str, act: Act, target: Target, world: World | None, logs: Path) -
     env = target.env(PYTHONPATH=str(HERE), **{ENV_LEDGER: str(target.effects)})
     if act.kill_at:
         env.update({ENV_AT: act.kill_at, ENV_HIT: str(act.hit)})
+    if act.slow:
+        env[SLOW] = act.slow
     if act.command == "cli":
         env["RUVON_CONFIG_DIR"] = str(APP)  # a parent may have to create its child
         argv = [*RUVON_CLI, "recover", "--db", target.url, "--app-dir", str(HERE)]
         argv += ["--lease-seconds", str(LEASE)]
         return Job(f"{name}-cli", argv, env, logs)
     argv = [sys.executable, "-m", "subflowapp.program", "--db", target.url, "--lease", str(LEASE)]
+    if act.after:
+        argv += ["--after", act.after]
     if act.command == "start":
         argv += ["start", "--type", act.workflow_type, "--key", act.key]
         argv += ["--data", json.dumps(act.data)]

@@ -1,15 +1,17 @@
 """The process of the SUB_WORKFLOW crash tests: start, resume or recover workflows, and die at
 the checkpoint named by ``SUBFLOW_KILL_AT`` / ``SUBFLOW_KILL_HIT`` (see :mod:`subflowapp.ledger`).
 
-    python -m subflowapp.program --db URL [--lease S] start --type T --key K [--data JSON]
-    python -m subflowapp.program --db URL [--lease S] resume --id ID --input JSON
-    python -m subflowapp.program --db URL [--lease S] recover [--barrier DIR --parties N]
+    python -m subflowapp.program --db URL [OPTIONS] start --type T --key K [--data JSON]
+    python -m subflowapp.program --db URL [OPTIONS] resume --id ID --input JSON
+    python -m subflowapp.program --db URL [OPTIONS] recover [--barrier DIR --parties N]
 
 ``start`` creates a workflow (``idempotency_key`` K) and runs it until it finishes or waits.
 ``resume`` loads a workflow that waits for a person (a fresh process: nothing but the store) and
 ``resume()``\\ s it. ``recover`` is one ``builder.recover()`` pass, with the same short lease
 (``--concurrency`` workflows at once); with ``--barrier`` it first waits until ``--parties``
 processes have arrived there (each leaves a file in that directory), so that they race.
+OPTIONS: ``--lease S`` (default 0.4), ``--after FUNCTION=SECONDS`` (first wait for another
+process's effect of that function, then that long).
 Run with ``tests/recovery`` on ``PYTHONPATH``. If no checkpoint fires, the process prints one
 JSON line ``{"pid", "workflow_id", "status"}`` (``recover``: ``{"pid", "recovered"}``) and exits 0.
 """
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ruvon.builder import WorkflowBuilder
 from ruvon.implementations.persistence import store_from_url
-from subflowapp.ledger import checkpoint
+from subflowapp.ledger import ENV_LEDGER, checkpoint, read
 
 if TYPE_CHECKING:
     from ruvon.providers.persistence import PersistenceProvider, Transition, WorkflowRecord
@@ -75,7 +77,21 @@ def meet(barrier: Path, parties: int) -> None:
         time.sleep(0.002)
 
 
+async def after_effect(spec: str) -> None:
+    """``FUNCTION=SECONDS``: wait until the ledger has an effect of that function (another
+    process made it), then that many seconds more."""
+    function, _, seconds = spec.partition("=")
+    deadline = time.monotonic() + 30.0
+    while not any(e.function == function for e in read(os.environ[ENV_LEDGER])[0]):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no effect of {function} in 30 s")
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(float(seconds))
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.after:
+        await after_effect(args.after)
     store = watch(store_from_url(args.db))
     builder = WorkflowBuilder(config_dir=APP, persistence_provider=store, lease_seconds=args.lease)
     try:
@@ -101,6 +117,7 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)
     parser.add_argument("--lease", type=float, default=0.4)
+    parser.add_argument("--after", default=None, help="FUNCTION=SECONDS: see after_effect()")
     commands = parser.add_subparsers(dest="command", required=True)
     begin = commands.add_parser("start")
     begin.add_argument("--type", required=True)

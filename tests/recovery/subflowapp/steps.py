@@ -9,6 +9,8 @@ amount over :data:`LIMIT`: the child fails on its own and, in saga mode, rolls i
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,8 +18,14 @@ from pydantic import BaseModel
 from ruvon.models import StepContext
 from subflowapp import ledger
 
+SLOW = "SUBFLOW_SLOW"
+"""``<function>=<seconds>``: that function takes so long before its effect (in this process)."""
+
 
 def _effect(function: str, context: StepContext, note: str | None = None) -> None:
+    slow, _, seconds = os.environ.get(SLOW, "").partition("=")
+    if slow == function:
+        time.sleep(float(seconds))
     ledger.checkpoint(f"fn:{function}:before", context.workflow_id)
     ledger.record(
         context.workflow_id,
