@@ -39,6 +39,15 @@ class Legs(Trip):
     legs: list[str] = []
 
 
+class NarrowTrip(Trip):
+    sub_workflow_results: dict[str, int] = {}  # a child's entry does not fit
+
+
+class TaggedTrip(Trip):
+    nobody: str | None = None
+    tags: list[str] = []
+
+
 class Payment(BaseModel):
     trip_id: str
     amount: float
@@ -52,6 +61,11 @@ class Ledger(BaseModel):
     trip_id: str
     posted: bool = False
     approved_by: str | None = None
+
+
+class TaggedLedger(Ledger):
+    tags: list[str] = []
+    note: str = ""
 
 
 class Approval(BaseModel):
@@ -87,6 +101,10 @@ def start_payment(state: Trip, context: StepContext) -> dict[str, Any]:
     )
 
 
+def start_with_list(state: Trip, context: StepContext) -> dict[str, Any]:
+    raise StartSubWorkflowDirective("Payment", [1, 2])  # type: ignore[arg-type]
+
+
 def start_unknown(state: Trip, context: StepContext) -> dict[str, Any]:
     raise StartSubWorkflowDirective("NoSuchType", {})
 
@@ -102,6 +120,7 @@ def authorize(state: Payment, context: StepContext) -> dict[str, Any]:
 
 def void(state: Payment, context: StepContext) -> dict[str, Any]:
     _did("undo authorize")
+    _maybe_fail("void")
     return {"authorized": False}
 
 

@@ -143,6 +143,12 @@ class ChildWorkflowError(StepError):
         super().__init__(message, step=step)
 
 
+class WorkflowSetupError(RuvonError):
+    """The process running a workflow lacks something its definition needs (a workflow type
+    one of its steps starts, defined when it started). Not a failure of the step: the call that
+    met it raises, nothing is written, and recovery marks the workflow for an operator."""
+
+
 class ChildWorkflowFailed(ChildWorkflowError):
     """The child failed (``FAILED``, ``FAILED_ROLLED_BACK``, ``COMPENSATION_FAILED``,
     ``FAILED_CHILD_WORKFLOW``): its parent's step fails with this."""

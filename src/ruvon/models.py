@@ -117,7 +117,8 @@ class StartSubWorkflowDirective(Directive):
         owner_id: str | None = None,
     ) -> None:
         self.workflow_type = workflow_type
-        self.initial_data = dict(initial_data or {})
+        # checked when the engine takes it: a step that passes something else fails clearly
+        self.initial_data: Any = {} if initial_data is None else initial_data
         self.data_region = data_region
         self.owner_id = owner_id
         super().__init__(f"start sub-workflow {workflow_type}")

@@ -276,6 +276,7 @@ class Workflow:
                     workflow_id=self.id,
                     status=self.status.value,
                 )
+            await subworkflow.check_cancellable(self)
             message = reason or "cancelled"
             try:
                 await self.acquire()
@@ -310,7 +311,7 @@ class Workflow:
         """Run a failed workflow again: the failed step (``FAILED``) or the failed compensations
         (``COMPENSATION_FAILED``) only. Returns the new status."""
         if PARENT_KEY in self.metadata and not self.driven:
-            return await subworkflow.as_child(self, lambda: runner.retry(self))  # type: ignore[no-any-return]
+            return await subworkflow.retry_child(self)
         return await runner.retry(self)
 
     async def approve_compensation(

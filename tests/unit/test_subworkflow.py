@@ -143,7 +143,7 @@ async def test_a_failed_child_fails_its_parent_in_failed_child_workflow() -> Non
     assert "finalize" not in fx.JOURNAL
 
 
-async def test_retry_of_the_parent_starts_a_new_child() -> None:
+async def test_retry_of_the_parent_retries_its_failed_child_from_the_failed_step() -> None:
     fx.FAIL.add("capture")
     b = builder(trip(*STANDARD_TRIP), payment())
     wf = await b.create_workflow("Trip")
@@ -151,10 +151,36 @@ async def test_retry_of_the_parent_starts_a_new_child() -> None:
     first = wf.error.message.split()[2]  # type: ignore[union-attr]
     fx.FAIL.clear()
     assert await wf.retry() is S.COMPLETED
+    assert list(wf.state.sub_workflow_results) == [first]  # the same child, gone on
+    assert fx.CALLS == {"reserve": 1, "authorize": 1, "capture": 2, "finalize": 1}
+    assert (await b.load_workflow(first)).status is S.COMPLETED
+
+
+async def test_retry_of_the_failed_child_moves_its_parent_on() -> None:
+    fx.FAIL.add("capture")
+    b = builder(trip(*STANDARD_TRIP), payment())
+    wf = await b.create_workflow("Trip")
+    await wf.run()
+    child = await b.load_workflow(wf.error.message.split()[2])  # type: ignore[union-attr]
+    fx.FAIL.clear()
+    assert await child.retry() is S.COMPLETED
+    parent = await b.load_workflow(wf.id)
+    assert parent.status is S.COMPLETED and list(parent.state.sub_workflow_results) == [child.id]
+    assert fx.CALLS == {"reserve": 1, "authorize": 1, "capture": 2, "finalize": 1}
+
+
+async def test_retry_of_the_parent_starts_a_new_child_when_the_old_one_rolled_back() -> None:
+    fx.FAIL.add("capture")
+    b = builder(trip(*STANDARD_TRIP), payment(saga=True))  # the child's own saga
+    wf = await b.create_workflow("Trip")
+    assert await wf.run() is S.FAILED_CHILD_WORKFLOW
+    first = wf.error.message.split()[2]  # type: ignore[union-attr]
+    assert (await b.load_workflow(first)).status is S.FAILED_ROLLED_BACK
+    fx.FAIL.clear()
+    assert await wf.retry() is S.COMPLETED
     [second] = wf.state.sub_workflow_results
     assert second != first
     assert (await b.load_workflow(second)).idempotency_key == f"{wf.id}:Pay#1"
-    assert (await b.load_workflow(first)).status is S.FAILED  # kept as it ended
 
 
 async def test_a_child_that_fails_in_saga_mode_rolls_itself_back_then_its_parent() -> None:

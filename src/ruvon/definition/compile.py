@@ -81,6 +81,8 @@ class WorkflowDefinition:
     steps: tuple[CompiledStep, ...]
     snapshot: dict[str, Any]
     index_by_name: dict[str, int] = field(default_factory=dict)
+    # where each key sits in the YAML, for errors found after compiling (cross-definition ones)
+    lines: LineIndex = field(default_factory=LineIndex, compare=False, repr=False)
 
     @property
     def workflow_type(self) -> str:
@@ -368,6 +370,7 @@ def compile_definition(
         steps=steps,
         snapshot=snapshot,
         index_by_name={s.name: s.index for s in steps},
+        lines=lines,
     )
     compiler.definition = definition
     return replace(definition, steps=compiler.hooks(steps, ("steps",)))

@@ -53,19 +53,24 @@ class SubWorkflow:
             )
 
 
-def _walk(steps: Iterable[CompiledStep]) -> Iterator[CompiledStep]:
-    for step in steps:
-        yield step
+def _walk(
+    steps: Iterable[CompiledStep], path: tuple[str | int, ...]
+) -> Iterator[tuple[CompiledStep, tuple[str | int, ...]]]:
+    """Every step with its key path in the YAML (loop bodies included)."""
+    for position, step in enumerate(steps):
+        at = (*path, position)
+        yield step, at
         body = getattr(step.compiled, "body", None)
         if body is not None:
-            yield from _walk(body)
+            yield from _walk(body, (*at, "loop_body"))
 
 
 def check_targets(definitions: Iterable[WorkflowDefinition], known: set[str]) -> None:
     """Every ``SUB_WORKFLOW`` and ``FIRE_AND_FORGET`` step must start a type that is defined;
-    the first that does not is a ``DefinitionError`` naming its file, workflow, step and key."""
+    the first that does not is a ``DefinitionError`` naming its file and line, workflow, step
+    and key."""
     for definition in definitions:
-        for step in _walk(definition.steps):
+        for step, at in _walk(definition.steps, ("steps",)):
             if step.spec.type is StepType.SUB_WORKFLOW:
                 key = "workflow_type"
             elif step.spec.type is StepType.FIRE_AND_FORGET:
@@ -75,8 +80,10 @@ def check_targets(definitions: Iterable[WorkflowDefinition], known: set[str]) ->
             target = getattr(step.spec, key)
             if target not in known:
                 raise DefinitionError(
-                    f"workflow type '{target}' is not defined (known: {', '.join(sorted(known))})",
+                    f"workflow type '{target}' is not defined (known: "
+                    f"{', '.join(sorted(known))})",
                     file=definition.source,
+                    line=definition.lines.line((*at, key)),
                     workflow_type=definition.workflow_type,
                     step=step.name,
                     key=key,

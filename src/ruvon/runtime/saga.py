@@ -177,20 +177,24 @@ async def _skip(wf: Workflow, record: StepRecord, step: CompiledStep, detail: st
 
 
 async def _compensate(
-    wf: Workflow, record: StepRecord, step: CompiledStep, entry: CompensationRecord
+    wf: Workflow,
+    record: StepRecord,
+    step: CompiledStep,
+    entry: CompensationRecord,
+    *,
+    retrying: bool = False,
 ) -> None:
     """Run one compensation with its retries; a failed one leaves no trace in the state. A
-    step that ran a child workflow first has the child unwound as a whole (child first)."""
+    step that ran a child workflow first has the child unwound as a whole (child first); a
+    failed step whose child is not rolled back has only that done (its own compensation runs
+    with ``compensate_on_failure``). ``retrying``: an operator's ``retry()`` runs again."""
     if wf.observer.wants(EventKind.COMPENSATION_STARTED):
         await wf.notify(EventKind.COMPENSATION_STARTED, step_name=step.name, scope=record.scope)
     child = subworkflow.child_of_record(record.result)
-    error: BaseException | None = None
-    if child is not None:
-        try:
-            await subworkflow.unwind_child(wf, step, child)
-        except ChildWorkflowError as exc:
-            error = exc
+    error = None if child is None else await _undo_child(wf, step, child, retrying)
     compensation = compensation_of(wf, step)
+    if record.status is StepStatus.FAILED and not step.spec.compensate_on_failure:
+        compensation = None  # planned for its child only
     if compensation is None or error is not None:
         call = CallResult(attempt=1, started_at=entry.started_at, ended_at=wf.clock(), error=error)
     else:
@@ -238,6 +242,17 @@ async def _compensate(
             attempt=entry.attempts,
             scope=record.scope,
         )
+
+
+async def _undo_child(
+    wf: Workflow, step: CompiledStep, child: str, retrying: bool
+) -> BaseException | None:
+    """Unwind the child a step ran; what went wrong (``None``: it is rolled back)."""
+    try:
+        await subworkflow.unwind_child(wf, step, child, retrying=retrying)
+    except ChildWorkflowError as exc:
+        return exc
+    return None
 
 
 def _final_status(wf: Workflow) -> S:
@@ -301,7 +316,11 @@ async def unwind(
         if compensation_of(wf, step) is None and not subworkflow.child_of_record(record.result):
             await _skip(wf, record, step, "no compensate_function")
             continue
-        if record.status is StepStatus.FAILED and not step.spec.compensate_on_failure:
+        if (
+            record.status is StepStatus.FAILED
+            and not step.spec.compensate_on_failure
+            and not subworkflow.needs_undo(record.result)
+        ):
             await _skip(wf, record, step, "the step failed; compensate_on_failure is not set")
             continue
         decided: dict[str, Any] = {}
@@ -324,7 +343,7 @@ async def unwind(
                 continue
         entry = _restart(wf, record) or _entry(wf, record, step, C.STARTED, **decided)
         await wf.commit(S.COMPENSATING, reason="unwinding")
-        await _compensate(wf, record, step, entry)
+        await _compensate(wf, record, step, entry, retrying=include_failed)
     if wf.status is not S.COMPENSATING:
         await wf.commit(S.COMPENSATING, reason="unwinding")
     final = _final_status(wf)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import ruvon.steps
+from ruvon.errors import WorkflowSetupError
 from ruvon.models import StepRecord, StepStatus, WorkflowError
 from ruvon.providers.observer import EventKind
 from ruvon.runtime.merge import record_item
@@ -53,6 +54,8 @@ async def run_step(
     try:
         handler = ruvon.steps.STEP_HANDLERS[step.spec.type]  # read at call time: no cycle
         outcome = await handler.run(wf, step, user_input, validated, where)
+    except WorkflowSetupError:
+        raise  # this process can not run the step as defined: not the step's failure
     except Exception as exc:  # the handler's own code (a route, a template) failed the step
         outcome = StepOutcome(
             kind=OutcomeKind.FAILED,
@@ -67,6 +70,7 @@ async def run_step(
             outcome,
             StepStatus.FAILED,
             error=outcome.error,
+            result=outcome.result,  # a child workflow the step ran, if any
             scope=where.scope,
             item=record_item(where.item),
         )

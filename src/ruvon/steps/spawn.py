@@ -18,7 +18,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ruvon.definition.spawn_spec import FireAndForgetSpec
-from ruvon.errors import StepResultError
+from ruvon.errors import StepResultError, UnknownWorkflowTypeError, WorkflowSetupError
 from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.steps.base import run_function_step
@@ -70,18 +70,23 @@ class FireAndForgetStep:
                 f"step '{step.name}' needs the workflow's builder to start a workflow"
             )
         started = wf.clock()
-        child = await wf.builder.create_workflow(
-            spec.target_workflow_type,
-            initial_data(wf, spec.initial_data_template),
-            persistence_provider=wf.persistence,
-            execution_provider=wf.executor,
-            workflow_observer=wf.observer,
-            idempotency_key=f"{wf.id}:{where.scope}",
-            workflow_version=spec.target_workflow_version,
-            owner_id=wf.owner_id,
-            parent_id=wf.id,
-            metadata={"spawned_by": wf.id, "spawn_reason": step.name},
-        )
+        try:
+            child = await wf.builder.create_workflow(
+                spec.target_workflow_type,
+                initial_data(wf, spec.initial_data_template),
+                persistence_provider=wf.persistence,
+                execution_provider=wf.executor,
+                workflow_observer=wf.observer,
+                idempotency_key=f"{wf.id}:{where.scope}",
+                workflow_version=spec.target_workflow_version,
+                owner_id=wf.owner_id,
+                parent_id=wf.id,
+                metadata={"spawned_by": wf.id, "spawn_reason": step.name},
+            )
+        except UnknownWorkflowTypeError as exc:  # checked at load: this process lacks it
+            raise WorkflowSetupError(
+                f"workflow '{wf.id}' ({wf.workflow_type}), step '{step.name}': {exc}"
+            ) from exc
         await start_in_background(child)
         result: dict[str, Any] = {
             "spawned_workflow_id": child.id,

@@ -33,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Collection
+import re
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ruvon.definition.subworkflow_spec import SubWorkflowSpec
@@ -43,6 +44,8 @@ from ruvon.errors import (
     ChildWorkflowFailed,
     ConcurrentModificationError,
     StepResultError,
+    UnknownWorkflowTypeError,
+    WorkflowSetupError,
 )
 from ruvon.models import StartSubWorkflowDirective, StepStatus, WorkflowError
 from ruvon.runtime.cursor import own_frame
@@ -60,6 +63,10 @@ log = logging.getLogger("ruvon.subworkflow")
 CHILD = "child"
 PARENT_KEY = "sub_workflow_of"
 """Metadata of a child its parent waits for: the parent's id."""
+DEPTH_KEY = "sub_workflow_depth"
+"""Metadata of a started workflow: how many levels below the first workflow it is."""
+MAX_DEPTH = 32
+"""How deep workflows may start workflows (each level is driven within its parent's call)."""
 ROLLBACK_ERROR = "ParentRolledBack"
 """The error type a completed child is unwound with when its parent rolls back."""
 
@@ -73,6 +80,8 @@ _WAITS_FOR_PERSON = frozenset(
 _ASKS_A_PERSON = _WAITS_FOR_PERSON - {S.WAITING_CHILD_HUMAN_INPUT}
 # statuses in which the child is being run by someone: its lease must be ours to drive it
 _RUNNING = frozenset({S.ACTIVE, S.COMPENSATING, S.PENDING_SUB_WORKFLOW})
+# a failed child its parent's retry() retries (see previous_child)
+_RETRIED = frozenset({S.FAILED, S.FAILED_CHILD_WORKFLOW})
 _POLL_FIRST, _POLL_MAX = 0.02, 1.0
 
 
@@ -130,7 +139,10 @@ def initial_data(
             "loop_index": where.index,
         }
         names.setdefault("context", context)
-    data = wf.template_engine.render_object(template, names)
+    try:  # a string that is one {{ expression }} keeps the expression's JSON type
+        data = _decode_native(wf.template_engine.render_object(_native(template), names))
+    except Exception:  # a value with no JSON form: every string renders to text instead
+        data = wf.template_engine.render_object(template, names)
     if isinstance(data, str):
         try:
             data = json.loads(data)
@@ -141,6 +153,52 @@ def initial_data(
             f"initial_data_template rendered to {type(data).__name__}, not a mapping"
         )
     return data
+
+
+# a child that failed this way is retried by its parent's retry(); one that ended for good
+# (rolled back, cancelled, its unwind failed) is replaced by a new one
+_FINAL = frozenset({S.FAILED_ROLLED_BACK, S.CANCELLED, S.COMPENSATION_FAILED})
+
+
+async def previous_child(wf: Workflow, where: Where) -> Workflow | None:
+    """The child the last failed attempt of this step ran, if the step runs again after it
+    (``retry()``) and that child can go on (``None``: start a new one)."""
+    for record in reversed(wf.history):
+        if record.scope != where.scope:
+            continue
+        child_id = child_of_record(record.result)
+        if record.status is not StepStatus.FAILED or child_id is None:
+            return None
+        child = await load(wf, child_id)
+        return None if child.status in _FINAL else child
+    return None
+
+
+_ONE_EXPRESSION = re.compile(r"\s*\{\{((?:(?!\}\}|\{\{|\{%|%\}).)*)\}\}\s*", re.S)
+_NATIVE = "\ue000"  # marks a rendered value to read back as JSON (a private-use character)
+
+
+def _native(template: Any) -> Any:
+    """``template`` with each string that is a single ``{{ expression }}`` asking for the
+    expression's JSON (``None`` stays ``None``, a number a number, a list a list)."""
+    if isinstance(template, str):
+        one = _ONE_EXPRESSION.fullmatch(template)
+        return template if one is None else f"{_NATIVE}{{{{ ({one.group(1)}) | tojson }}}}"
+    if isinstance(template, dict):
+        return {k: _native(v) for k, v in template.items()}
+    if isinstance(template, list | tuple):
+        return [_native(v) for v in template]
+    return template
+
+
+def _decode_native(rendered: Any) -> Any:
+    if isinstance(rendered, str):
+        return json.loads(rendered[1:]) if rendered.startswith(_NATIVE) else rendered
+    if isinstance(rendered, dict):
+        return {k: _decode_native(v) for k, v in rendered.items()}
+    if isinstance(rendered, list | tuple):
+        return [_decode_native(v) for v in rendered]
+    return rendered
 
 
 def child_key(wf: Workflow, where: Where) -> str:
@@ -169,7 +227,15 @@ async def create_child(
             f"step '{step.name}' needs the workflow's builder to start a workflow",
             step=step.name,
         )
+    depth = int(wf.metadata.get(DEPTH_KEY, 0)) + 1
+    if depth > MAX_DEPTH:
+        raise StepResultError(
+            f"step '{step.name}' would start workflow '{workflow_type}' {depth} levels below "
+            f"the first (the limit is {MAX_DEPTH}): does a workflow start itself without end?",
+            step=step.name,
+        )
     meta = {**(metadata or {}), "spawned_by": wf.id, "parent_step": where.scope}
+    meta[DEPTH_KEY] = depth
     if wait:
         meta[PARENT_KEY] = wf.id
     child = await wf.builder.create_workflow(
@@ -253,8 +319,12 @@ async def wait_for(
         await wf.commit(
             S.PENDING_SUB_WORKFLOW, reason=f"step '{step.name}' waits for workflow {child.id}"
         )
-    child = await take(wf, child, _RUNNING)
-    if child.status in _WAITS_FOR_PERSON and user_input is not None:
+    child = await take(wf, child, _RUNNING | _RETRIED)
+    if child.status in _RETRIED:  # the parent's retry(): the child goes on from its failure
+        from ruvon.runtime import runner
+
+        await runner.retry(child)
+    elif child.status in _WAITS_FOR_PERSON and user_input is not None:
         await child.next_step(user_input)  # a parent's input goes on to the child that waits
     elif child.status in (S.PENDING_SUB_WORKFLOW, S.WAITING_CHILD_HUMAN_INPUT):
         await child.next_step()
@@ -277,7 +347,10 @@ def outcome(
     attempt = int(frame.get("attempt", 1)) if frame is not None else 1
     del wf.frames[where.depth :]
     if status is S.COMPLETED:
-        return _completed(wf, step, child, started, attempt)
+        try:
+            return _completed(wf, step, child, started, attempt)
+        except StepResultError as exc:  # its result does not fit: the step fails, and the
+            return _failed(wf, step, child, exc, started, attempt)  # child is undone with it
     kind = ChildWorkflowCancelled if status is S.CANCELLED else ChildWorkflowFailed
     why = f": {child.error.type}: {child.error.message}" if child.error is not None else ""
     error = kind(
@@ -286,8 +359,44 @@ def outcome(
         child_id=child.id,
         child_status=status.value,
     )
+    return _failed(wf, step, child, error, started, attempt)
+
+
+def child_result(child: Workflow) -> dict[str, Any]:
+    """What the record of the step that waited for ``child`` keeps about it (the parent's
+    unwind reads it: see :func:`needs_undo`)."""
+    return {
+        "sub_workflow_id": child.id,
+        "sub_workflow_type": child.workflow_type,
+        "sub_workflow_waited": True,
+        "sub_workflow_status": child.status.value,
+    }
+
+
+def needs_undo(result: dict[str, Any] | None) -> bool:
+    """A failed step's record whose child is not rolled back: the parent's unwind undoes the
+    child even though the step failed (it completed and its result did not fit, or its own
+    unwind left compensations failed)."""
+    return (
+        child_of_record(result) is not None
+        and result is not None
+        and result.get("sub_workflow_status") in (S.COMPLETED.value, S.COMPENSATION_FAILED.value)
+    )
+
+
+def _failed(
+    wf: Workflow,
+    step: CompiledStep,
+    child: Workflow,
+    error: BaseException,
+    started: float,
+    attempt: int,
+) -> StepOutcome:
+    merged = merge_result(wf.state, None, step.name)  # not applied: its record keeps the child
+    merged.result = child_result(child)
     return StepOutcome(
         kind=OutcomeKind.FAILED,
+        merged=merged,
         error=WorkflowError.from_exception(error, step.name),
         attempt=attempt,
         started_at=started,
@@ -309,12 +418,7 @@ def _completed(
     if isinstance(existing, dict):
         result["sub_workflow_results"] = {**existing, child.id: entry}
     merged = merge_result(wf.state, result, step.name)
-    merged.result = {
-        **(merged.result or {}),
-        "sub_workflow_id": child.id,
-        "sub_workflow_type": child.workflow_type,
-        "sub_workflow_waited": True,
-    }
+    merged.result = {**(merged.result or {}), **child_result(child)}
     return StepOutcome(
         kind=OutcomeKind.COMPLETED,
         merged=merged,
@@ -343,13 +447,20 @@ async def start_from_directive(
     """A step function raised ``StartSubWorkflowDirective``: start the child and wait for it."""
     directive = call.directive
     assert isinstance(directive, StartSubWorkflowDirective)
+    data = directive.initial_data
+    if not isinstance(data, Mapping):
+        raise StepResultError(
+            f"step '{step.name}' raised StartSubWorkflowDirective for '{directive.workflow_type}' "
+            f"with initial_data of type {type(data).__name__}; it must be a dict",
+            step=step.name,
+        )
     extra = {"data_region": directive.data_region} if directive.data_region else {}
-    child = await create_child(
+    child = await previous_child(wf, where) or await create_child(
         wf,
         step,
         where,
         directive.workflow_type,
-        directive.initial_data,
+        dict(data),
         metadata=extra,
         owner_id=directive.owner_id,
     )
@@ -371,10 +482,23 @@ class SubWorkflowStep:
         spec = step.spec
         assert isinstance(spec, SubWorkflowSpec)
         started = wf.clock()
-        data = initial_data(wf, spec.initial_data_template, where)
-        child = await create_child(
-            wf, step, where, spec.workflow_type, data, version=spec.workflow_version, wait=spec.wait
-        )
+        child = await previous_child(wf, where) if spec.wait else None
+        if child is None:
+            data = initial_data(wf, spec.initial_data_template, where)
+            try:
+                child = await create_child(
+                    wf,
+                    step,
+                    where,
+                    spec.workflow_type,
+                    data,
+                    version=spec.workflow_version,
+                    wait=spec.wait,
+                )
+            except UnknownWorkflowTypeError as exc:  # checked at load: this process lacks it
+                raise WorkflowSetupError(
+                    f"workflow '{wf.id}' ({wf.workflow_type}), step '{step.name}': {exc}"
+                ) from exc
         if spec.wait:
             return await wait_for(wf, step, where, child, None, started)
         from ruvon.steps.spawn import start_in_background
@@ -390,19 +514,23 @@ class SubWorkflowStep:
 # --- a parent rolls back -----------------------------------------------------------------------
 
 
-async def unwind_child(wf: Workflow, step: CompiledStep, child_id: str) -> None:
+async def unwind_child(
+    wf: Workflow, step: CompiledStep, child_id: str, *, retrying: bool = False
+) -> None:
     """Undo a completed child for its rolling-back parent: the child unwinds as a whole (its
     own children first). Raises :class:`~ruvon.errors.ChildWorkflowError` if it is not rolled
-    back in the end (a compensation of its own failed, or one waits for approval)."""
-    child = await take(
-        wf, await load(wf, child_id), {S.COMPLETED, *_RUNNING, S.COMPENSATION_FAILED}
-    )
+    back in the end (a compensation of its own failed, or one waits for approval). With
+    ``retrying`` (the parent's ``retry()``), the child's failed compensations run again."""
+    # the lease is taken only to do something (a lease taken and kept would hold the child
+    # from the next attempt until it ran out)
+    moves = {S.COMPLETED, *_RUNNING, *([S.COMPENSATION_FAILED] if retrying else [])}
+    child = await take(wf, await load(wf, child_id), moves)
     if child.status is S.COMPLETED:
         child.error = WorkflowError(
             ROLLBACK_ERROR, f"its parent workflow {wf.id} rolls back", child.current_step_name
         )
         await child.commit(S.COMPENSATING, reason=f"parent workflow {wf.id} rolls back")
-    elif child.status is S.COMPENSATION_FAILED:  # the parent's retry(): the child's too
+    elif child.status is S.COMPENSATION_FAILED and retrying:
         await child.retry()
     await child.run()
     status = child.status
@@ -492,3 +620,63 @@ async def cancel_child(wf: Workflow, reason: str) -> None:
     if child.status is S.WAITING_COMPENSATION_APPROVAL:
         return
     await child.cancel(f"parent workflow {wf.id} cancelled: {reason}")
+
+
+async def check_cancellable(wf: Workflow) -> None:
+    """A workflow whose child is rolling back or waits for an approval of a compensation can
+    not be cancelled until that is settled (the child's unwind comes first)."""
+    child_id = waited_child(wf)
+    if child_id is None or wf.builder is None:
+        return
+    child = await load(wf, child_id)
+    if child.status in (S.WAITING_COMPENSATION_APPROVAL, S.COMPENSATING):
+        from ruvon.errors import IllegalOperationError
+
+        what = (
+            "waits for a compensation to be approved or rejected"
+            if child.status is S.WAITING_COMPENSATION_APPROVAL
+            else "is rolling back"
+        )
+        raise IllegalOperationError(
+            f"workflow '{wf.id}' can not be cancelled now: its child workflow '{child.id}' "
+            f"{what}; settle that first (the parent then goes on by itself)",
+            workflow_id=wf.id,
+            status=wf.status.value,
+        )
+
+
+async def retry_child(child: Workflow) -> S:
+    """``retry()`` of a child whose parent failed because of it (``FAILED_CHILD_WORKFLOW``, or
+    ``COMPENSATION_FAILED`` because the child could not be rolled back): the child is retried,
+    then its parent, which goes on with the child as it now is (it does not start a new one)."""
+    from ruvon.runtime import runner
+
+    parent = await _waiting_parent(child)
+    child.driven = True
+    try:
+        status = await runner.retry(child)
+    finally:
+        child.driven = False
+    if parent is not None:
+        await parent.retry()
+    return status
+
+
+async def _waiting_parent(child: Workflow) -> Workflow | None:
+    """The parent that failed because of ``child`` and takes it back on its ``retry()``."""
+    parent_id = child.metadata.get(PARENT_KEY)
+    if parent_id is None or child.builder is None:
+        return None
+    try:
+        parent = await child.builder.load_workflow(
+            parent_id,
+            persistence_provider=child.persistence,
+            execution_provider=child.executor,
+            workflow_observer=child.observer,
+        )
+    except Exception:  # a parent gone or unreadable: the child is retried on its own
+        return None
+    if parent.status not in (S.FAILED_CHILD_WORKFLOW, S.COMPENSATION_FAILED):
+        return None
+    ran = (child_of_record(r.result) for r in parent.history if r.status is StepStatus.FAILED)
+    return parent if child.id in ran else None
