@@ -468,3 +468,35 @@ def test_metrics__served_with_the_token_and_counting_the_dashboards_actions(
             and "CANCELLED" in line
         ]
         assert changes and float(changes[0].rsplit(" ", 1)[1]) >= 1
+
+
+def test_a_parent_whose_child_waits__takes_the_childs_input_through_its_form() -> None:
+    """docs/examples/subworkflow: order A-3's payment waits for a fraud review; the parent's
+    page offers the child's form, and resuming the parent finishes both."""
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "subworkflow"
+    store = InMemoryPersistenceProvider()
+    with importable(example):
+        builder = WorkflowBuilder(config_dir=example / "config", persistence_provider=store)
+
+        async def start() -> str:
+            order = await builder.create_workflow("Order", {"order_id": "A-3", "amount": 5000})
+            await order.run()
+            return order.id
+
+        order_id = asyncio.run(start())
+        app = create_app(store=store, builder=builder)
+        with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+            detail = client.get(f"/api/workflows/{order_id}").json()
+            assert detail["status"] == "WAITING_CHILD_HUMAN_INPUT"
+            child = detail["waiting_for"]["waiting"]
+            assert child["step"] == "Fraud_Check" and child["status"] == "WAITING_HUMAN"
+            assert child["workflow_id"] == detail["waiting_for"]["child_workflow_id"]
+            page = client.get(f"/workflows/{order_id}").text
+            assert 'name="input.reviewer"' in page and '<select name="input.approve"' in page
+            form = {"input.reviewer": "dora", "input.approve": "true"}
+            form["csrf_token"] = csrf_of(client, f"/workflows/{order_id}")
+            answer = client.post(f"/workflows/{order_id}/resume", data=form)
+            assert answer.status_code == 303
+            assert client.get(f"/api/workflows/{order_id}").json()["status"] == "COMPLETED"
+            payment = client.get(f"/api/workflows/{child['workflow_id']}").json()
+            assert payment["status"] == "COMPLETED" and payment["state"]["reviewed_by"] == "dora"
