@@ -657,13 +657,6 @@ def test_a_resume_killed_right_after_waking_the_parent_waits_again(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: subworkflow.as_child() wakes the waiting parent (PENDING_SUB_WORKFLOW "
-    "under the resumer's lease) but nothing renews that lease while the child runs, so after "
-    "lease_seconds recovery claims the parent of a live resumer, reports it recovered and "
-    "drives it; the resumer's own top.run() then fails (logged only)",
-)
 def test_recovery_leaves_alone_a_parent_whose_resumed_child_runs_long(
     outcomes: dict[str, Outcome],
 ) -> None:

@@ -595,12 +595,17 @@ async def as_child(
     top = await wake_ancestors(child)
     if top is None:
         return await operation()
+    from ruvon.runtime.leases import keeper
+
+    leases = keeper()
+    leases.hold(top)  # the woken parent's lease lives as long as the child runs
     child.driven = True
     try:
         result = await operation()
         await child.run()  # a child runs on to its next stop: its parent waits for that
     finally:
         child.driven = False
+        leases.drop(top)
         try:
             await top.run()
         except Exception:
