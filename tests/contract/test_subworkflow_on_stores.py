@@ -492,9 +492,11 @@ async def test_cancelling_the_waiting_parent_from_a_second_builder_cancels_the_c
 # --- failures, retry ------------------------------------------------------------------------------
 
 
-async def test_a_failed_child_without_saga_and_a_retry_from_a_second_builder(
+async def test_a_failed_child_without_saga_is_retried_in_place_by_its_parents_retry(
     store: PersistenceProvider, backend: Backend
 ) -> None:
+    """No saga: the child stops FAILED, its parent FAILED_CHILD_WORKFLOW. retry() of the parent
+    from a second builder retries that child from its failed step (no new child)."""
     fx.FAIL.add("capture")
     defs = (trip(*STANDARD_TRIP), payment())
     wf = await on(store, *defs).create_workflow("Trip")
@@ -512,10 +514,14 @@ async def test_a_failed_child_without_saga_and_a_retry_from_a_second_builder(
         f"{wf.id}:Pay",
     )
     assert first.error is not None and "capture failed" in first.error.message
-    assert [(r.scope, r.status) for r in await reader.step_history(wf.id)] == [
+    history = await reader.step_history(wf.id)
+    assert [(r.scope, r.status) for r in history] == [
         ("Reserve", StepStatus.COMPLETED),
         ("Pay", StepStatus.FAILED),
     ]
+    failed = history[1].result  # the failed attempt's record keeps the child
+    assert failed is not None
+    assert (failed["sub_workflow_id"], failed["sub_workflow_status"]) == (first.id, "FAILED")
     assert await reader.compensation_journal(wf.id) == []
 
     fx.FAIL.clear()
@@ -523,26 +529,71 @@ async def test_a_failed_child_without_saga_and_a_retry_from_a_second_builder(
     assert await again.retry() is S.COMPLETED
 
     check = await second(backend)
+    [child] = await rows_of(check, "Payment")
+    assert (child.id, child.status) == (first.id, S.COMPLETED) and free(child)
+    assert [(r.scope, r.status) for r in await check.step_history(first.id)] == [
+        ("Authorize", StepStatus.COMPLETED),
+        ("Capture", StepStatus.FAILED),
+        ("Capture", StepStatus.COMPLETED),
+    ]
+    parent_history = await check.step_history(wf.id)
+    assert [(r.scope, r.status) for r in parent_history] == [
+        ("Reserve", StepStatus.COMPLETED),
+        ("Pay", StepStatus.FAILED),
+        ("Pay", StepStatus.COMPLETED),
+        ("Finalize", StepStatus.COMPLETED),
+    ]
+    assert child_id_of(parent_history, "Pay") == first.id
+    parent = await on(check, *defs).load_workflow(wf.id)
+    assert parent.status is S.COMPLETED and list(parent.state.sub_workflow_results) == [first.id]
+    assert ("FAILED_CHILD_WORKFLOW", "ACTIVE") in await audit(check, wf.id)
+    assert (fx.CALLS["reserve"], fx.CALLS["authorize"], fx.CALLS["capture"]) == (1, 1, 2)
+
+
+async def test_a_child_rolled_back_for_good_is_replaced_on_retry_with_the_next_key(
+    store: PersistenceProvider, backend: Backend
+) -> None:
+    """The child (saga in its own YAML) rolled itself back; its parent (no saga) stops in
+    FAILED_CHILD_WORKFLOW. retry() from a second builder starts a new child, key "#1"; the
+    first stays as it ended."""
+    fx.FAIL.add("capture")
+    defs = (trip(*STANDARD_TRIP), payment(saga=True))
+    wf = await on(store, *defs).create_workflow("Trip")
+    assert await wf.run() is S.FAILED_CHILD_WORKFLOW
+
+    reader = await second(backend)
+    [first] = await rows_of(reader, "Payment")
+    assert first.status is S.FAILED_ROLLED_BACK and first.idempotency_key == f"{wf.id}:Pay"
+    assert settled(await reader.compensation_journal(first.id)) == [
+        ("Capture", C.SKIPPED),
+        ("Authorize", C.COMPLETED),
+    ]
+    assert await reader.compensation_journal(wf.id) == []  # the parent has no saga
+
+    fx.FAIL.clear()
+    again = await on(reader, *defs).load_workflow(wf.id)
+    assert await again.retry() is S.COMPLETED
+
+    check = await second(backend)
     old, new = await rows_of(check, "Payment")
-    assert old.id == first.id and old.status is S.FAILED  # kept as it ended
+    assert old.id == first.id and old.status is S.FAILED_ROLLED_BACK  # kept as it ended
     assert (new.status, new.parent_id, new.idempotency_key) == (
         S.COMPLETED,
         wf.id,
         f"{wf.id}:Pay#1",
     )
-    assert new.metadata["parent_step"] == "Pay"
+    assert new.metadata["parent_step"] == "Pay" and new.metadata["sub_workflow_of"] == wf.id
     parent_history = await check.step_history(wf.id)
-    assert [(r.scope, r.status, r.attempt) for r in parent_history] == [
-        ("Reserve", StepStatus.COMPLETED, 1),
-        ("Pay", StepStatus.FAILED, 1),
-        ("Pay", StepStatus.COMPLETED, 1),
-        ("Finalize", StepStatus.COMPLETED, 1),
+    assert [(r.scope, r.status) for r in parent_history] == [
+        ("Reserve", StepStatus.COMPLETED),
+        ("Pay", StepStatus.FAILED),
+        ("Pay", StepStatus.COMPLETED),
+        ("Finalize", StepStatus.COMPLETED),
     ]
     assert child_id_of(parent_history, "Pay") == new.id
     parent = await on(check, *defs).load_workflow(wf.id)
-    assert parent.status is S.COMPLETED and list(parent.state.sub_workflow_results) == [new.id]
-    assert ("FAILED_CHILD_WORKFLOW", "ACTIVE") in await audit(check, wf.id)
-    assert fx.CALLS["reserve"] == 1  # the retry ran the failed step only
+    assert list(parent.state.sub_workflow_results) == [new.id]
+    assert fx.CALLS["reserve"] == 1 and fx.CALLS["authorize"] == 2
 
 
 async def test_a_compensation_failed_child_and_a_retry_of_the_parent_from_a_second_builder(
