@@ -40,7 +40,9 @@ def test_db_migrate_creates_the_schema_once(tmp_path: Path) -> None:
 
 
 def test_list_on_an_empty_database(tmp_path: Path) -> None:
-    proc = ruvon("list", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert ruvon("db", "migrate", "--db", url).returncode == 0
+    proc = ruvon("list", "--db", url)
     assert proc.returncode == 0, proc.stderr
     assert "0 workflow(s)" in proc.stdout
 
@@ -62,7 +64,7 @@ def test_recover_refuses_an_app_dir_that_does_not_exist(tmp_path: Path) -> None:
 
 def test_a_bad_url_is_one_clear_error_without_a_traceback() -> None:
     proc = ruvon("list", "--db", "postgresql://user:secret@127.0.0.1:1/nowhere")
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # a database error
     assert proc.stderr.startswith("error: can not connect to PostgreSQL database")
     assert "secret" not in proc.stderr and "***" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -70,7 +72,7 @@ def test_a_bad_url_is_one_clear_error_without_a_traceback() -> None:
 
 def test_an_unsupported_scheme_is_refused() -> None:
     proc = ruvon("list", "--db", "mysql://localhost/db")
-    assert proc.returncode == 1 and "unsupported database URL" in proc.stderr
+    assert proc.returncode == 3 and "unsupported database URL" in proc.stderr
 
 
 # --- recover: every workflow on its own, reported; live leases said; --wait ---------------------

@@ -1,0 +1,5 @@
+"""``python -m ruvon``: the ``ruvon`` command line."""
+
+from ruvon.cli import main
+
+main()

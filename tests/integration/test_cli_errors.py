@@ -1,0 +1,256 @@
+"""Each error of ``ruvon``: its exit code (1 failed, 2 usage, 3 database, 4 not found) and its
+one line on stderr, ``error: <what> — <hint>``, never a traceback (unless --debug)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cli_support import db_url_fixture, one_error_line, postgres_database, project, ruvon
+
+__all__ = ["db_url_fixture"]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    return project(tmp_path)
+
+
+def _start_waiting(app: Path, db: str) -> str:
+    proc = ruvon("start", "Expense", "-d", '{"item": "a"}', "--run", "--db", db, cwd=app)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()[0]
+
+
+# --- not found (4) --------------------------------------------------------------------------------
+
+
+def test_unknown_workflow_type__says_where_it_looked(app: Path, db_url: str) -> None:
+    proc = ruvon("start", "Ordr", "--db", db_url, cwd=app)
+    assert proc.returncode == 4
+    line = one_error_line(proc)
+    assert line.startswith("error: unknown workflow type 'Ordr', did you mean 'Order'?")
+    assert "looked in config_dir 'config'" in line
+    assert line.endswith(" — set --config-dir")
+
+
+def test_unknown_workflow_id__in_every_command_that_takes_one(app: Path, db_url: str) -> None:
+    _start_waiting(app, db_url)  # the database exists
+    for command in ("show", "logs", "resume", "approve", "reject", "retry", "cancel"):
+        proc = ruvon(command, "no-such-id", "--db", db_url, cwd=app)
+        assert proc.returncode == 4, (command, proc.stderr)
+        assert one_error_line(proc) == (
+            "error: workflow 'no-such-id' not found — 'ruvon list' shows the workflows"
+        )
+
+
+def test_graph_of_an_unknown_type(app: Path) -> None:
+    proc = ruvon("graph", "Nope", cwd=app)
+    assert proc.returncode == 4
+    assert "unknown workflow type 'Nope'" in one_error_line(proc)
+
+
+# --- usage (2) ------------------------------------------------------------------------------------
+
+
+def test_bad_filter_values_of_list(app: Path, db_url: str) -> None:
+    _start_waiting(app, db_url)
+    bad_status = ruvon("list", "--status", "done", "--db", db_url, cwd=app)
+    assert bad_status.returncode == 2
+    assert one_error_line(bad_status).startswith(
+        "error: unknown status 'done' — one of ACTIVE, PAUSED, WAITING_HUMAN,"
+    )
+    bad_since = ruvon("list", "--since", "last tuesday", "--db", db_url, cwd=app)
+    assert bad_since.returncode == 2
+    assert one_error_line(bad_since) == (
+        "error: --since 'last tuesday' is neither an age nor a date — write an age like 30m, "
+        "2h, 7d, or a UTC date like 2026-11-30 or 2026-11-30T12:00"
+    )
+    bad_limit = ruvon("list", "--limit", "0", "--db", db_url, cwd=app)
+    assert bad_limit.returncode == 2
+    assert "Invalid value for '--limit' / '-n'" in one_error_line(bad_limit)
+
+
+def test_bad_data__is_refused_and_nothing_is_stored(app: Path, db_url: str) -> None:
+    cases = {
+        "{not json": "error: --data is not JSON: Expecting property name enclosed in double "
+        "quotes: line 1 column 2 (char 1)",
+        "[1, 2]": "error: --data must be a JSON object, not list",
+        '{"amount": "lots"}': "error: initial data for workflow 'Order' does not fit Order: "
+        "item: Field required; amount: Input should be a valid number, unable to parse string "
+        "as a number",
+        "@missing.json": "error: can not read --data file 'missing.json': No such file or "
+        "directory",
+    }
+    for data, expected in cases.items():
+        proc = ruvon("start", "Order", "-d", data, "--db", db_url, cwd=app)
+        assert proc.returncode == 2, (data, proc.stderr)
+        assert one_error_line(proc).startswith(expected), data
+    both = ruvon("start", "Order", "-d", "{}", "--data-file", "x.json", "--db", db_url, cwd=app)
+    assert both.returncode == 2
+    assert one_error_line(both) == "error: give --data inline or as a file, not both"
+    listed = ruvon("db", "migrate", "--db", db_url, cwd=app)
+    assert listed.returncode == 0
+    assert json.loads(ruvon("list", "--json", "--db", db_url, cwd=app).stdout) == []
+
+
+def test_click_usage_errors_are_one_line_too(app: Path) -> None:
+    unknown_option = ruvon("list", "--colour", cwd=app)
+    assert unknown_option.returncode == 2
+    assert one_error_line(unknown_option) == (
+        "error: No such option: --colour — see 'ruvon list --help'"
+    )
+    missing = ruvon("show", cwd=app)
+    assert missing.returncode == 2
+    assert one_error_line(missing) == "error: Missing argument 'ID'. — see 'ruvon show --help'"
+    unknown_command = ruvon("sho", cwd=app)
+    assert unknown_command.returncode == 2
+    assert "No such command 'sho'" in one_error_line(unknown_command)
+
+
+def test_a_config_dir_that_does_not_exist(app: Path) -> None:
+    proc = ruvon("start", "Order", "--config-dir", "confg", "--db", "memory://", cwd=app)
+    assert proc.returncode == 2
+    assert one_error_line(proc) == (
+        "error: --config-dir 'confg' does not exist — point it at the directory that holds "
+        "your workflow YAML files"
+    )
+
+
+def test_resume_input_of_a_workflow_that_does_not_wait(app: Path, db_url: str) -> None:
+    wid = _start_waiting(app, db_url)
+    assert (
+        ruvon(
+            "resume", wid, "-i", '{"approved": true, "approver": "x"}', "--db", db_url, cwd=app
+        ).returncode
+        == 0
+    )
+    proc = ruvon("resume", wid, "-i", "{}", "--db", db_url, cwd=app)
+    assert proc.returncode == 1
+    assert one_error_line(proc).startswith(
+        f"error: workflow '{wid}' is COMPLETED, not waiting for input"
+    )
+
+
+# --- failed (1) -----------------------------------------------------------------------------------
+
+
+def test_approve_a_workflow_that_waits_for_no_approval(app: Path, db_url: str) -> None:
+    wid = _start_waiting(app, db_url)
+    proc = ruvon("approve", wid, "--db", db_url, cwd=app)
+    assert proc.returncode == 1
+    assert one_error_line(proc) == (
+        f"error: workflow '{wid}' is WAITING_HUMAN; no compensation awaits approval — "
+        "'ruvon show ID' says what it waits for"
+    )
+
+
+def test_a_broken_definition_names_file_line_and_validate(app: Path) -> None:
+    (app / "config" / "plain.yaml").write_text(
+        "workflow_type: Plain\ninitial_state_model: shop.Order\nsteps:\n"
+        "  - name: Charge\n    function: shop.nothing_here\n"
+    )
+    proc = ruvon("start", "Order", "--db", "memory://", cwd=app)
+    assert proc.returncode == 1
+    line = one_error_line(proc)
+    assert "config/plain.yaml:5, workflow 'Plain', step 'Charge', key 'function'" in line
+    assert line.endswith(" — 'ruvon validate' lists every problem")
+
+
+def test_debug_prints_the_traceback(app: Path) -> None:
+    proc = ruvon("--debug", "show", "nope", "--db", "memory://", cwd=app)
+    assert proc.returncode == 4
+    assert "Traceback" in proc.stderr and "WorkflowNotFoundError" in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("error: workflow 'nope' not found")
+
+
+# --- database (3) ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["list", "show", "logs"])
+def test_a_typod_sqlite_path_in_a_read_command_is_an_error_not_a_new_file(
+    app: Path, command: str
+) -> None:
+    assert ruvon("db", "migrate", "--db", "sqlite:///work.db", cwd=app).returncode == 0
+    args = [command] if command == "list" else [command, "some-id"]
+    proc = ruvon(*args, "--db", "sqlite:///wrok.db", cwd=app)
+    assert proc.returncode == 3
+    assert one_error_line(proc) == (
+        f"error: no SQLite database at '{app / 'wrok.db'}' — check --db or "
+        "$RUVON_DATABASE_URL; 'ruvon db migrate --db URL' creates one"
+    )
+    assert not (app / "wrok.db").exists()
+
+
+def test_the_default_database_missing_is_named_as_the_default(app: Path) -> None:
+    proc = ruvon("list", cwd=app)
+    assert proc.returncode == 3
+    assert f"no SQLite database at '{app / 'ruvon.db'}' (the default)" in one_error_line(proc)
+    assert not (app / "ruvon.db").exists()
+
+
+def test_a_read_command_leaves_an_old_schema_alone(app: Path) -> None:
+    db = app / "old.db"
+    sqlite3.connect(db).execute("CREATE TABLE ruvon_schema (version INTEGER)").connection.commit()
+    proc = ruvon("list", "--db", f"sqlite:///{db}", cwd=app)
+    assert proc.returncode == 3
+    assert "run 'ruvon db migrate --db sqlite:///<file>'" in one_error_line(proc)
+
+
+def test_db_migrate_refuses_a_damaged_sqlite_file(app: Path) -> None:
+    db = app / "work.db"
+    assert (
+        ruvon(
+            "start", "Plain", "-d", '{"item": "a"}', "--run", "--db", f"sqlite:///{db}", cwd=app
+        ).returncode
+        == 0
+    )
+    for suffix in ("-wal", "-shm"):
+        assert not Path(f"{db}{suffix}").exists()  # checkpointed when the store closed
+    data = bytearray(db.read_bytes())
+    page = 4096
+    data[2 * page + 8 : 3 * page] = b"\xff" * (page - 8)  # scribble over a table's page
+    db.write_bytes(bytes(data))
+
+    proc = ruvon("db", "migrate", "--db", f"sqlite:///{db}", cwd=app)
+
+    assert proc.returncode == 3
+    line = one_error_line(proc)
+    assert line.startswith(f"error: SQLite database '{db}' is damaged: ")
+    assert line.endswith(
+        "nothing was changed; restore it from a backup (sqlite3's .recover may save what is left)"
+    )
+    assert db.read_bytes() == bytes(data)
+
+
+def test_db_migrate_refuses_a_file_that_is_not_a_database(app: Path) -> None:
+    (app / "notes.db").write_text("shopping list\n" * 500)
+    proc = ruvon("db", "migrate", "--db", "sqlite:///notes.db", cwd=app)
+    assert proc.returncode == 3
+    assert "is damaged: file is not a database" in one_error_line(proc)
+
+
+def test_an_unsupported_url_and_an_unreachable_server(app: Path) -> None:
+    scheme = ruvon("list", "--db", "mysql://localhost/db", cwd=app)
+    assert scheme.returncode == 3
+    assert one_error_line(scheme).startswith(
+        "error: unsupported database URL 'mysql://localhost/db'"
+    )
+    server = ruvon("list", "--db", "postgresql://user:secret@127.0.0.1:1/nowhere", cwd=app)
+    assert server.returncode == 3
+    line = one_error_line(server)
+    assert line.startswith(
+        "error: can not connect to PostgreSQL database 'postgresql://user:***@127.0.0.1:1/nowhere'"
+    )
+    assert "secret" not in line
+
+
+@pytest.mark.postgres
+def test_a_postgres_database_that_does_not_exist(app: Path) -> None:
+    for url in postgres_database():
+        missing = url.rsplit("/", 1)[0] + "/no_such_database_here"
+        proc = ruvon("list", "--db", missing, cwd=app)
+        assert proc.returncode == 3
+        assert 'database "no_such_database_here" does not exist' in one_error_line(proc)

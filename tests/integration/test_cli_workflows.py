@@ -1,0 +1,273 @@
+"""Every workflow command of ``ruvon``, run as a subprocess on a SQLite file and on PostgreSQL:
+start (with and without --run), run, list, show, logs, resume, approve, reject, retry,
+cancel, recover, db migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from cli_support import db_url_fixture, one_error_line, project, ruvon
+
+__all__ = ["db_url_fixture"]  # the fixture ``db_url``: a SQLite file, then PostgreSQL
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def _ok(*args: str, cwd: Path, db: str) -> str:
+    proc = ruvon(*args, "--db", db, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc.stdout
+
+
+def _show(workflow_id: str, cwd: Path, db: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(_ok("show", workflow_id, "--json", cwd=cwd, db=db))
+    return data
+
+
+def _started(stdout: str) -> str:
+    first = stdout.splitlines()[0]
+    assert UUID.match(first), stdout
+    return first
+
+
+def test_saga__rolls_back_waits_for_approval_then_approve_finishes_it(
+    tmp_path: Path, db_url: str
+) -> None:
+    app = project(tmp_path)
+    (app / "ship.fail").touch()
+
+    started = ruvon(
+        "start", "Order", "-d", '{"item": "book", "amount": 5}', "--run", "--db", db_url, cwd=app
+    )
+    assert started.returncode == 0, started.stderr  # it waits: not failed yet
+    wid = _started(started.stdout)
+    out = started.stdout
+    assert "✗ Ship failed: RuntimeError: carrier down" in out
+    assert out.index("↩ undoing Charge") < out.index("↩ undid Charge")
+    assert "status: WAITING_COMPENSATION_APPROVAL" in out
+    assert f"next: ruvon approve {wid}  (or: ruvon reject {wid})" in out
+
+    waiting = _show(wid, app, db_url)
+    assert waiting["status"] == "WAITING_COMPENSATION_APPROVAL"
+    assert waiting["waiting_for"]["step"] == "Reserve"
+    text = _ok("show", wid, cwd=app, db=db_url)
+    assert "waits for  WAITING_COMPENSATION_APPROVAL at Reserve; an operator's approval" in text
+
+    approved = ruvon(
+        "approve", wid, "--by", "ops", "--reason", "refund ok", "--db", db_url, cwd=app
+    )
+    assert approved.returncode == 0, approved.stderr
+    assert "↩ undid Reserve" in approved.stdout
+    assert "status: FAILED_ROLLED_BACK" in approved.stdout
+
+    done = _show(wid, app, db_url)
+    assert done["status"] == "FAILED_ROLLED_BACK"
+    assert done["state"]["log"] == ["reserve", "charge", "refund", "release"]
+    assert done["error"]["step"] == "Ship" and done["error"]["message"] == "carrier down"
+    assert [(s["scope"], s["status"]) for s in done["steps"]] == [
+        ("Reserve", "COMPLETED"),
+        ("Charge", "COMPLETED"),
+        ("Ship", "FAILED"),
+    ]
+    assert all(s["duration_ms"] is not None for s in done["steps"])
+    assert [(c["step_name"], c["status"]) for c in done["compensations"]] == [
+        ("Ship", "SKIPPED"),
+        ("Charge", "COMPLETED"),
+        ("Reserve", "COMPLETED"),
+    ]
+    assert done["compensations"][-1]["decided_by"] == "ops"
+    text = _ok("show", wid, cwd=app, db=db_url)
+    for expected in (
+        "status     FAILED_ROLLED_BACK",
+        "error      Ship: RuntimeError: carrier down",
+    ):
+        assert expected in text
+    assert text.index("compensations (3, in unwind order)") > text.index("steps (3 attempt(s))")
+
+    listed = json.loads(_ok("list", "--status", "failed_rolled_back", "--json", cwd=app, db=db_url))
+    assert [w["id"] for w in listed] == [wid]
+    table = _ok("list", "--type", "Order", "--since", "1h", cwd=app, db=db_url)
+    assert wid in table and "FAILED_ROLLED_BACK" in table and "1 workflow(s)" in table
+
+    logs = _ok("logs", wid, cwd=app, db=db_url)
+    assert "INFO     [Charge] charged 5.0" in logs
+    assert "STATUS   WAITING_COMPENSATION_APPROVAL → COMPENSATING" in logs
+    assert logs.splitlines()[-1].endswith("COMPENSATING → FAILED_ROLLED_BACK (unwind finished)")
+    only_charge = json.loads(_ok("logs", wid, "--step", "Charge", "--json", cwd=app, db=db_url))
+    assert [e["message"] for e in only_charge] == ["charged 5.0"]
+
+
+def test_reject__leaves_the_step_as_it_is_and_records_who(tmp_path: Path, db_url: str) -> None:
+    app = project(tmp_path)
+    (app / "ship.fail").touch()
+    wid = _started(_ok("start", "Order", "-d", '{"item": "pen"}', "--run", cwd=app, db=db_url))
+
+    rejected = ruvon("workflow", "reject", wid, "--by", "alice", "--db", db_url, cwd=app)
+
+    assert rejected.returncode == 0, rejected.stderr
+    assert "status: COMPENSATION_FAILED" in rejected.stdout
+    data = _show(wid, app, db_url)
+    assert data["compensations"][-1]["status"] == "REJECTED"
+    assert data["compensations"][-1]["decided_by"] == "alice"
+    assert data["state"]["log"] == ["reserve", "charge", "refund"]  # Reserve is kept
+
+
+def test_retry__runs_the_failed_step_again(tmp_path: Path, db_url: str) -> None:
+    app = project(tmp_path)
+    (app / "ship.fail").touch()
+    failed = ruvon("start", "Plain", "-d", '{"item": "pen"}', "--run", "--db", db_url, cwd=app)
+    assert failed.returncode == 1  # the workflow failed
+    wid = _started(failed.stdout)
+    assert "status: FAILED" in failed.stdout and f"next: ruvon retry {wid}" in failed.stdout
+
+    (app / "ship.fail").unlink()
+    retried = ruvon("retry", wid, "--db", db_url, cwd=app)
+    assert retried.returncode == 0, retried.stderr
+    assert "✓ Ship" in retried.stdout and "status: COMPLETED" in retried.stdout
+
+    again = ruvon("retry", wid, "--db", db_url, cwd=app)
+    assert again.returncode == 1
+    assert "is COMPLETED; only FAILED, FAILED_CHILD_WORKFLOW and COMPENSATION_FAILED" in (
+        one_error_line(again)
+    )
+
+
+def test_resume__a_workflow_that_waits_for_a_person(tmp_path: Path, db_url: str) -> None:
+    app = project(tmp_path)
+    started = _ok(
+        "start", "Expense", "--data", '{"item": "taxi", "amount": 42}', "--run", cwd=app, db=db_url
+    )
+    wid = _started(started)
+    assert "⏸ Approve waits" in started and "status: WAITING_HUMAN" in started
+    assert (
+        f"""next: ruvon resume {wid} --input '{{"approved": "...", "approver": "..."}}'"""
+        in started
+    )
+    waiting = _show(wid, app, db_url)
+    assert waiting["waiting_for"]["step"] == "Approve"
+    assert waiting["waiting_for"]["input_model"] == "shop.Approval"
+    text = _ok("show", wid, cwd=app, db=db_url)
+    assert "waits for  WAITING_HUMAN at Approve; input shop.Approval: approved, approver" in text
+
+    bad = ruvon("resume", wid, "--input", '{"approved": "perhaps"}', "--db", db_url, cwd=app)
+    assert bad.returncode == 2
+    line = one_error_line(bad)
+    assert "input for step 'Approve' does not fit Approval: approved:" in line
+    assert "approver: Field required" in line
+    assert _show(wid, app, db_url)["status"] == "WAITING_HUMAN"  # nothing written
+
+    (app / "input.json").write_text('{"approved": true, "approver": "bo"}')
+    resumed = ruvon("workflow", "resume", wid, "-i", "@input.json", "--db", db_url, cwd=app)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "✓ Approve" in resumed.stdout and "status: COMPLETED" in resumed.stdout
+    assert _show(wid, app, db_url)["state"]["approver"] == "bo"
+
+
+def test_start_without_run__prints_only_the_id_and_resume_drives_it(
+    tmp_path: Path, db_url: str
+) -> None:
+    app = project(tmp_path)
+    (app / "data.json").write_text('{"item": "cup", "amount": 3}')
+
+    plain = ruvon("start", "Plain", "--data-file", "data.json", "--db", db_url, cwd=app)
+    saga = ruvon("start", "Plain", "-d", "@data.json", "--saga", "--json", "--db", db_url, cwd=app)
+
+    assert plain.returncode == 0 and saga.returncode == 0, plain.stderr + saga.stderr
+    wid = plain.stdout.strip()
+    assert UUID.match(wid)
+    created = json.loads(saga.stdout)
+    assert created["status"] == "ACTIVE" and created["current_step_name"] == "Charge"
+    for workflow_id in (wid, created["id"]):
+        assert _show(workflow_id, app, db_url)["status"] == "ACTIVE"
+        driven = ruvon("resume", workflow_id, "--db", db_url, cwd=app)
+        assert driven.returncode == 0, driven.stderr
+        assert "status: COMPLETED" in driven.stdout
+    assert _show(created["id"], app, db_url)["saga_mode"] is True
+
+
+def test_cancel__a_waiting_workflow_then_cancel_again_is_refused(
+    tmp_path: Path, db_url: str
+) -> None:
+    app = project(tmp_path)
+    wid = _started(_ok("start", "Expense", "-d", '{"item": "hotel"}', "--run", cwd=app, db=db_url))
+
+    cancelled = ruvon("cancel", wid, "--reason", "trip called off", "--db", db_url, cwd=app)
+
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "status: CANCELLED" in cancelled.stdout
+    data = _show(wid, app, db_url)
+    assert data["status"] == "CANCELLED"
+    assert data["status_changes"][-1]["reason"] == "trip called off"
+    again = ruvon("cancel", wid, "--db", db_url, cwd=app)
+    assert again.returncode == 1
+    assert f"workflow '{wid}' is CANCELLED and can not be cancelled" in one_error_line(again)
+
+
+def test_run_file__a_definition_file_with_children_from_the_config_dir(
+    tmp_path: Path, db_url: str
+) -> None:
+    app = project(tmp_path)
+    data = '{"item": "set", "amount": 500, "items": ["a", "b"]}'
+
+    proc = ruvon(
+        "run", "config/nested.yaml", "--config-dir", "config", "-d", data, "--db", db_url, cwd=app
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    wid = _started(proc.stdout)
+    assert "✓ Pick_All/iter:0/Pick" in proc.stdout and "✓ Fan_Out" in proc.stdout
+    assert "status: COMPLETED" in proc.stdout
+    nested = _show(wid, app, db_url)
+    assert nested["state"]["log"][:2] == ["pick a", "pick b"]
+    assert {w["workflow_type"] for w in json.loads(_ok("list", "--json", cwd=app, db=db_url))} == {
+        "Nested",
+        "Plain",
+    }
+
+    failing = ruvon(
+        "run", "config/plain.yaml", "-d", '{"item": "x"}', "--db", db_url, cwd=app, env={}
+    )
+    assert failing.returncode == 0, failing.stderr
+    (app / "ship.fail").touch()
+    failed = ruvon("run", "config/plain.yaml", "-d", '{"item": "x"}', "--db", db_url, cwd=app)
+    assert failed.returncode == 1 and "status: FAILED" in failed.stdout
+
+
+async def _abandoned(app: Path, url: str) -> str:
+    """A Plain workflow whose runner took its lease and died before running a step."""
+    sys.path.insert(0, str(app))
+    try:
+        from ruvon.builder import WorkflowBuilder
+        from ruvon.implementations.persistence import store_from_url
+
+        store = store_from_url(url)
+        builder = WorkflowBuilder(
+            config_dir=app / "config", persistence_provider=store, lease_seconds=0.1
+        )
+        wf = await builder.create_workflow("Plain", {"item": "lost"})
+        await wf.acquire()  # the runner starts ... and is never heard of again
+        await store.close()
+        await asyncio.sleep(0.3)
+        return wf.id
+    finally:
+        sys.path.remove(str(app))
+        sys.modules.pop("shop", None)
+
+
+def test_recover__continues_a_workflow_whose_runner_died(tmp_path: Path, db_url: str) -> None:
+    app = project(tmp_path)
+    migrated = _ok("db", "migrate", cwd=app, db=db_url)
+    assert migrated.startswith("schema is at version ")
+    assert _ok("db", "migrate", cwd=app, db=db_url) == migrated  # again: nothing to do
+    wid = asyncio.run(_abandoned(app, db_url))
+
+    proc = ruvon("recover", "--db", db_url, cwd=app)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"recovered {wid}", "1 workflow(s) recovered"]
+    assert _show(wid, app, db_url)["status"] == "COMPLETED"
