@@ -1,0 +1,83 @@
+"""``ruvon serve``: the web dashboard and JSON API over one store (``ruvon.dashboard``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ruvon.cli.app import app
+from ruvon.cli.common import (
+    DEFAULT_DB,
+    AppDirOption,
+    CliError,
+    ConfigDirOption,
+    DbOption,
+    ExitCode,
+    abort,
+    import_from,
+    opened_store,
+    run,
+    usage,
+)
+
+
+async def _check_store(db: str) -> None:
+    """Refuse a SQLite file that is not there (a typo would serve a new, empty database) and
+    a database that can not be opened, before the server starts."""
+    async with opened_store(db, must_exist=True):
+        pass
+
+
+@app.command("serve")
+def serve(
+    db: DbOption = DEFAULT_DB,
+    config_dir: ConfigDirOption = None,
+    app_dir: AppDirOption = Path("."),
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; other than localhost needs --token")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8080,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RUVON_DASHBOARD_TOKEN",
+            show_envvar=True,
+            help="Require this token: 'Authorization: Bearer TOKEN', or the login page",
+        ),
+    ] = None,
+) -> None:
+    """Serve the dashboard: workflows with filters and counts, one workflow's timeline,
+    state, compensation journal and pending input, and the actions (resume, approve, reject,
+    retry, cancel). JSON API under /api, described at /openapi.json. See docs/dashboard.md."""
+    try:
+        import uvicorn
+
+        from ruvon.dashboard import DashboardSettings, create_app
+        from ruvon.dashboard.security import is_loopback
+    except ImportError as exc:
+        abort(
+            CliError(
+                f"ruvon serve needs the dashboard extra ({exc.name} is not installed)",
+                hint="pip install 'ruvon[dashboard]'",
+                code=ExitCode.FAILED,
+            )
+        )
+    if not is_loopback(host) and not token:
+        abort(
+            usage(
+                f"--host {host} lets other machines in",
+                "give --token (or $RUVON_DASHBOARD_TOKEN) to bind there",
+            )
+        )
+    if config_dir is not None and not config_dir.is_dir():
+        abort(usage(f"--config-dir '{config_dir}' is not a directory"))
+    run(lambda: _check_store(db))
+    import_from(app_dir)
+    settings = DashboardSettings(
+        db_url=db, config_dir=str(config_dir) if config_dir else None, token=token, host=host
+    )
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"Ruvon dashboard on http://{shown}:{port}/ (Ctrl+C stops it)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
