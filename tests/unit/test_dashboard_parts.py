@@ -130,7 +130,9 @@ def _record(seq: int, index: int, status: StepStatus) -> StepRecord:
 
 
 def test_mark_steps__done_current_failed_compensated() -> None:
-    specs = graph.step_specs(SNAPSHOT, "test")
+    spec = graph.parse_spec(SNAPSHOT, "test")
+    assert spec is not None
+    specs = spec.steps
     history = [_record(0, 0, StepStatus.COMPLETED), _record(1, 1, StepStatus.COMPLETED)]
     marks = graph.mark_steps(
         specs, status=WorkflowStatus.ACTIVE, current_step=2, history=history, journal=[]
@@ -170,7 +172,9 @@ def test_mark_steps__done_current_failed_compensated() -> None:
 
 
 def test_mermaid__steps_routes_dashed_compensations_and_the_current_step() -> None:
-    specs = graph.step_specs(SNAPSHOT, "test")
+    spec = graph.parse_spec(SNAPSHOT, "test")
+    assert spec is not None
+    specs = spec.steps
     marks = graph.mark_steps(
         specs,
         status=WorkflowStatus.ACTIVE,
@@ -178,7 +182,7 @@ def test_mermaid__steps_routes_dashed_compensations_and_the_current_step() -> No
         history=[_record(0, 0, StepStatus.COMPLETED)],
         journal=[],
     )
-    text = graph.mermaid(specs, marks, finished=False)
+    text = graph.mermaid(spec, marks, finished=False)
     lines = text.splitlines()
     assert lines[0] == "flowchart TD"
     assert "    start --> s0" in lines and "    s0 --> s1" in lines and "    s3 --> finish" in lines
@@ -193,12 +197,13 @@ def test_mermaid__steps_routes_dashed_compensations_and_the_current_step() -> No
     finished = graph.mark_steps(
         specs, status=WorkflowStatus.COMPLETED, current_step=4, history=[], journal=[]
     )
-    done = graph.mermaid(specs, finished, finished=True)
+    done = graph.mermaid(spec, finished, finished=True)
     assert "    class finish current" in done.splitlines()
 
 
-def test_step_specs__a_snapshot_that_does_not_parse_gives_no_steps() -> None:
-    assert graph.step_specs({"workflow_type": "X"}, "test") == []
+def test_parse_spec__a_snapshot_that_does_not_parse_gives_no_graph() -> None:
+    assert graph.parse_spec({"workflow_type": "X"}, "test") is None
+    assert graph.mermaid(None, [], finished=False) == ""
 
 
 # --- security helpers -------------------------------------------------------------------------

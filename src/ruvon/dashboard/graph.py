@@ -1,10 +1,10 @@
 """A workflow's definition as a Mermaid flowchart, with where the workflow stands marked.
 
 Built from the definition snapshot the workflow is pinned to, parsed but not compiled: nothing
-is imported, so the graph shows even where the step functions can not be loaded. Steps run in
-order, a DECISION's routes are labelled edges, and each compensation is a dashed edge back to
-the step before it (the way the unwind goes). The text is rendered as it is (no script turns it
-into a picture in the page); mermaid.live or any Markdown viewer with Mermaid draws it.
+is imported, so the graph shows even where the step functions can not be loaded. The chart is
+``ruvon graph``'s (:mod:`ruvon.definition.mermaid`), each top-level step classed by where the
+workflow stands with it. The text is rendered as it is (no script turns it into a picture in the
+page); mermaid.live or any Markdown viewer with Mermaid draws it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ruvon.dashboard.models import GraphStep
+from ruvon.definition.mermaid import flowchart
 from ruvon.definition.parse import parse_definition
-from ruvon.definition.schema import StepSpec
+from ruvon.definition.schema import StepSpec, WorkflowSpec
 from ruvon.errors import DefinitionError
 from ruvon.models import CompensationRecord, CompensationStatus, StepRecord, StepStatus
 from ruvon.status import WorkflowStatus
@@ -28,12 +29,12 @@ _CLASSES = {
 }
 
 
-def step_specs(snapshot: dict[str, Any], source: str) -> list[StepSpec]:
-    """The top-level steps of a definition snapshot (empty if it does not parse)."""
+def parse_spec(snapshot: dict[str, Any], source: str) -> WorkflowSpec | None:
+    """The definition a workflow is pinned to, parsed (``None`` if it does not parse)."""
     try:
-        return list(parse_definition(snapshot, source=source).steps)
+        return parse_definition(snapshot, source=source)
     except DefinitionError:
-        return []
+        return None
 
 
 def mark_steps(
@@ -80,42 +81,13 @@ def mark_steps(
     return steps
 
 
-def _text(value: str) -> str:
-    """A label Mermaid shows as written (quotes and angle brackets as entity codes)."""
-    for raw, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
-        value = value.replace(raw, code)
-    return value.replace("\n", " ")
-
-
-def _short(function: str) -> str:
-    return function.rsplit(".", 1)[-1]
-
-
-def mermaid(specs: Sequence[StepSpec], steps: Sequence[GraphStep], finished: bool) -> str:
-    """The flowchart text: ``start``, one node per step, ``finish``."""
-    lines = ["flowchart TD", "    start(((start)))"]
-    for spec, step in zip(specs, steps, strict=True):
-        lines.append(f'    s{step.index}["{_text(spec.name)}<br/>{spec.type.value}"]')
-    lines.append("    finish(((end)))")
-    names = {spec.name: f"s{i}" for i, spec in enumerate(specs)}
-    if specs:
-        lines.append("    start --> s0")
-    for i, spec in enumerate(specs):
-        routes = getattr(spec, "routes", ())
-        if routes:
-            for route in routes:
-                target = names.get(route.default or route.target or "", "finish")
-                label = "default" if route.default else str(route.condition)
-                lines.append(f'    s{i} -->|"{_text(label)}"| {target}')
-            continue
-        lines.append(f"    s{i} --> {f's{i + 1}' if i + 1 < len(specs) else 'finish'}")
-    for i, spec in enumerate(specs):
-        if spec.compensate_function:
-            back = f"s{i - 1}" if i else "start"
-            label = _short(spec.compensate_function)
-            if spec.compensation_requires_approval:
-                label += " (approval)"
-            lines.append(f'    s{i} -.->|"undo: {_text(label)}"| {back}')
+def mermaid(spec: WorkflowSpec | None, steps: Sequence[GraphStep], finished: bool) -> str:
+    """The definition's flowchart (:func:`ruvon.definition.mermaid.flowchart`, the one
+    ``ruvon graph`` prints) with each top-level step classed by its mark; ``end`` is current
+    once the workflow completed."""
+    if spec is None:
+        return ""
+    lines = [flowchart(spec).rstrip("\n")]
     for mark, style in _CLASSES.items():
         lines.append(f"    classDef {mark} {style}")
         members = [f"s{s.index}" for s in steps if s.mark == mark]

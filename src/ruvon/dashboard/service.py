@@ -137,9 +137,9 @@ class Dashboard:
                 waiting_for = await self._waiting_for(workflow_id)
             except RuvonError as exc:  # its functions can not be imported here, typically
                 load_error = str(exc)
-        specs = graph.step_specs(record.definition, f"definition of workflow '{record.id}'")
+        spec = graph.parse_spec(record.definition, f"definition of workflow '{record.id}'")
         steps = graph.mark_steps(
-            specs,
+            spec.steps if spec else (),
             status=record.status,
             current_step=record.current_step,
             history=history,
@@ -193,7 +193,7 @@ class Dashboard:
             waiting_for=waiting_for,
             actions=actions_for(record.status),
             steps=steps,
-            mermaid=graph.mermaid(specs, steps, record.status is WorkflowStatus.COMPLETED),
+            mermaid=graph.mermaid(spec, steps, record.status is WorkflowStatus.COMPLETED),
             load_error=load_error,
         )
 
