@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,16 @@ demo: $(STAMP)
 	cd examples/saga_payment && SIMULATE_FAILURE=shipment ../../$(PY) demo.py
 	$(VENV)/bin/ruvon list --db $(DEMO_DB) --limit 20
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
+
+# The dashboard's browser tests drive Debian's Chromium (Playwright downloads no browser here):
+# installed when missing, as root (CI); otherwise those tests are skipped.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: the browser tests are skipped (apt-get install chromium)"; fi; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples
