@@ -75,6 +75,20 @@ def _undoable(wf: Workflow, record: StepRecord) -> bool:
     return step is not None and step.spec.type not in CONTAINERS
 
 
+def _failed_tasks(wf: Workflow, parallel: StepRecord) -> list[StepRecord]:
+    """The tasks of a failed PARALLEL step whose last attempt failed, newest first: its
+    failing steps, whatever order its tasks finished in (their records come just before the
+    step's own)."""
+    prefix = f"{parallel.scope}/task:"
+    latest: dict[str, StepRecord] = {}
+    for record in reversed(wf.history[: parallel.seq]):
+        if not record.scope.startswith(prefix):
+            break
+        latest.setdefault(record.scope, record)
+    failed = [r for r in latest.values() if r.status is StepStatus.FAILED and _undoable(wf, r)]
+    return sorted(failed, key=lambda r: r.seq, reverse=True)
+
+
 def plan(wf: Workflow, *, include_failed: bool = False) -> list[StepRecord]:
     """Forward attempts still to undo, most recent first.
 
@@ -89,20 +103,23 @@ def plan(wf: Workflow, *, include_failed: bool = False) -> list[StepRecord]:
         for r in wf.history
         if r.status is StepStatus.COMPLETED and r.seq not in done and _undoable(wf, r)
     ]
-    failing = None
+    failing: list[StepRecord] = []
     if wf.error is not None and wf.error.type != CANCELLED_ERROR:
         # the failed attempt that ended the forward run: the last record, or, when a loop
-        # failed, the failed body step recorded just before the loop's own record
+        # failed, the failed body step recorded just before the loop's own record, or, when a
+        # PARALLEL step failed, each of its tasks that failed for good
         for record in reversed(wf.history):
             if record.status is not StepStatus.FAILED:
                 break
             if _undoable(wf, record):
-                failing = record
+                failing = [record]
                 break
-    if failing is not None and failing.seq in done:
-        failing = None
+            step = wf.definition.resolve(record.scope)
+            if step is not None and step.spec.type is StepType.PARALLEL:
+                failing = _failed_tasks(wf, record)
+                break
     todo.sort(key=lambda r: r.seq, reverse=True)
-    return ([failing] if failing is not None else []) + todo
+    return [r for r in failing if r.seq not in done] + todo
 
 
 def _entry(

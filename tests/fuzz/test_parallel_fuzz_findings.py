@@ -1,0 +1,95 @@
+"""Bugs of PARALLEL steps found by ``test_fuzz_parallel.py``, each as the smallest workflow that
+shows it (functions from ``fuzzapp.parallel``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ruvon.builder import WorkflowBuilder
+from ruvon.implementations.execution.sync import SyncExecutor
+from ruvon.implementations.execution.thread_pool import ThreadPoolExecutor
+from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
+from ruvon.status import WorkflowStatus as S
+
+
+def _plan(tasks: dict[str, tuple[int, dict[str, Any], float]]) -> str:
+    """Task name -> (failing attempts, result, seconds it sleeps first)."""
+    return json.dumps(
+        {
+            "fan_out": None,
+            "tasks": {n: {"fails": f, "result": r, "sleep": s} for n, (f, r, s) in tasks.items()},
+            "undo": {n: {"fails": 0} for n in tasks},
+            "steps": {},
+        }
+    )
+
+
+def _builder(names: list[str], executor: Any = None, **par: Any) -> WorkflowBuilder:
+    tasks = [
+        {
+            "name": n,
+            "function": "fuzzapp.parallel.task",
+            "compensate_function": "fuzzapp.parallel.undo",
+        }
+        for n in names
+    ]
+    definition = {
+        "workflow_type": "P",
+        "initial_state_model": "fuzzapp.parallel.ParState",
+        "saga_mode": True,
+        "steps": [{"name": "Par", "type": "PARALLEL", "tasks": tasks, **par}],
+    }
+    return WorkflowBuilder(
+        workflow_registry={"P": definition},
+        persistence_provider=InMemoryPersistenceProvider(),
+        execution_provider=executor or SyncExecutor(),
+    )
+
+
+def _journal(wf: Any) -> list[tuple[str, str]]:
+    return [(e.scope, e.status.value) for e in wf.journal]
+
+
+@pytest.mark.parametrize(
+    ("fails", "journal"),
+    [
+        # the failed task first in the list: it had no entry at all
+        ({"x": 9, "y": 0}, [("Par/task:x", "SKIPPED"), ("Par/task:y", "COMPLETED")]),
+        ({"x": 0, "y": 9}, [("Par/task:y", "SKIPPED"), ("Par/task:x", "COMPLETED")]),
+        # two failed tasks: only the one recorded last had one
+        (
+            {"x": 9, "y": 9, "z": 0},
+            [("Par/task:y", "SKIPPED"), ("Par/task:x", "SKIPPED"), ("Par/task:z", "COMPLETED")],
+        ),
+    ],
+)
+async def test_every_task_that_failed_for_good_is_a_failing_step_of_the_unwind(
+    fails: dict[str, int], journal: list[tuple[str, str]]
+) -> None:
+    """Whether a failed task had its "failing step" SKIPPED entry depended on the order the
+    tasks finished in (only the task recorded last got one), so on the thread pool one
+    workflow ended with either journal. Each failed task is a failing step now."""
+    b = _builder(list(fails))
+    wf = await b.create_workflow("P", {"plan": _plan({n: (f, {}, 0.0) for n, f in fails.items()})})
+    await wf.run()
+    assert wf.status is S.FAILED_ROLLED_BACK
+    assert _journal(wf) == journal
+    assert wf.state.undone == [f"{s}|None|None|" for s, status in journal if status == "COMPLETED"]
+
+
+async def test_the_thread_pool_gives_one_journal_whatever_order_the_tasks_finish_in() -> None:
+    executor = ThreadPoolExecutor(max_workers=2)
+    b = _builder(["x", "y"], executor)
+    seen = set()
+    try:
+        for x_sleeps in (0.0, 0.02):  # x fails before y completes, then after
+            plan = _plan({"x": (9, {}, x_sleeps), "y": (0, {}, 0.01)})
+            wf = await b.create_workflow("P", {"plan": plan})
+            await wf.run()
+            seen.add(tuple(_journal(wf)))
+    finally:
+        await executor.close()
+    assert seen == {(("Par/task:x", "SKIPPED"), ("Par/task:y", "COMPLETED"))}
