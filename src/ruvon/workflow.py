@@ -431,6 +431,12 @@ class Workflow:
             staged.append(revised)
         return revised
 
+    @property
+    def committed_records(self) -> int:
+        """How many records of :attr:`history` the store has (the rest go with the next
+        commit)."""
+        return self._committed[3]
+
     def last_step_duration_ms(self) -> float | None:
         return self.history[-1].duration_ms if self.history else None
 

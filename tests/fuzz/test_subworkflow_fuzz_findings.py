@@ -88,13 +88,6 @@ async def test_the_attempt_is_kept_while_the_parent_waits_for_a_person_below() -
     assert _attempts(again.history) == [("FAILED", 1), ("COMPLETED", 2)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: the in-place changes of a function that raised StartSubWorkflowDirective "
-    "are committed with the parent's PENDING_SUB_WORKFLOW commit, so when the child fails they "
-    "stay in the parent's state (and its compensations see them), although a failed step "
-    "leaves no trace (docs/defining-workflows.md)",
-)
 @pytest.mark.parametrize("saga", [False, True], ids=["no-saga", "saga"])
 async def test_a_failed_directive_step_leaves_no_trace_of_its_in_place_changes(
     saga: bool,

@@ -204,7 +204,10 @@ def _decode_native(rendered: Any) -> Any:
 def child_key(wf: Workflow, where: Where) -> str:
     """The child's idempotency key: the same for a step run again after a crash, a new one
     for each ``retry()`` after the step failed."""
-    failed = sum(1 for r in wf.history if r.scope == where.scope and r.status is StepStatus.FAILED)
+    # committed attempts only: a retried attempt of this run is not in the store yet, and a
+    # run again after a crash must find the same key
+    committed = wf.history[: wf.committed_records]
+    failed = sum(1 for r in committed if r.scope == where.scope and r.status is StepStatus.FAILED)
     key = f"{wf.id}:{where.scope}"
     return f"{key}#{failed}" if failed else key
 
@@ -454,6 +457,9 @@ async def start_from_directive(
             f"with initial_data of type {type(data).__name__}; it must be a dict",
             step=step.name,
         )
+    # the step has not completed: like a failed attempt's, the function's in-place changes to
+    # the state are dropped (they would be committed while the child runs, and kept if it failed)
+    wf.restore_state()
     extra = {"data_region": directive.data_region} if directive.data_region else {}
     child = await previous_child(wf, where) or await create_child(
         wf,
