@@ -93,3 +93,18 @@ async def test_the_thread_pool_gives_one_journal_whatever_order_the_tasks_finish
     finally:
         await executor.close()
     assert seen == {(("Par/task:x", "SKIPPED"), ("Par/task:y", "COMPLETED"))}
+
+
+async def test_a_deep_conflict_on_a_nested_key_names_the_task_that_returned_it() -> None:
+    """DEEP with RAISE_ERROR: a nested key that came inside an earlier task's dict had no
+    owner, and the error named that task '?' (the docs: it names the key and both tasks)."""
+    b = _builder(["x", "y", "z"], merge_strategy="DEEP", merge_conflict_behavior="RAISE_ERROR")
+    results = {
+        "x": {"b": {"y": {"z": 0}}},
+        "y": {"b": {"y": {"w": 1}}},
+        "z": {"b": {"y": {"z": 1}}},
+    }
+    wf = await b.create_workflow("P", {"plan": _plan({n: (0, r, 0.0) for n, r in results.items()})})
+    await wf.run()
+    assert wf.status is S.FAILED_ROLLED_BACK and wf.error is not None
+    assert wf.error.message.startswith("tasks 'x' and 'z' both returned 'b.y.z' (0 and 1)")

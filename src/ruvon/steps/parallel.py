@@ -107,38 +107,49 @@ def combine(
 ) -> dict[str, Any]:
     """The tasks' results merged into one dict, in task order."""
     merged: dict[str, Any] = {}
-    owner: dict[str, str] = {}
+    owner: dict[tuple[str, ...], str] = {}
     for name, result in results:
-        _merge_into(merged, owner, result, name, strategy, conflict, "")
+        _merge_into(merged, owner, result, name, strategy, conflict, ())
     return merged
+
+
+def _owner(owner: dict[tuple[str, ...], str], path: tuple[str, ...]) -> str:
+    """The task whose value is at ``path``: the one that set it there, or the one that set
+    the nearest dict above it (a nested value came with its parent's dict)."""
+    while path:
+        if path in owner:
+            return owner[path]
+        path = path[:-1]
+    return "?"
 
 
 def _merge_into(
     target: dict[str, Any],
-    owner: dict[str, str],
+    owner: dict[tuple[str, ...], str],
     source: dict[str, Any],
     name: str,
     strategy: MergeStrategy,
     conflict: MergeConflict,
-    path: str,
+    path: tuple[str, ...],
 ) -> None:
     for key, value in source.items():
-        where = f"{path}{key}"
+        where = (*path, key)
         if key not in target:
             target[key], owner[where] = value, name
             continue
         old = target[key]
         if strategy is MergeStrategy.DEEP and isinstance(old, dict) and isinstance(value, dict):
             nested = dict(old)
-            _merge_into(nested, owner, value, name, strategy, conflict, f"{where}.")
+            _merge_into(nested, owner, value, name, strategy, conflict, where)
             target[key] = nested
             continue
         if old == value:
             continue
         if conflict is MergeConflict.RAISE_ERROR:
             raise StepResultError(
-                f"tasks '{owner.get(where, '?')}' and '{name}' both returned '{where}' "
-                f"({old!r} and {value!r}); merge_conflict_behavior is RAISE_ERROR"
+                f"tasks '{_owner(owner, where)}' and '{name}' both returned "
+                f"'{'.'.join(where)}' ({old!r} and {value!r}); merge_conflict_behavior is "
+                "RAISE_ERROR"
             )
         if conflict is MergeConflict.PREFER_NEW:
             target[key], owner[where] = value, name
