@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ruvon.definition.parallel_spec import CompiledParallel, MergeConflict, MergeStrategy
 from ruvon.errors import StepResultError, StepTimeoutError
-from ruvon.models import StepStatus, WorkflowError
+from ruvon.models import ScopePath, StepStatus, WorkflowError
 from ruvon.runtime.attempts import CallResult, call_with_retries
 from ruvon.runtime.cursor import own_frame
 from ruvon.runtime.merge import merge_result, record_item, storable
@@ -68,13 +68,20 @@ def _jobs(wf: Workflow, step: CompiledStep, par: CompiledParallel) -> list[Job]:
     return [Job(par.tasks[0], str(i), item, i) for i, item in enumerate(items)]
 
 
+def task_scope(scope: str, name: str) -> str:
+    """The scope path of the task ``name`` of the PARALLEL step at ``scope``: its segment
+    escaped like any (a ``/`` or ``%`` in a task's name is not a path separator)."""
+    return f"{scope}/{ScopePath((f'task:{name}',))}"
+
+
 def _finished(wf: Workflow, scope: str, start_seq: int) -> dict[str, dict[str, Any]]:
     """The results of the tasks that completed in this run of the step, by task name."""
     prefix = f"{scope}/task:"
     done: dict[str, dict[str, Any]] = {}
     for record in wf.history[start_seq:]:
         if record.status is StepStatus.COMPLETED and record.scope.startswith(prefix):
-            done[record.scope[len(prefix) :]] = record.result or {}
+            segment = ScopePath.parse(record.scope[len(scope) + 1 :]).segments[0]
+            done[segment.partition(":")[2]] = record.result or {}
     return done
 
 
@@ -294,7 +301,7 @@ class _Run:
 
     async def one(self, job: Job) -> None:
         wf, task = self.wf, job.task
-        scope = f"{self.where.scope}/task:{job.name}"
+        scope = task_scope(self.where.scope, job.name)
         user_input = {}
         if job.index is not None and self.par.passes_item:
             user_input[self.par.item_var_name] = job.item

@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ruvon.models import StepContext
+from ruvon.models import ScopePath, StepContext
 
 
 class ParState(BaseModel):
@@ -77,7 +77,8 @@ def _plan(text: str) -> dict[str, Any]:
 
 
 def task_name(context: StepContext) -> str:
-    return context.scope.rsplit("/task:", 1)[-1]
+    """The task's name, from its scope path (``Par/task:a%2Fb`` -> ``a/b``)."""
+    return ScopePath.parse(context.scope).segments[-1].partition(":")[2]
 
 
 def _check_item(state: ParState, context: StepContext, kwargs: dict[str, Any]) -> None:
