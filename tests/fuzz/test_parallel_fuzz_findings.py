@@ -156,3 +156,41 @@ async def test_retry_keeps_a_completed_task_whose_name_holds_a_slash() -> None:
     assert wf.status is S.COMPLETED and (wf.state.a, wf.state.b) == (1, 1)
     ran = [r.scope for r in wf.history if r.status.value == "COMPLETED"]
     assert ran == ["Par/task:a%2Fb", "Par/task:ok", "Par", "After"]  # a/b ran once
+
+
+async def test_a_static_task_named_with_digits_is_compensated_without_a_loop_index() -> None:
+    """A static task named ``7`` ran with ``loop_index`` None, but its compensation got 7, as
+    if it were item 7 of a fan-out (its scope ``task:7`` was read as an index)."""
+    b = _builder(["7"], after=True)
+    wf = await b.create_workflow("P", {"plan": _after_fails({"7": (0, {"a": 1}, 0.0)})})
+    await wf.run()
+    assert wf.status is S.FAILED_ROLLED_BACK
+    assert wf.state.undone == ["Par/task:7|None|None|a"]  # scope|loop_index|loop_item|keys
+
+
+async def test_a_fan_out_task_is_still_compensated_with_its_index_and_item() -> None:
+    definition = {
+        "workflow_type": "F",
+        "initial_state_model": "fuzzapp.parallel.ParState",
+        "saga_mode": True,
+        "steps": [
+            {
+                "name": "Par",
+                "type": "PARALLEL",
+                "iterate_over": "state.items",
+                "task_function": "fuzzapp.parallel.task",
+                "task_compensate_function": "fuzzapp.parallel.undo",
+                "automate_next": True,
+            },
+            {"name": "After", "function": "fuzzapp.parallel.step"},
+        ],
+    }
+    b = WorkflowBuilder(
+        workflow_registry={"F": definition}, persistence_provider=InMemoryPersistenceProvider()
+    )
+    plan = json.loads(_after_fails({"0": (0, {"a": 1}, 0.0), "1": (0, {"b": 2}, 0.0)}))
+    plan["fan_out"] = "item"
+    wf = await b.create_workflow("F", {"plan": json.dumps(plan), "items": [5, 6]})
+    await wf.run()
+    assert wf.status is S.FAILED_ROLLED_BACK
+    assert wf.state.undone == ["Par/task:1|1|6|b", "Par/task:0|0|5|a"]

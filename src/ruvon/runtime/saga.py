@@ -42,16 +42,24 @@ CANCELLED_ERROR = "WorkflowCancelled"
 CONTAINERS = frozenset({StepType.LOOP, StepType.PARALLEL})
 
 
-def iteration_of(scope: str) -> int | None:
+def iteration_of(wf: Workflow, scope: str) -> int | None:
     """The index of the innermost loop iteration or fan-out task a scope path is in (``None``:
-    none): the ``loop_index`` its compensation gets."""
-    for segment in reversed(ScopePath.parse(scope).segments):
-        kind, _, index = segment.partition(":")
-        if kind in ("iter", "task") and index.isdigit():
+    none): the ``loop_index`` its compensation gets. A static task named with digits
+    (``task:7``) is not a fan-out's: its step is asked."""
+    segments = ScopePath.parse(scope).segments
+    for k in range(len(segments) - 1, -1, -1):
+        kind, _, index = segments[k].partition(":")
+        if kind == "task" and index.isdigit() and _fans_out(wf, segments[:k]):
             return int(index)
         if kind == "iter":
-            return None
+            return int(index) if index.isdigit() else None
     return None
+
+
+def _fans_out(wf: Workflow, segments: tuple[str, ...]) -> bool:
+    """Whether the PARALLEL step at this scope path runs a fan-out (its tasks are indexes)."""
+    step = wf.definition.resolve(str(ScopePath(segments)))
+    return step is not None and getattr(step.compiled, "fan_out", None) is not None
 
 
 C = CompensationStatus
@@ -222,7 +230,7 @@ async def _compensate(
             is_async=compensation[1],
             user_input={},
             compensation_of=record.result or {},
-            where=Where(record.scope, item=record.item, index=iteration_of(record.scope)),
+            where=Where(record.scope, item=record.item, index=iteration_of(wf, record.scope)),
         )
     error = call.error
     if error is None and call.directive is not None:
