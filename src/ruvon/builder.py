@@ -39,8 +39,13 @@ DEFAULT_DATABASE_URL = "sqlite:///ruvon.db"
 
 
 def default_database_url() -> str:
-    """``$RUVON_DATABASE_URL``, else :data:`DEFAULT_DATABASE_URL`."""
-    return os.environ.get("RUVON_DATABASE_URL") or DEFAULT_DATABASE_URL
+    """``$RUVON_DATABASE_URL`` (or ``$RUVON_DB_URL``, the Ruvon docs' name), else
+    :data:`DEFAULT_DATABASE_URL`."""
+    return (
+        os.environ.get("RUVON_DATABASE_URL")
+        or os.environ.get("RUVON_DB_URL")
+        or DEFAULT_DATABASE_URL
+    )
 
 
 def _default_store() -> PersistenceProvider:

@@ -36,11 +36,14 @@ async def test_create_workflow_defaults(tmp_path: Path, monkeypatch: pytest.Monk
     await reopened.close()
 
 
+@pytest.mark.parametrize("variable", ["RUVON_DATABASE_URL", "RUVON_DB_URL"])
 async def test_the_default_store_follows_ruvon_database_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
+    """``RUVON_DB_URL`` is the name the Ruvon docs give it."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RUVON_DATABASE_URL", "memory://")
+    monkeypatch.delenv("RUVON_DATABASE_URL", raising=False)
+    monkeypatch.setenv(variable, "memory://")
     wf = await WorkflowBuilder(workflow_registry={"T": definition(st("A"))}).create_workflow("T")
     assert isinstance(wf.persistence, InMemoryPersistenceProvider)
     assert not (tmp_path / "ruvon.db").exists()

@@ -75,7 +75,7 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         "--db-url",
-        envvar="RUVON_DATABASE_URL",
+        envvar=["RUVON_DATABASE_URL", "RUVON_DB_URL"],
         help="Database URL: sqlite:///FILE, postgresql://..., memory://",
         show_envvar=True,
     ),
