@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -159,3 +160,37 @@ def test_the_tutorial_from_the_command_line__success_then_rollback(
     assert shown["state"]["workflow_status"] == "order_canceled"
     listed = json.loads(ruvon("list", "--json", "--db", db_url, cwd=bad_dir).stdout)
     assert [w["status"] for w in listed] == ["FAILED_ROLLED_BACK", "COMPLETED"]
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path: Path) -> None:
+    """``ruvon start --run | head -1``: the pipe closes after the id; the workflow (whose steps
+    print too) still runs to its end, and the command exits 0."""
+    ok_dir = _tutorial(tmp_path / "ok", failing=False)
+    db = f"sqlite:///{tmp_path / 'pipe.db'}"
+    assert ruvon("db", "migrate", "--db", db, cwd=ok_dir).returncode == 0
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RUVON_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ruvon",
+            "start",
+            "PaymentProcessing",
+            "--run",
+            "-d",
+            DATA,
+            "--db",
+            db,
+        ],
+        cwd=ok_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    workflow_id = proc.stdout.readline().decode().strip()
+    proc.stdout.close()  # the reader is gone
+    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+    proc.stderr.close()
+    shown = json.loads(ruvon("show", workflow_id, "--json", "--db", db, cwd=ok_dir).stdout)
+    assert shown["status"] == "COMPLETED"

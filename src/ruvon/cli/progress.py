@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -26,11 +27,28 @@ _SHOWN = frozenset(
 )
 
 
+class _Console(Console):
+    """A console whose reader may go away (``ruvon start --run | head -1``): printing stops,
+    the workflow it reports on goes on (rich would exit the process mid-step)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        # what else the process writes there (the steps' own prints) goes nowhere too, as
+        # Python's documentation advises for a closed pipe
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream.fileno() == self.file.fileno():
+                    os.dup2(devnull, stream.fileno())
+            except (OSError, ValueError):  # not a real file (captured in tests)
+                continue
+
+
 def console(stderr: bool = False) -> Console:
     """A console as wide as the terminal, or 200 columns when the output is not one (so ids
     and table cells are not cut in files and pipes); colours only on a terminal."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(
+    return _Console(
         file=stream,
         width=None if stream.isatty() else 200,
         highlight=False,
