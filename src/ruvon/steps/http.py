@@ -253,6 +253,14 @@ async def send(request: Request, step: str, masker: Masker) -> httpx.Response:
             method=method,
             url=shown,
         ) from None
+    except httpx.LocalProtocolError as exc:  # the request breaks HTTP: nothing was sent
+        raise HttpStepError(
+            f"{where} {shown}: the request can not be sent: {type(exc).__name__}: "
+            f"{masker.mask(str(exc)) or 'no detail'}",
+            step=step,
+            method=method,
+            url=shown,
+        ) from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         detail = masker.mask(str(exc)) or "no detail"
         raise HttpTransportError(
