@@ -111,6 +111,12 @@ class WorkflowBuilder:
         if observer is not None and workflow_observer not in (None, observer):
             raise TypeError("WorkflowBuilder: give workflow_observer or observer, not both")
         workflow_observer = workflow_observer or observer
+        if (
+            isinstance(lease_seconds, bool)
+            or not isinstance(lease_seconds, int | float)
+            or not lease_seconds > 0
+        ):
+            raise ValueError(f"lease_seconds must be a positive number, not {lease_seconds!r}")
         self.lease_seconds = lease_seconds
         self.config_dir = config_dir
         self.workflow_registry = workflow_registry

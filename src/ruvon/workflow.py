@@ -308,8 +308,8 @@ class Workflow:
             await self.notify(EventKind.WORKFLOW_CANCELLED, data={"reason": message})
 
     async def retry(self) -> WorkflowStatus:
-        """Run a failed workflow again: the failed step (``FAILED``) or the failed compensations
-        (``COMPENSATION_FAILED``) only. Returns the new status."""
+        """Run a failed workflow again: the failed step (``FAILED``, ``FAILED_CHILD_WORKFLOW``)
+        or the failed compensations (``COMPENSATION_FAILED``) only. Returns the new status."""
         if PARENT_KEY in self.metadata and not self.driven:
             return await subworkflow.retry_child(self)
         return await runner.retry(self)

@@ -278,3 +278,9 @@ async def test_logging_observer_builds_no_record_nobody_would_see() -> None:
             root.handlers = saved
     finally:
         logging.setLogRecordFactory(factory)
+
+
+@pytest.mark.parametrize("value", [0, -1, "30", True, float("nan")])
+def test_a_lease_that_is_not_a_positive_number_is_refused_at_once(value: object) -> None:
+    with pytest.raises(ValueError, match="lease_seconds must be a positive number"):
+        WorkflowBuilder(lease_seconds=value)  # type: ignore[arg-type]

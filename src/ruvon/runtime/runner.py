@@ -73,7 +73,7 @@ def check_can_advance(wf: Workflow) -> None:
             f"workflow '{wf.id}' is {status.value}; a finished workflow can not be advanced"
             + (
                 " (use retry() to run it again)"
-                if status in (S.FAILED, S.COMPENSATION_FAILED)
+                if status in (S.FAILED, S.COMPENSATION_FAILED, S.FAILED_CHILD_WORKFLOW)
                 else ""
             ),
             workflow_id=wf.id,
