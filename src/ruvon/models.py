@@ -267,6 +267,9 @@ class StepRecord:
     error: WorkflowError | None = None
     scope: str = ""
     item: Any = None
+    # the state's JSON after a completed attempt (what the timeline shows); not loaded with the
+    # history: ``PersistenceProvider.step_states`` reads it
+    state: bytes | str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.scope and isinstance(self.step_name, str):

@@ -388,6 +388,7 @@ class Workflow:
         error: WorkflowError | None = None,
         scope: str | None = None,
         item: Any = None,
+        state: bytes | None = None,
     ) -> StepRecord:
         """Add one attempt of a forward step to the history (written with the next commit);
         ``scope`` (a scope path as text) defaults to the top-level step's own; ``item`` is the
@@ -404,6 +405,7 @@ class Workflow:
             result=result,
             error=error,
             item=item,
+            state=state,
         )
         self.history.append(record)
         self._staged_steps.append(record)
@@ -598,6 +600,8 @@ class Workflow:
             journal,
             tuple(frames),
         )
+        for record in self._staged_steps:
+            record.state = None  # the store has it: the history does not keep every state
         self._staged_steps = []  # the lists went to the store with the transition
         self._staged_comps = []
         if cancel is not None and status in runner.CANCELLABLE:

@@ -209,6 +209,10 @@ class PersistenceProvider(Protocol):
     async def step_history(self, workflow_id: str) -> list[StepRecord]:
         """Every recorded step attempt, oldest first."""
 
+    async def step_states(self, workflow_id: str) -> dict[int, bytes | str]:
+        """The state's JSON after each completed step attempt, by the attempt's ``seq``
+        (attempts recorded before stores kept it have none)."""
+
     async def compensation_journal(self, workflow_id: str) -> list[CompensationRecord]:
         """The compensation journal, in unwind order."""
 

@@ -75,6 +75,7 @@ async def run_step(
             item=record_item(where.item),
         )
     elif kind not in UNFINISHED or outcome.merged is not None:
+        merged = outcome.merged
         wf.record_attempt(
             step,
             outcome,
@@ -82,6 +83,7 @@ async def run_step(
             result=outcome.result,
             scope=where.scope,
             item=record_item(where.item),
+            state=None if merged is None or where.depth else _snapshot(merged.state_json),
         )
         # a top-level step's completion is told by the runner once it is applied; a nested
         # step's (a loop body's) here, so that each step_started has its end
@@ -94,6 +96,15 @@ async def run_step(
                 scope=where.scope,
             )
     return outcome
+
+
+STATE_SNAPSHOT_LIMIT = 256 * 1024
+"""The largest state (its JSON, in bytes) kept with a top-level step's record for the timeline
+(``ruvon show``, the dashboard); a larger one is not kept, so a big state does not multiply."""
+
+
+def _snapshot(state_json: bytes) -> bytes | None:
+    return state_json if len(state_json) <= STATE_SNAPSHOT_LIMIT else None
 
 
 def record_skipped(

@@ -118,6 +118,7 @@ class InMemoryPersistenceProvider(MemorySchedules):
         self._rows: dict[str, WorkflowRecord] = {}
         self._by_key: dict[str, str] = {}
         self._steps: dict[str, dict[int, StepRecord]] = {}
+        self._states: dict[str, dict[int, bytes | str]] = {}
         self._journal: dict[str, dict[int, CompensationRecord]] = {}
         self._logs: dict[str, list[dict[str, Any]]] = {}
         self._audit: dict[str, list[dict[str, Any]]] = {}
@@ -141,6 +142,7 @@ class InMemoryPersistenceProvider(MemorySchedules):
         stored = _clone(record, definition=False)
         self._rows[record.id] = stored
         self._steps[record.id] = {}
+        self._states[record.id] = {}
         self._journal[record.id] = {}
         self._audit[record.id] = [
             {
@@ -190,6 +192,8 @@ class InMemoryPersistenceProvider(MemorySchedules):
                 # never changed once staged; copied on the way out. An item that is not a
                 # scalar is the caller's too (as a frame): copied on the way in as well
                 steps[s.seq] = s if type(s.item) in _SHARED else _clone_step(s)
+                if s.state is not None:  # the record lets go of it once committed
+                    self._states[row.id][s.seq] = s.state
         if transition.compensations:
             journal = self._journal[row.id]
             for c in transition.compensations:
@@ -335,6 +339,10 @@ class InMemoryPersistenceProvider(MemorySchedules):
     async def step_history(self, workflow_id: str) -> list[StepRecord]:
         self._row(workflow_id)
         return [_clone_step(s) for _, s in sorted(self._steps[workflow_id].items())]
+
+    async def step_states(self, workflow_id: str) -> dict[int, bytes | str]:
+        self._row(workflow_id)
+        return dict(sorted(self._states[workflow_id].items()))
 
     async def compensation_journal(self, workflow_id: str) -> list[CompensationRecord]:
         self._row(workflow_id)

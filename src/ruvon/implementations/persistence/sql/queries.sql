@@ -147,17 +147,25 @@ LIMIT :limit
 -- name: upsert_step_attempt
 INSERT INTO ruvon_step_attempts (
     workflow_id, seq, scope, step_name, step_index, attempt, status, started_at, ended_at,
-    duration_ms, result, error, item
+    duration_ms, result, error, item, state_after
 ) VALUES (
     :workflow_id, :seq, :scope, :step_name, :step_index, :attempt, :status, :started_at,
-    :ended_at, :duration_ms, :result, :error, :item
+    :ended_at, :duration_ms, :result, :error, :item, :state_after
 )
 ON CONFLICT (workflow_id, seq) DO UPDATE SET
     status = excluded.status, ended_at = excluded.ended_at, duration_ms = excluded.duration_ms,
-    result = excluded.result, error = excluded.error, item = excluded.item
+    result = excluded.result, error = excluded.error, item = excluded.item,
+    state_after = excluded.state_after
 
 -- name: select_step_attempts
-SELECT * FROM ruvon_step_attempts WHERE workflow_id = :workflow_id ORDER BY seq
+-- Not the states after each attempt: loading a workflow does not need them (select_step_states)
+SELECT workflow_id, seq, scope, step_name, step_index, attempt, status, started_at, ended_at,
+       duration_ms, result, error, item
+FROM ruvon_step_attempts WHERE workflow_id = :workflow_id ORDER BY seq
+
+-- name: select_step_states
+SELECT seq, state_after FROM ruvon_step_attempts
+WHERE workflow_id = :workflow_id AND state_after IS NOT NULL ORDER BY seq
 
 -- name: upsert_compensation
 INSERT INTO ruvon_compensations (
@@ -277,21 +285,23 @@ WHERE id = :id AND version = :expected_version
 RETURNING id, cancel_requested
 
 -- name: pg_transition_steps
+-- state_after comes as the state's JSON text (a JSON string in the payload), cast here
 INSERT INTO ruvon_step_attempts (
     workflow_id, seq, scope, step_name, step_index, attempt, status, started_at, ended_at,
-    duration_ms, result, error, item
+    duration_ms, result, error, item, state_after
 )
 SELECT moved.id, s.seq, s.scope, s.step_name, s.step_index, s.attempt, s.status,
-       s.started_at, s.ended_at, s.duration_ms, s.result, s.error, s.item
+       s.started_at, s.ended_at, s.duration_ms, s.result, s.error, s.item,
+       CAST(s.state_after AS JSONB)
 FROM moved, jsonb_to_recordset(CAST(:steps AS JSONB)) AS s(
     seq INTEGER, scope TEXT, step_name TEXT, step_index INTEGER, attempt INTEGER, status TEXT,
     started_at DOUBLE PRECISION, ended_at DOUBLE PRECISION, duration_ms DOUBLE PRECISION,
-    result JSONB, error JSONB, item JSONB
+    result JSONB, error JSONB, item JSONB, state_after TEXT
 )
 ON CONFLICT (workflow_id, seq) DO UPDATE SET
     status = excluded.status, ended_at = excluded.ended_at,
     duration_ms = excluded.duration_ms, result = excluded.result, error = excluded.error,
-    item = excluded.item
+    item = excluded.item, state_after = excluded.state_after
 
 -- name: pg_transition_compensations
 INSERT INTO ruvon_compensations (

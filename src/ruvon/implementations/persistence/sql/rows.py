@@ -160,6 +160,7 @@ def step_values(workflow_id: str, s: StepRecord, dump: Any = dump) -> dict[str, 
         "result": dump(s.result),
         "error": dump(s.error.to_dict()) if s.error else None,
         "item": dump(s.item),
+        "state_after": None if s.state is None else text(s.state),
     }
 
 

@@ -52,6 +52,7 @@ CREATE TABLE ruvon_step_attempts (
     error {json},
     scope TEXT NOT NULL DEFAULT '',
     item {json},
+    state_after {json},
     PRIMARY KEY (workflow_id, seq)
 ){without_rowid};
 
@@ -118,4 +119,4 @@ CREATE TABLE ruvon_schedules (
     updated_at {float} NOT NULL
 );
 
-INSERT INTO ruvon_schema (version) VALUES (6);
+INSERT INTO ruvon_schema (version) VALUES (7);

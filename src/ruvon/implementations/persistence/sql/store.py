@@ -46,9 +46,14 @@ class Connection(Protocol):
 
 
 class SQLStore(ScheduleQueries, ABC):
-    """Base of the SQL persistence providers. Initializes (and migrates) on first use."""
+    """Base of the SQL persistence providers. Initializes (and migrates) on first use.
+
+    ``auto_init = False`` leaves the schema alone: :meth:`initialize` then only opens the
+    connection(s) and requires a schema that is up to date (``ruvon db migrate`` makes one).
+    """
 
     dialect: sqlq.Dialect
+    auto_init = True
     # how a boolean column value is passed to the driver (SQLite's driver adapts a ``bool``
     # through its slow adapter lookup; an ``int`` binds directly)
     _flag: staticmethod[[bool], object] = staticmethod(bool)
@@ -97,6 +102,9 @@ class SQLStore(ScheduleQueries, ABC):
     async def initialize(self) -> None:
         if self._ready:
             return
+        if not self.auto_init:
+            await self._attach()
+            return
         try:
             await self.migrate()
         except BaseException:
@@ -105,6 +113,40 @@ class SQLStore(ScheduleQueries, ABC):
                 self._opened = False
             raise
         self._ready = True
+
+    async def _attach(self) -> None:
+        """Open the connection(s) without touching the schema, which must be up to date."""
+        if not self._opened:
+            await self._open()
+            self._opened = True
+        try:
+            found = await self._schema_version()
+            latest = sqlq.latest_version()
+            if found != latest:
+                raise PersistenceError(
+                    f"{self.where} "
+                    + ("has no Ruvon schema" if found == 0 else f"has schema version {found}")
+                    + f"; this version of Ruvon needs {latest}. auto_init=False leaves the "
+                    f"schema alone: run 'ruvon db migrate --db {self._url_hint}' or pass "
+                    "auto_init=True"
+                )
+        except BaseException:
+            await self.close()
+            raise
+        self._ready = True
+
+    @property
+    def _url_hint(self) -> str:
+        """How ``--db`` names this database in a hint."""
+        return "URL"
+
+    async def _schema_version(self) -> int:
+        """The version of the schema in the database; 0 when it has none."""
+        async with self._autocommit() as conn:
+            if not await self._has_schema(conn):
+                return 0
+            row = await conn.fetchone(self._q["schema_version"], {})
+        return int(row["version"]) if row else 0
 
     async def close(self) -> None:
         if self._opened:
@@ -463,6 +505,16 @@ class SQLStore(ScheduleQueries, ABC):
     async def step_history(self, workflow_id: str) -> list[StepRecord]:
         found = await self._rows("select_step_attempts", workflow_id)
         return rows.step_records(found, self.where, workflow_id)
+
+    async def step_states(self, workflow_id: str) -> dict[int, bytes | str]:
+        found = await self._rows("select_step_states", workflow_id)
+        states: dict[int, bytes | str] = {}
+        for r in found:
+            value = r["state_after"]  # JSON text, or parsed already by a driver's codec
+            states[int(r["seq"])] = (
+                value if isinstance(value, str | bytes) else rows.dump(value) or ""
+            )
+        return states
 
     async def compensation_journal(self, workflow_id: str) -> list[CompensationRecord]:
         found = await self._rows("select_compensations", workflow_id)
