@@ -17,6 +17,7 @@ from dashboard_support import Seeded, importable, make_app_dir, seed
 from ruvon.builder import WorkflowBuilder
 from ruvon.dashboard import DashboardSettings, create_app
 from ruvon.dashboard.security import CSRF_COOKIE, SESSION_COOKIE
+from ruvon.errors import PersistenceError
 from ruvon.implementations.persistence.memory import InMemoryPersistenceProvider
 
 with warnings.catch_warnings():  # starlette would rather have httpx2; httpx works the same
@@ -138,6 +139,24 @@ def test_list__a_bad_filter_is_refused(client: TestClient) -> None:
     assert client.get("/api/workflows", params={"status": "DONE"}).status_code == 422
     assert client.get("/api/workflows", params={"limit": 0}).status_code == 422
     assert client.get("/?offset=x").status_code == 400
+
+
+def test_a_store_that_fails__answers_503_on_the_pages_as_on_the_api(
+    client: TestClient, env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csrf = csrf_of(client, "/")
+
+    async def down(*args: object, **kwargs: object) -> None:
+        raise PersistenceError("the database is down")
+
+    for method in ("list_workflows", "load_workflow"):
+        monkeypatch.setattr(env.store, method, down)
+    for path in ("/", f"/workflows/{env.ids.active}"):
+        page = client.get(path)
+        assert page.status_code == 503 and "the database is down" in page.text, path
+        assert client.get("/api" + (path if path != "/" else "/workflows")).status_code == 503
+    form = client.post(f"/workflows/{env.ids.active}/cancel", data={"csrf_token": csrf})
+    assert form.status_code == 503 and "the database is down" in form.text
 
 
 # --- one workflow -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from ruvon.dashboard.models import (
     WorkflowDetail,
     WorkflowList,
 )
-from ruvon.dashboard.service import MAX_PAGE_SIZE, PAGE_SIZE, BadRequest, Dashboard
+from ruvon.dashboard.service import MAX_OFFSET, MAX_PAGE_SIZE, PAGE_SIZE, BadRequest, Dashboard
 from ruvon.errors import (
     ConcurrentModificationError,
     PersistenceError,
@@ -71,7 +71,7 @@ async def list_workflows(
     request: Request,
     status: Annotated[WorkflowStatus | None, Query(description="only this status")] = None,
     workflow_type: Annotated[str | None, Query(alias="type", description="only this type")] = None,
-    offset: Annotated[int, Query(ge=0, description="skip this many (pages)")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="skip this many (pages)")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = PAGE_SIZE,
 ) -> WorkflowList | JSONResponse:
     """Workflows, newest first, one page at a time, with the count of each status."""

@@ -21,7 +21,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ruvon.dashboard import forms, security
 from ruvon.dashboard.models import ACTIONS, Action, WorkflowDetail
 from ruvon.dashboard.service import BadRequest, Dashboard, parse_status
-from ruvon.errors import RuvonError, WorkflowNotFoundError, WorkflowValidationError
+from ruvon.errors import (
+    ConcurrentModificationError,
+    PersistenceError,
+    RuvonError,
+    WorkflowNotFoundError,
+    WorkflowValidationError,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -82,6 +88,11 @@ def error_page(request: Request, status_code: int, heading: str, message: str) -
     return render(request, "error.html", status_code, heading=heading, message=message)
 
 
+def store_failed(request: Request, exc: PersistenceError) -> HTMLResponse:
+    """The page for a store that failed (the API answers 503 too)."""
+    return error_page(request, 503, "Database unavailable", str(exc))
+
+
 async def login_page(request: Request, message: str | None = None) -> Response:
     return render(request, "login.html", 401, message=message)
 
@@ -115,6 +126,8 @@ async def list_page(request: Request) -> Response:
         )
     except (BadRequest, ValueError) as exc:
         return error_page(request, 400, "Bad filter", str(exc))
+    except PersistenceError as exc:
+        return store_failed(request, exc)
     return render(
         request,
         "list.html",
@@ -137,6 +150,8 @@ async def _detail_page(
         wf = await _dashboard(request).detail(workflow_id)
     except WorkflowNotFoundError:
         return error_page(request, 404, "Not found", f"no workflow '{workflow_id}'")
+    except PersistenceError as exc:
+        return store_failed(request, exc)
     return render(
         request,
         "workflow.html",
@@ -193,6 +208,8 @@ async def action_form(request: Request, workflow_id: str, action: str) -> Respon
             request, workflow_id, status_code=422, problem=str(exc), entered=form
         )
     except RuvonError as exc:
+        if isinstance(exc, PersistenceError) and not isinstance(exc, ConcurrentModificationError):
+            return store_failed(request, exc)
         return await _detail_page(request, workflow_id, status_code=409, problem=str(exc))
     done = "cancel-requested" if act == "cancel" and result.cancel_requested else act
     return RedirectResponse(f"/workflows/{workflow_id}?done={done}", status_code=303)

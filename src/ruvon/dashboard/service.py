@@ -27,13 +27,14 @@ from ruvon.dashboard.models import (
     WorkflowSummary,
     actions_for,
 )
-from ruvon.errors import IllegalOperationError, RuvonError
+from ruvon.errors import IllegalOperationError, RuvonError, WorkflowNotFoundError
 from ruvon.models import WorkflowError
 from ruvon.providers.persistence import PersistenceProvider, WorkflowRecord
 from ruvon.status import WorkflowStatus
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+MAX_OFFSET = 2**63 - 1  # the largest OFFSET the SQL stores take (a signed 64-bit integer)
 MAX_DEPTH = 20  # children followed down to the one that waits for input
 
 
@@ -49,6 +50,14 @@ def parse_status(value: str | None) -> WorkflowStatus | None:
     except ValueError:
         known = ", ".join(s.value for s in WorkflowStatus)
         raise BadRequest(f"unknown status {value!r}: use one of {known}") from None
+
+
+def known_id(workflow_id: str) -> str:
+    """``workflow_id``, or ``WorkflowNotFoundError`` for one no store can hold (a NUL, which
+    PostgreSQL refuses as text: it would answer a database error, not "not found")."""
+    if "\x00" in workflow_id:
+        raise WorkflowNotFoundError(workflow_id)
+    return workflow_id
 
 
 def _error(error: WorkflowError | None) -> ErrorInfo | None:
@@ -105,13 +114,16 @@ class Dashboard:
     ) -> WorkflowList:
         """One page of the list and the per-status counts: two queries, whatever the store
         holds."""
-        if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise BadRequest(f"offset must be 0 or more and limit 1 to {MAX_PAGE_SIZE}")
+        if not 0 <= offset <= MAX_OFFSET or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise BadRequest(f"offset must be 0 to {MAX_OFFSET} and limit 1 to {MAX_PAGE_SIZE}")
         workflow_type = workflow_type or None
-        rows = await self.store.list_workflows(
-            status=status, workflow_type=workflow_type, limit=limit, offset=offset
-        )
-        counted = await self.store.count_workflows(workflow_type=workflow_type)
+        rows: list[WorkflowRecord] = []
+        counted: dict[WorkflowStatus, int] = {}
+        if workflow_type is None or "\x00" not in workflow_type:  # no type has a NUL
+            rows = await self.store.list_workflows(
+                status=status, workflow_type=workflow_type, limit=limit, offset=offset
+            )
+            counted = await self.store.count_workflows(workflow_type=workflow_type)
         counts = {s: counted.get(s, 0) for s in WorkflowStatus}
         total = counts[status] if status else sum(counts.values())
         return WorkflowList(
@@ -127,7 +139,7 @@ class Dashboard:
 
     async def detail(self, workflow_id: str) -> WorkflowDetail:
         """Everything the store knows about one workflow (``WorkflowNotFoundError`` if none)."""
-        record = await self.store.load_workflow(workflow_id)
+        record = await self.store.load_workflow(known_id(workflow_id))
         history = await self.store.step_history(workflow_id)
         journal = await self.store.compensation_journal(workflow_id)
         audit = await self.store.audit_log(workflow_id)
@@ -225,7 +237,7 @@ class Dashboard:
         """Do ``action`` to the workflow; the Workflow method's errors pass through
         (``WorkflowNotFoundError``, ``IllegalOperationError``, ``WorkflowValidationError``,
         ``ConcurrentModificationError``)."""
-        wf = await self.builder.load_workflow(workflow_id)
+        wf = await self.builder.load_workflow(known_id(workflow_id))
         if wf.status not in ACTIONS[action]:
             raise IllegalOperationError(
                 f"workflow '{wf.id}' is {wf.status.value}: {action} is not possible now",
