@@ -519,3 +519,130 @@ def test_a_parent_whose_child_waits__takes_the_childs_input_through_its_form() -
             assert client.get(f"/api/workflows/{order_id}").json()["status"] == "COMPLETED"
             payment = client.get(f"/api/workflows/{child['workflow_id']}").json()
             assert payment["status"] == "COMPLETED" and payment["state"]["reviewed_by"] == "dora"
+
+
+# --- a form with a JSON field -------------------------------------------------------------------
+
+FORM_STEPS = """\
+from pydantic import BaseModel
+
+
+class Picked(BaseModel):
+    picked: dict = {}
+
+
+class Pick(BaseModel):
+    label: str = ""
+    tags: list = []
+
+
+def pick(state, context, **values):
+    return {"picked": values}
+"""
+
+FORM_YAML = """\
+workflow_type: FormKinds
+initial_state_model: form_steps.Picked
+steps:
+  - name: Pick
+    type: HUMAN_IN_LOOP
+    function: form_steps.pick
+    input_model: form_steps.Pick
+"""
+
+
+class FormEnv:
+    """A workflow waiting at a HUMAN_IN_LOOP step whose input_model is form_steps.Pick."""
+
+    def __init__(self, directory: Path) -> None:
+        self.store = InMemoryPersistenceProvider()
+        builder = WorkflowBuilder(config_dir=directory / "config", persistence_provider=self.store)
+
+        async def start() -> str:
+            wf = await builder.create_workflow("FormKinds", {})
+            await wf.run()
+            return wf.id
+
+        self.id = asyncio.run(start())
+        self.app = create_app(store=self.store, builder=builder)
+
+    def written(self) -> tuple[str, int, int]:
+        """The status and how many attempts and status changes the store holds."""
+        record = asyncio.run(self.store.load_workflow(self.id))
+        history = asyncio.run(self.store.step_history(self.id))
+        audit = asyncio.run(self.store.audit_log(self.id))
+        return record.status.value, len(history), len(audit)
+
+
+@pytest.fixture(scope="module")
+def form_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    directory = tmp_path_factory.mktemp("dashboard_forms")
+    (directory / "config").mkdir()
+    (directory / "form_steps.py").write_text(FORM_STEPS, encoding="utf-8")
+    (directory / "config" / "forms.yaml").write_text(FORM_YAML, encoding="utf-8")
+    with importable(directory):
+        yield directory
+
+
+def _nested(depth: int) -> str:
+    """A JSON list nested ``depth`` levels deep, as text."""
+    return "[" * depth + "]" * depth
+
+
+def _nested_list(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_resume__json_nested_too_deep_is_refused_and_nothing_written(form_project: Path) -> None:
+    env = FormEnv(form_project)
+    before = env.written()
+    assert before[0] == "WAITING_HUMAN"
+    with TestClient(env.app, base_url=BASE, follow_redirects=False) as client:
+        csrf = csrf_of(client, f"/workflows/{env.id}")
+        # deeper than Python's json parser goes, then deeper than the dashboard takes
+        for tags, problem in (
+            (_nested(5000), "tags: the JSON is nested too deeply"),
+            (_nested(100), "the input is nested more than 64 levels deep"),
+        ):
+            form = {"csrf_token": csrf, "input.label": "x", "input.tags": tags}
+            answer = client.post(f"/workflows/{env.id}/resume", data=form)
+            assert answer.status_code == 422, answer.text[:300]
+            assert problem in answer.text and 'role="alert"' in answer.text
+            assert env.written() == before
+        deep = client.post(
+            f"/api/workflows/{env.id}/resume", json={"input": {"tags": _nested_list(100)}}
+        )
+        assert deep.status_code == 422
+        assert deep.json()["detail"] == "the input is nested more than 64 levels deep"
+        unparsable = client.post(
+            f"/api/workflows/{env.id}/resume",
+            content='{"input": {"tags": ' + _nested(5000) + "}}",
+            headers={"Content-Type": "application/json"},
+        )
+        assert unparsable.status_code == 400  # FastAPI: the body can not be parsed
+        assert env.written() == before
+        ok = {"csrf_token": csrf, "input.label": "x", "input.tags": _nested(60)}
+        assert client.post(f"/workflows/{env.id}/resume", data=ok).status_code == 303
+        assert env.written()[0] == "COMPLETED"
+
+
+def test_actions__a_nul_character_is_refused_before_anything_is_written(
+    form_project: Path,
+) -> None:
+    env = FormEnv(form_project)
+    before = env.written()
+    with TestClient(env.app, base_url=BASE, follow_redirects=False) as client:
+        csrf = csrf_of(client, f"/workflows/{env.id}")
+        form = {"csrf_token": csrf, "input.label": "a\x00b"}
+        answer = client.post(f"/workflows/{env.id}/resume", data=form)
+        assert answer.status_code == 422
+        assert "the input holds a NUL character" in answer.text
+        api = client.post(f"/api/workflows/{env.id}/resume", json={"input": {"a\x00": 1}})
+        assert api.status_code == 422 and "NUL" in api.json()["detail"]
+        cancel = client.post(f"/api/workflows/{env.id}/cancel", json={"reason": "r\x00"})
+        assert cancel.status_code == 422
+        assert cancel.json()["detail"] == "the reason holds a NUL character: no store keeps one"
+        assert env.written() == before

@@ -92,6 +92,14 @@ def test_form_input__without_a_schema_takes_a_json_object() -> None:
         forms.form_input(None, {"input_json": "{"})
 
 
+def test_form_input__json_nested_beyond_the_parser_is_a_form_error() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(forms.FormInputError, match="tags: the JSON is nested too deeply"):
+        forms.form_input(SCHEMA, {"input.reviewer": "ann", "input.tags": deep})
+    with pytest.raises(forms.FormInputError, match="the input's JSON is nested too deeply"):
+        forms.form_input(None, {"input_json": '{"a": ' + deep + "}"})
+
+
 # --- the graph --------------------------------------------------------------------------------
 
 SNAPSHOT = {

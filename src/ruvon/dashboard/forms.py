@@ -106,6 +106,8 @@ def _convert(field_: FormField, text: str) -> Any:
             return float(text)
         if field_.kind == "json":
             return json.loads(text)
+    except RecursionError:
+        raise FormInputError(f"{field_.name}: the JSON is nested too deeply") from None
     except ValueError as exc:
         what = {"integer": "a whole number", "number": "a number", "json": "JSON"}[field_.kind]
         raise FormInputError(f"{field_.name}: {text!r} is not {what}") from exc
@@ -124,6 +126,8 @@ def form_input(schema: dict[str, Any] | None, form: dict[str, str]) -> dict[str,
         raw = form.get(RAW_FIELD, "").strip() or "{}"
         try:
             value = json.loads(raw)
+        except RecursionError:
+            raise FormInputError("the input's JSON is nested too deeply") from None
         except ValueError as exc:
             raise FormInputError(f"the input is not JSON: {exc}") from exc
         if not isinstance(value, dict):

@@ -27,7 +27,12 @@ from ruvon.dashboard.models import (
     WorkflowSummary,
     actions_for,
 )
-from ruvon.errors import IllegalOperationError, RuvonError, WorkflowNotFoundError
+from ruvon.errors import (
+    IllegalOperationError,
+    RuvonError,
+    WorkflowNotFoundError,
+    WorkflowValidationError,
+)
 from ruvon.models import WorkflowError
 from ruvon.providers.persistence import PersistenceProvider, WorkflowRecord
 from ruvon.status import WorkflowStatus
@@ -36,6 +41,9 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_OFFSET = 2**63 - 1  # the largest OFFSET the SQL stores take (a signed 64-bit integer)
 MAX_DEPTH = 20  # children followed down to the one that waits for input
+# how deep an operator's input may nest (the input object is level 1): far below what the
+# stores can read back (about 200 levels, with the state and records around it)
+MAX_INPUT_DEPTH = 64
 
 
 class BadRequest(ValueError):
@@ -58,6 +66,25 @@ def known_id(workflow_id: str) -> str:
     if "\x00" in workflow_id:
         raise WorkflowNotFoundError(workflow_id)
     return workflow_id
+
+
+def check_input(value: Any, what: str) -> None:
+    """Refuse (``WorkflowValidationError``) an operator's value no store can keep: one nested
+    deeper than :data:`MAX_INPUT_DEPTH`, or a string (a key too) with a NUL character, which
+    PostgreSQL can not hold in text or JSON. Checked before the workflow is touched."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise WorkflowValidationError(f"{what} holds a NUL character: no store keeps one")
+        elif isinstance(item, dict | list):
+            if depth > MAX_INPUT_DEPTH:
+                raise WorkflowValidationError(
+                    f"{what} is nested more than {MAX_INPUT_DEPTH} levels deep"
+                )
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 def _error(error: WorkflowError | None) -> ErrorInfo | None:
@@ -236,7 +263,11 @@ class Dashboard:
     ) -> ActionResult:
         """Do ``action`` to the workflow; the Workflow method's errors pass through
         (``WorkflowNotFoundError``, ``IllegalOperationError``, ``WorkflowValidationError``,
-        ``ConcurrentModificationError``)."""
+        ``ConcurrentModificationError``); a value no store can keep (see :func:`check_input`)
+        is refused before the workflow is loaded."""
+        check_input(user_input, "the input")
+        check_input(decided_by, "decided_by")
+        check_input(reason, "the reason")
         wf = await self.builder.load_workflow(known_id(workflow_id))
         if wf.status not in ACTIONS[action]:
             raise IllegalOperationError(
