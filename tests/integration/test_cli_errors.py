@@ -3,6 +3,7 @@ one line on stderr, ``error: <what> — <hint>``, never a traceback (unless --de
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -197,6 +198,64 @@ def test_a_read_command_leaves_an_old_schema_alone(app: Path) -> None:
     proc = ruvon("list", "--db", f"sqlite:///{db}", cwd=app)
     assert proc.returncode == 3
     assert "run 'ruvon db migrate --db sqlite:///<file>'" in one_error_line(proc)
+
+
+def _sql(db_url: str, *statements: str) -> list[tuple[object, ...]]:
+    """Run ``statements`` on the database of ``db_url``; the rows of the last one."""
+    if db_url.startswith("sqlite:"):
+        db = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            rows: list[tuple[object, ...]] = []
+            for statement in statements:
+                rows = db.execute(statement).fetchall()
+            return rows
+        finally:
+            db.close()
+
+    async def run() -> list[tuple[object, ...]]:
+        import asyncpg
+
+        conn = await asyncpg.connect(db_url)
+        try:
+            for statement in statements[:-1]:
+                await conn.execute(statement)
+            return [tuple(r) for r in await conn.fetch(statements[-1])]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "args", [["list"], ["show", "some-id"], ["logs", "some-id"], ["recover", "--list-failed"]]
+)
+def test_a_read_command_leaves_an_old_schema_alone__sqlite_and_postgres(
+    app: Path, db_url: str, args: list[str]
+) -> None:
+    assert ruvon("db", "migrate", "--db", db_url, cwd=app).returncode == 0
+    _sql(db_url, "UPDATE ruvon_schema SET version = 1", "SELECT version FROM ruvon_schema")
+
+    proc = ruvon(*args, "--db", db_url, cwd=app)
+
+    assert proc.returncode == 3, proc.stderr
+    assert "has schema version 1" in one_error_line(proc)
+    assert _sql(db_url, "SELECT version FROM ruvon_schema") == [(1,)]
+
+
+def test_a_read_command_creates_no_schema_in_an_empty_database(app: Path, db_url: str) -> None:
+    if db_url.startswith("sqlite:"):
+        Path(db_url.removeprefix("sqlite:///")).touch()  # there, and empty
+    tables = (
+        "SELECT name FROM sqlite_master"
+        if db_url.startswith("sqlite:")
+        else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    )
+
+    proc = ruvon("list", "--db", db_url, cwd=app)
+
+    assert proc.returncode == 3, proc.stderr
+    assert "has no Ruvon schema" in one_error_line(proc)
+    assert _sql(db_url, tables) == []
 
 
 def test_db_migrate_refuses_a_damaged_sqlite_file(app: Path) -> None:

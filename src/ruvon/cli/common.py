@@ -221,8 +221,9 @@ async def opened_store(
     """The store at ``url``, initialized, closed on the way out.
 
     ``must_exist``: a SQLite file that is not there is an error (a typo'd path must not
-    become a new, empty database). ``migrate=False`` leaves a SQLite schema alone (read
-    commands): one that is not up to date is an error naming ``ruvon db migrate``.
+    become a new, empty database). ``migrate=False`` leaves the schema alone, on SQLite and
+    on PostgreSQL (read commands): one that is not up to date, or none at all, is an error
+    naming ``ruvon db migrate``.
     """
     from ruvon.implementations.persistence import store_from_url
 
@@ -243,7 +244,9 @@ async def opened_store(
     elif scheme in ("postgresql", "postgres"):
         from ruvon.implementations.persistence.postgres import PostgresPersistenceProvider
 
-        store = PostgresPersistenceProvider(url, min_size=1, max_size=4, connect_timeout=10.0)
+        store = PostgresPersistenceProvider(
+            url, min_size=1, max_size=4, connect_timeout=10.0, auto_init=migrate
+        )
     else:
         store = store_from_url(url)
     await store.initialize()

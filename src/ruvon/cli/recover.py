@@ -119,7 +119,7 @@ def _list_failed(db: str, limit: int) -> None:
     from ruvon.recovery import failed_workflows
 
     async def main() -> list[tuple[str, str, str]]:
-        async with opened_store(db) as store:
+        async with opened_store(db, migrate=False) as store:
             failed = await failed_workflows(store, limit=limit)
             rows = []
             for workflow_id, reason in failed.items():

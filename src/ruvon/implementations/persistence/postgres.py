@@ -230,7 +230,8 @@ class PostgresPersistenceProvider(SQLStore):
     A connection lost to a server restart or outage fails the call using it (a
     ``PersistenceError``); later calls get new connections as soon as the server accepts them.
     ``close()`` waits up to ``close_timeout`` seconds for calls in flight, then drops the
-    connections.
+    connections. With ``auto_init=False`` the schema is not created or migrated: the first
+    use then requires an up-to-date schema (``ruvon db migrate`` makes one).
     """
 
     dialect = POSTGRES
@@ -244,8 +245,10 @@ class PostgresPersistenceProvider(SQLStore):
         connect_timeout: float = 10.0,
         close_timeout: float = 5.0,
         application_name: str = "ruvon",
+        auto_init: bool = True,
     ) -> None:
         self.application_name = application_name
+        self.auto_init = auto_init
         self.url = url
         self.min_size, self.max_size = min_size, max_size
         self.connect_timeout = connect_timeout
@@ -263,8 +266,9 @@ class PostgresPersistenceProvider(SQLStore):
         return f"PostgreSQL database '{redact(self.url)}'"
 
     async def initialize(self) -> None:
-        """Open the pool and migrate, once: concurrent first calls share one attempt (and its
-        error, if it fails; the next call then tries again)."""
+        """Open the pool and migrate (``auto_init=False``: check the schema), once: concurrent
+        first calls share one attempt (and its error, if it fails; the next call then tries
+        again)."""
         if self._ready:
             return
         opening = self._opening
@@ -423,6 +427,10 @@ class PostgresPersistenceProvider(SQLStore):
             return renewed
         finally:
             await conn.close(timeout=self.connect_timeout)
+
+    @property
+    def _url_hint(self) -> str:
+        return redact(self.url)
 
     async def _has_schema(self, conn: Connection) -> bool:
         assert isinstance(conn, _Conn)

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ruvon.errors import PersistenceError
-from ruvon.implementations.persistence.sql.queries import Dialect, Query, latest_version
+from ruvon.implementations.persistence.sql.queries import Dialect, Query
 from ruvon.implementations.persistence.sql.store import Connection, Row, SQLStore
 from ruvon.implementations.persistence.sqlite_conn import AsyncConnection
 
@@ -258,41 +258,11 @@ class SQLitePersistenceProvider(SQLStore):
             )
             self._emptied = False
             self._known_definitions.clear()  # the definition rows went with the old database
-        if self.auto_init:
-            await super().initialize()
-            return
-        await self._attach()
+        await super().initialize()
 
-    async def _attach(self) -> None:
-        """Open the connection without touching the schema, which must be up to date."""
-        if not self._opened:
-            await self._open()
-            self._opened = True
-        try:
-            found = await self._schema_version()
-            latest = latest_version()
-            if found != latest:
-                raise PersistenceError(
-                    f"{self.where} "
-                    + ("has no Ruvon schema" if found == 0 else f"has schema version {found}")
-                    + f"; this version of Ruvon needs {latest}. auto_init=False leaves the "
-                    "schema alone: run 'ruvon db migrate --db sqlite:///<file>' or pass "
-                    "auto_init=True"
-                )
-        except BaseException:
-            await self.close()
-            raise
-        self._ready = True
-
-    async def _schema_version(self) -> int:
-        assert self._db is not None
-        try:
-            if not await self._has_schema(self._conn):
-                return 0
-            row = self._db.execute(self._q["schema_version"].sql).fetchone()
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        return int(row["version"]) if row else 0
+    @property
+    def _url_hint(self) -> str:
+        return "sqlite:///<file>"
 
     async def close(self) -> None:
         """Close the connection (again: nothing happens). The store may be initialized again."""
