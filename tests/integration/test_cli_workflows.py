@@ -190,6 +190,48 @@ def test_start_without_run__prints_only_the_id_and_resume_drives_it(
     assert _show(created["id"], app, db_url)["saga_mode"] is True
 
 
+def test_start_without_run__leaves_no_lease_when_the_yaml_says_saga_mode(
+    tmp_path: Path, db_url: str
+) -> None:
+    app = project(tmp_path)  # Order's YAML has saga_mode: true; Plain's has none
+    for args in (["Order"], ["Order", "--saga"], ["Plain"], ["Plain", "--saga"]):
+        started = ruvon("start", *args, "-d", '{"item": "cup"}', "--db", db_url, cwd=app)
+        assert started.returncode == 0, started.stderr
+        wid = _started(started.stdout)
+        assert _lease(db_url, wid) == (None, None), args
+
+        driven = ruvon("resume", wid, "--db", db_url, cwd=app)  # at once, not 30 s later
+
+        assert driven.returncode == 0, (args, driven.stderr)
+        assert "status: COMPLETED" in driven.stdout
+        assert _show(wid, app, db_url)["saga_mode"] is (args != ["Plain"])
+
+
+def _lease(db_url: str, workflow_id: str) -> tuple[Any, Any]:
+    """The row's ``lease_owner`` and ``lease_expires_at``."""
+    query = "SELECT lease_owner, lease_expires_at FROM ruvon_workflows WHERE id = "
+    if db_url.startswith("sqlite:"):
+        import sqlite3
+
+        db = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+        try:
+            row = db.execute(query + "?", (workflow_id,)).fetchone()
+        finally:
+            db.close()
+        return tuple(row)
+
+    async def fetch() -> tuple[Any, Any]:
+        import asyncpg
+
+        conn = await asyncpg.connect(db_url)
+        try:
+            return tuple(await conn.fetchrow(query + "$1", workflow_id))
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
+
+
 def test_cancel__a_waiting_workflow_then_cancel_again_is_refused(
     tmp_path: Path, db_url: str
 ) -> None:

@@ -66,8 +66,10 @@ async def _start(
     wf = await builder.create_workflow(workflow_type, data, **options)
     if saga and not wf.saga_mode:
         wf.enable_saga_mode()
-        if not go:  # written now, and the lease let go: 'ruvon resume ID' may drive it at once
-            await wf.commit(wf.status, reason="saga mode enabled", release=True)
+    if not go and (wf.saga_flag_pending or wf.lease_expires_at is not None):
+        # the settings written now, and the creator's lease let go before this process exits:
+        # 'ruvon resume ID' may drive it at once (a saga workflow's lease would hold it 30 s)
+        await wf.commit(wf.status, reason="created", release=True)
     if not as_json:
         typer.echo(wf.id)
     if go:
