@@ -521,10 +521,22 @@ def test_a_parent_whose_child_waits__takes_the_childs_input_through_its_form() -
             assert payment["status"] == "COMPLETED" and payment["state"]["reviewed_by"] == "dora"
 
 
-# --- a form with a JSON field -------------------------------------------------------------------
+# --- a form with a JSON field and enums ---------------------------------------------------------
 
 FORM_STEPS = """\
+import enum
+
 from pydantic import BaseModel
+
+
+class Color(str, enum.Enum):
+    red = "red"
+    blue = "blue"
+
+
+class Level(enum.IntEnum):
+    low = 1
+    high = 2
 
 
 class Picked(BaseModel):
@@ -534,6 +546,8 @@ class Picked(BaseModel):
 class Pick(BaseModel):
     label: str = ""
     tags: list = []
+    color: Color = Color.red
+    level: Level = Level.low
 
 
 def pick(state, context, **values):
@@ -552,7 +566,8 @@ steps:
 
 
 class FormEnv:
-    """A workflow waiting at a HUMAN_IN_LOOP step whose input_model is form_steps.Pick."""
+    """A workflow waiting at a HUMAN_IN_LOOP step whose input_model is form_steps.Pick: a
+    string, a list (a JSON text area), a str Enum and an IntEnum."""
 
     def __init__(self, directory: Path) -> None:
         self.store = InMemoryPersistenceProvider()
@@ -646,3 +661,23 @@ def test_actions__a_nul_character_is_refused_before_anything_is_written(
         assert cancel.status_code == 422
         assert cancel.json()["detail"] == "the reason holds a NUL character: no store keeps one"
         assert env.written() == before
+
+
+def test_resume__an_enum_field_is_a_choice_and_its_value_goes_back(form_project: Path) -> None:
+    env = FormEnv(form_project)
+    with TestClient(env.app, base_url=BASE, follow_redirects=False) as client:
+        page = client.get(f"/workflows/{env.id}").text
+        color = re.search(r'<select name="input\.color"[^>]*>(.*?)</select>', page, re.S)
+        level = re.search(r'<select name="input\.level"[^>]*>(.*?)</select>', page, re.S)
+        assert color and level, page
+        assert re.findall(r"<option[^>]*>([^<]*)</option>", color.group(1)) == ["—", "red", "blue"]
+        assert "<option selected>red</option>" in color.group(1)  # the default
+        assert "<option selected>1</option>" in level.group(1)
+        csrf = csrf_of(client, f"/workflows/{env.id}")
+        wrong = {"csrf_token": csrf, "input.color": "green"}
+        answer = client.post(f"/workflows/{env.id}/resume", data=wrong)
+        assert answer.status_code == 422 and "color: choose one of red, blue" in answer.text
+        form = {"csrf_token": csrf, "input.color": "blue", "input.level": "2"}
+        assert client.post(f"/workflows/{env.id}/resume", data=form).status_code == 303
+        state = client.get(f"/api/workflows/{env.id}").json()["state"]
+        assert state["picked"] == {"color": "blue", "level": 2}  # the values the model made

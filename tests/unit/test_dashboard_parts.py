@@ -3,6 +3,7 @@ current position, and the security helpers (loopback hosts, origins, the session
 
 from __future__ import annotations
 
+import enum
 from typing import Literal
 
 import pytest
@@ -98,6 +99,46 @@ def test_form_input__json_nested_beyond_the_parser_is_a_form_error() -> None:
         forms.form_input(SCHEMA, {"input.reviewer": "ann", "input.tags": deep})
     with pytest.raises(forms.FormInputError, match="the input's JSON is nested too deeply"):
         forms.form_input(None, {"input_json": '{"a": ' + deep + "}"})
+
+
+class Color(enum.StrEnum):
+    red = "red"
+    blue = "blue"
+
+
+class Level(enum.IntEnum):
+    low = 1
+    high = 2
+
+
+class Paint(BaseModel):
+    color: Color = Field(description="which paint")
+    level: Level = Level.low
+    shade: Color | None = None
+    only: Literal["this"] = "this"
+    size: Literal[1, 2] | None = None
+
+
+def test_form_fields__an_enum_class_is_a_choice_of_its_values() -> None:
+    fields = {f.name: f for f in forms.form_fields(Paint.model_json_schema())}
+    assert {name: f.kind for name, f in fields.items()} == dict.fromkeys(fields, "choice")
+    color = fields["color"]
+    assert color.choices == ["red", "blue"] and color.required and color.default == ""
+    assert color.label == "Color" and color.description == "which paint"
+    assert fields["level"].choices == ["1", "2"] and fields["level"].default == "1"
+    assert fields["level"].label == "Level" and fields["level"].description is None
+    assert fields["shade"].choices == ["red", "blue"] and not fields["shade"].required
+    assert fields["only"].choices == ["this"] and fields["size"].choices == ["1", "2"]
+
+
+def test_form_input__a_choice_is_given_back_as_the_value_it_stands_for() -> None:
+    schema = Paint.model_json_schema()
+    form = {"input.color": "blue", "input.level": "2", "input.shade": "", "input.size": "1"}
+    values = forms.form_input(schema, form)
+    assert values == {"color": "blue", "level": 2, "size": 1}
+    assert Paint.model_validate(values) == Paint(color=Color.blue, level=Level.high, size=1)
+    with pytest.raises(forms.FormInputError, match="color: choose one of red, blue"):
+        forms.form_input(schema, {"input.color": "green"})
 
 
 # --- the graph --------------------------------------------------------------------------------

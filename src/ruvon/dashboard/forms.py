@@ -1,8 +1,9 @@
 """The resume form: fields built from the waiting step's ``input_model`` JSON schema, and the
 submitted form turned back into the input dict.
 
-Strings, numbers, integers, booleans and enums get their own inputs; anything else (a nested
-model, a list) is a JSON text area. The values are only converted to the schema's JSON types
+Strings, numbers, integers, booleans and enums get their own inputs (an ``Enum`` class, a
+``Literal[...]``, optional or not, is a choice of its values); anything else (a nested model, a
+list) is a JSON text area. The values are only converted to the schema's JSON types
 here: the workflow validates them against the model on ``resume()``, which names each bad
 field. Without a schema (a step that paused with no ``input_model``) the form is one JSON text
 area.
@@ -28,11 +29,53 @@ class FormField:
     required: bool
     description: str | None = None
     choices: list[str] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)  # the JSON value of each choice
     default: str = ""
 
     @property
     def input_name(self) -> str:
         return FIELD_PREFIX + self.name
+
+
+DEFS = "#/$defs/"
+
+
+def _deref(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with the definition its ``$ref`` names (an ``Enum`` class, a nested model)
+    merged in; its own keys (``default``, ``description``) win."""
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith(DEFS):
+        target = defs.get(ref.removeprefix(DEFS))
+        if isinstance(target, dict):
+            return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    all_of = node.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
+        return {**_deref(all_of[0], defs), **{k: v for k, v in node.items() if k != "allOf"}}
+    return node
+
+
+def _resolved(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """The property with its ``$ref`` (and those of its ``anyOf`` options) resolved."""
+    prop = _deref(prop, defs)
+    options = prop.get("anyOf")
+    if isinstance(options, list):
+        options = [_deref(o, defs) if isinstance(o, dict) else o for o in options]
+        prop = {**prop, "anyOf": options}
+    return prop
+
+
+def _choices(prop: dict[str, Any]) -> list[Any] | None:
+    """The values an enum (``Enum`` class, ``Literal``) allows, ``X | None`` too."""
+    if isinstance(prop.get("enum"), list):
+        return list(prop["enum"])
+    if "const" in prop:
+        return [prop["const"]]
+    options = prop.get("anyOf")
+    if isinstance(options, list):
+        rest = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+        if len(rest) == 1 and isinstance(rest[0], dict):
+            return _choices(rest[0])
+    return None
 
 
 def _scalar_type(prop: dict[str, Any]) -> tuple[str | None, bool]:
@@ -48,7 +91,7 @@ def _scalar_type(prop: dict[str, Any]) -> tuple[str | None, bool]:
 
 
 def _kind(prop: dict[str, Any]) -> Kind:
-    if isinstance(prop.get("enum"), list):
+    if _choices(prop) is not None:
         return "choice"
     kind, _ = _scalar_type(prop)
     return {  # type: ignore[return-value]
@@ -57,6 +100,15 @@ def _kind(prop: dict[str, Any]) -> Kind:
         "number": "number",
         "boolean": "boolean",
     }.get(kind or "", "json")
+
+
+def _label(name: str, own: dict[str, Any]) -> str:
+    """The property's title; pydantic gives none to a ``$ref`` property (an ``Enum``): then the
+    title it gives the others (``risk_score`` is "Risk Score"), not the Enum class's."""
+    title = own.get("title")
+    if title:
+        return str(title)
+    return name.title().replace("_", " ") if "$ref" in own or "allOf" in own else name
 
 
 def _default(prop: dict[str, Any], kind: Kind) -> str:
@@ -75,19 +127,24 @@ def form_fields(schema: dict[str, Any] | None) -> list[FormField]:
     if not schema:
         return []
     required = set(schema.get("required") or ())
+    defs = schema.get("$defs")
+    defs = defs if isinstance(defs, dict) else {}
     fields = []
-    for name, prop in (schema.get("properties") or {}).items():
-        if not isinstance(prop, dict):
+    for name, own in (schema.get("properties") or {}).items():
+        if not isinstance(own, dict):
             continue
+        prop = _resolved(own, defs)
         kind = _kind(prop)
+        values = (_choices(prop) or []) if kind == "choice" else []
         fields.append(
             FormField(
                 name=name,
-                label=str(prop.get("title") or name),
+                label=_label(name, own),
                 kind=kind,
                 required=name in required,
-                description=prop.get("description"),
-                choices=[str(c) for c in prop.get("enum", ())] if kind == "choice" else [],
+                description=own.get("description"),
+                choices=[str(v) for v in values],
+                values=values,
                 default=_default(prop, kind),
             )
         )
@@ -115,6 +172,10 @@ def _convert(field_: FormField, text: str) -> Any:
         if text not in ("true", "false"):
             raise FormInputError(f"{field_.name}: choose true or false")
         return text == "true"
+    if field_.kind == "choice":  # back to the value the option stands for (1, not "1")
+        if text not in field_.choices:
+            raise FormInputError(f"{field_.name}: choose one of {', '.join(field_.choices)}")
+        return field_.values[field_.choices.index(text)]
     return text
 
 
