@@ -27,7 +27,7 @@ with warnings.catch_warnings():  # starlette would rather have httpx2; httpx wor
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 BASE = "http://localhost"
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-dashboard-token"
 
 
 @pytest.fixture(scope="module")
@@ -432,6 +432,22 @@ def test_auth__requests_without_the_token_are_refused(project: Path) -> None:
         csrf = csrf_of(client, "/")
         assert client.post("/logout", data={"csrf_token": csrf}).status_code == 303
         assert client.get("/").status_code == 401
+        for blank in (" ", ""):
+            refused = client.post("/login", data={"csrf_token": csrf, "token": blank})
+            assert refused.status_code == 401 and SESSION_COOKIE not in client.cookies
+        pasted = client.post("/login", data={"csrf_token": csrf, "token": f" {TOKEN}\n"})
+        assert pasted.status_code == 303  # the whitespace around it is not the token's
+
+
+def test_auth__the_token_is_stripped_and_a_blank_or_short_one_refused(project: Path) -> None:
+    env = Env(project, token=f"  {TOKEN}\n")  # as an env file may give it
+    with TestClient(env.app, base_url=BASE, follow_redirects=False) as client:
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        assert client.get("/api/workflows", headers=bearer).status_code == 200
+        assert client.get("/api/workflows", headers={"Authorization": "Bearer "}).status_code == 401
+    for token in (" ", "", "too-short"):
+        with pytest.raises(ValueError, match="the token"):
+            Env(project, token=token)
 
 
 def test_host_header__must_name_this_machine_without_a_token(project: Path) -> None:

@@ -46,3 +46,29 @@ def test_serve__is_listed_with_its_options(tmp_path: Path) -> None:
     for option in ("--db", "--config-dir", "--app-dir", "--host", "--port", "--token"):
         assert option in proc.stdout
     assert "RUVON_DASHBOARD_TOKEN" in proc.stdout
+
+
+def test_serve__a_blank_or_short_token_is_refused_like_none(tmp_path: Path) -> None:
+    empty = "the token is empty (or only whitespace)"
+    for host, token, problem in (
+        ("0.0.0.0", " ", empty),
+        ("0.0.0.0", "\t\n", empty),
+        ("127.0.0.1", "", empty),  # asked for a token, and gave none: not "no token"
+        ("0.0.0.0", "  short-token  ", "the token has 11 characters: it needs at least 16"),
+    ):
+        args = ("--host", host, "--token", token, "--db", "memory://")
+        proc = ruvon("serve", *args, cwd=tmp_path)
+        assert proc.returncode == 2, (host, token, proc.stderr)
+        prefix = "error: --token (or $RUVON_DASHBOARD_TOKEN) refused: "
+        assert proc.stderr.startswith(prefix + problem)
+        assert "Traceback" not in proc.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUVON_")}
+    from_env = subprocess.run(
+        [sys.executable, "-m", "ruvon.cli", "serve", "--host", "0.0.0.0", "--db", "memory://"],
+        capture_output=True,
+        text=True,
+        env={**env, "RUVON_DASHBOARD_TOKEN": " "},
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert from_env.returncode == 2 and "the token is empty" in from_env.stderr

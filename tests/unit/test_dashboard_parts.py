@@ -10,8 +10,14 @@ import pytest
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
-from ruvon.dashboard import forms, graph
-from ruvon.dashboard.security import is_loopback, same_origin, session_value
+from ruvon.dashboard import DashboardSettings, forms, graph
+from ruvon.dashboard.security import (
+    MIN_TOKEN_LENGTH,
+    checked_token,
+    is_loopback,
+    same_origin,
+    session_value,
+)
 from ruvon.models import CompensationRecord, CompensationStatus, StepRecord, StepStatus
 from ruvon.status import WorkflowStatus
 
@@ -295,3 +301,17 @@ def test_same_origin__compares_origin_then_referer_with_the_host() -> None:
 def test_session_cookie__is_derived_from_the_token_not_the_token() -> None:
     assert session_value("abc") == session_value("abc") != session_value("abd")
     assert "abc" not in session_value("abc") and len(session_value("abc")) == 64
+
+
+def test_checked_token__strips_and_refuses_a_blank_or_short_token() -> None:
+    token = "t" * MIN_TOKEN_LENGTH
+    assert checked_token(None) is None
+    assert checked_token(f" {token}\n") == token
+    assert DashboardSettings(token=f"\t{token} ").token == token
+    for blank in ("", " ", "\n\t "):
+        with pytest.raises(ValueError, match="empty"):
+            checked_token(blank)
+        with pytest.raises(ValueError, match="empty"):
+            DashboardSettings(token=blank)
+    with pytest.raises(ValueError, match=f"needs at least {MIN_TOKEN_LENGTH}"):
+        checked_token(" " + token[1:] + " ")

@@ -55,13 +55,22 @@ def serve(
         import uvicorn
 
         from ruvon.dashboard import DashboardSettings, create_app
-        from ruvon.dashboard.security import is_loopback
+        from ruvon.dashboard.security import checked_token, is_loopback
     except ImportError as exc:
         abort(
             CliError(
                 f"ruvon serve needs the dashboard extra ({exc.name} is not installed)",
                 hint="pip install 'ruvon[dashboard]'",
                 code=ExitCode.FAILED,
+            )
+        )
+    try:
+        token = checked_token(token)
+    except ValueError as exc:
+        abort(
+            usage(
+                f"--token (or $RUVON_DASHBOARD_TOKEN) refused: {exc}",
+                "make one with: python -c 'import secrets; print(secrets.token_urlsafe(24))'",
             )
         )
     if not is_loopback(host) and not token:

@@ -34,12 +34,16 @@ counts), read one (state, step timeline, compensation journal, what it waits for
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DashboardSettings:
-    """What ``ruvon serve`` was started with."""
+    """What ``ruvon serve`` was started with. ``token`` is stripped of the whitespace around
+    it; a blank one, or one shorter than ``MIN_TOKEN_LENGTH`` (16), is a ``ValueError``."""
 
     db_url: str = "sqlite:///ruvon.db"
     config_dir: str | None = None
     token: str | None = None
     host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "token", security.checked_token(self.token))
 
 
 def shown_url(url: str) -> str:

@@ -232,7 +232,7 @@ async def login(request: Request) -> Response:
         return RedirectResponse("/", status_code=303)
     if not security.check_csrf(request, form):
         return await login_page(request, "the form expired: try again")
-    if not security.same_secret(form.get("token"), token):
+    if not security.same_secret(form.get("token", "").strip(), token):
         return await login_page(request, "wrong token")
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(

@@ -5,7 +5,9 @@
   dashboard through DNS rebinding.
 - **Token** (``--token``): every request but the login page, ``/healthz`` and the static files
   needs ``Authorization: Bearer <token>`` or the session cookie the login page sets (an HMAC of
-  the token, ``HttpOnly``, ``SameSite=Strict``). Without it: 401.
+  the token, ``HttpOnly``, ``SameSite=Strict``). Without it: 401. A token is at least
+  :data:`MIN_TOKEN_LENGTH` characters once the whitespace around it is stripped
+  (:func:`checked_token`): a blank one would let anybody in.
 - **Unsafe requests** (POST): a browser's ``Origin`` (else ``Referer``) must be this dashboard.
   A page's form must also carry the CSRF token of the double-submit cookie (checked by
   :func:`check_csrf` where the form is read); an API call must carry the bearer token or be
@@ -33,6 +35,23 @@ CSRF_FIELD = "csrf_token"
 OPEN_PATHS = ("/login", "/healthz", "/static/")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+MIN_TOKEN_LENGTH = 16
+
+
+def checked_token(token: str | None) -> str | None:
+    """The token to require (``None``: none), without the whitespace around it (an env file's
+    stray space or newline); ``ValueError`` if it is blank or shorter than
+    :data:`MIN_TOKEN_LENGTH` characters."""
+    if token is None:
+        return None
+    token = token.strip()
+    if not token:
+        raise ValueError("the token is empty (or only whitespace)")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"the token has {len(token)} characters: it needs at least {MIN_TOKEN_LENGTH}"
+        )
+    return token
 
 
 def is_loopback(host: str) -> bool:
