@@ -382,6 +382,12 @@ def test_csrf__a_form_without_the_right_token_is_refused(client: TestClient, env
     assert cross_site.status_code == 403
     client.cookies.clear()  # a form from another site comes without the cookie
     assert client.post(f"/workflows/{wid}/cancel", data={"csrf_token": csrf}).status_code == 403
+    for cookie in ("", "x"):  # an empty (or short) cookie and the same form token: no token
+        client.cookies.set(CSRF_COOKIE, cookie)
+        for form in ({"csrf_token": cookie}, {}):
+            answer = client.post(f"/workflows/{wid}/cancel", data=form)
+            assert answer.status_code == 403, (cookie, form)
+        assert client.post("/logout", data={"csrf_token": cookie}).status_code == 403
     assert env.status(wid) == "ACTIVE"
 
 

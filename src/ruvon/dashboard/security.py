@@ -165,11 +165,18 @@ class GuardMiddleware:
         return None
 
 
+def _csrf_cookie(request: Request) -> str | None:
+    """This browser's CSRF cookie, if it is one this server could have set (an empty or short
+    one is none: an empty form field would match it)."""
+    current = request.cookies.get(CSRF_COOKIE)
+    return current if current and 20 <= len(current) <= 100 else None
+
+
 def csrf_token(request: Request) -> tuple[str, bool]:
     """The CSRF token of this browser (its cookie), or a new one; ``True`` if new (the
     response must then set the cookie)."""
-    current = request.cookies.get(CSRF_COOKIE)
-    if current and 20 <= len(current) <= 100:
+    current = _csrf_cookie(request)
+    if current is not None:
         return current, False
     return secrets.token_urlsafe(32), True
 
@@ -179,6 +186,6 @@ def set_csrf_cookie(response: Response, token: str) -> None:
 
 
 def check_csrf(request: Request, form: dict[str, str]) -> bool:
-    """The form carries the token of this browser's CSRF cookie."""
-    cookie = request.cookies.get(CSRF_COOKIE)
+    """The form carries the token of this browser's CSRF cookie (a well-formed one)."""
+    cookie = _csrf_cookie(request)
     return cookie is not None and same_secret(form.get(CSRF_FIELD), cookie)
