@@ -118,6 +118,10 @@ def test_list__filters_by_status_and_by_type(client: TestClient, env: Env) -> No
     assert sorted(w["id"] for w in done["items"]) == sorted(env.ids.completed)
     assert done["total"] == 3 and done["counts"]["FAILED_ROLLED_BACK"] == 2
     assert all(w["status"] == "COMPLETED" and w["current_step_name"] is None for w in done["items"])
+    for spelled in ("completed", " Completed "):  # any case, as the page and the CLI take it
+        assert client.get("/api/workflows", params={"status": spelled}).json() == done
+    everything = client.get("/api/workflows", params={"status": ""}).json()
+    assert everything["status"] is None and everything["total"] == 9
 
 
 def test_list__pages_follow_each_other(client: TestClient) -> None:

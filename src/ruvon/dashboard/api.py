@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 
 from ruvon.dashboard.models import (
     ActionResult,
@@ -47,6 +48,13 @@ ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api", tags=["workflows"])
 
 
+def _status_name(value: object) -> object:
+    """``?status=`` in any case, as the list page and the CLI take it (empty: no filter)."""
+    if isinstance(value, str):
+        return value.strip().upper() or None
+    return value
+
+
 def _dashboard(request: Request) -> Dashboard:
     dashboard: Dashboard = request.app.state.dashboard
     return dashboard
@@ -69,7 +77,11 @@ def problem(exc: Exception) -> JSONResponse:
 @router.get("/workflows", response_model=WorkflowList, responses=ERRORS)
 async def list_workflows(
     request: Request,
-    status: Annotated[WorkflowStatus | None, Query(description="only this status")] = None,
+    status: Annotated[
+        WorkflowStatus | None,
+        BeforeValidator(_status_name),
+        Query(description="only this status (any case)"),
+    ] = None,
     workflow_type: Annotated[str | None, Query(alias="type", description="only this type")] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="skip this many (pages)")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = PAGE_SIZE,
