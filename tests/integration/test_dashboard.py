@@ -486,6 +486,12 @@ def test_openapi__documents_every_route_and_model(client: TestClient) -> None:
     schemas = spec["components"]["schemas"]
     assert {"WorkflowList", "WorkflowDetail", "ActionResult", "ResumeRequest"} <= set(schemas)
     assert "404" in spec["paths"]["/api/workflows/{workflow_id}"]["get"]["responses"]
+    assert "404" not in spec["paths"]["/api/workflows"]["get"]["responses"]  # no id to miss
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            assert {"200", "401", "503"} <= set(answers), (method, path)  # 503: the store failed
+            assert "store failed" in answers["503"]["description"]
     assert client.get("/docs").status_code == 404  # no page that loads scripts from a CDN
 
 

@@ -2,7 +2,8 @@
 
 Errors answer ``{"detail": "..."}``: 400 a bad filter, 401 no token, 403 a cross-site request,
 404 an unknown workflow, 409 an action its status does not allow (or another runner holds it),
-415 a POST that is not JSON, 422 input its ``input_model`` refuses.
+415 a POST that is not JSON, 422 input its ``input_model`` refuses (or no store could keep),
+503 the store failed (the database is down, say).
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ from ruvon.errors import (
 )
 from ruvon.status import WorkflowStatus
 
-ERRORS: dict[int | str, dict[str, Any]] = {
+LIST_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "a filter or page value it does not accept"},
     401: {"model": Problem, "description": "no token, or a wrong one (with --token)"},
+    503: {"model": Problem, "description": "the store failed (the database is unavailable)"},
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **LIST_ERRORS,
     404: {"model": Problem, "description": "no workflow has this id"},
 }
 ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -74,7 +79,7 @@ def problem(exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=code)
 
 
-@router.get("/workflows", response_model=WorkflowList, responses=ERRORS)
+@router.get("/workflows", response_model=WorkflowList, responses=LIST_ERRORS)
 async def list_workflows(
     request: Request,
     status: Annotated[
