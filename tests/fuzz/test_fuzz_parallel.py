@@ -76,7 +76,7 @@ from ruvon.implementations.persistence.sqlite import SQLitePersistenceProvider
 from ruvon.providers.persistence import PersistenceProvider
 from ruvon.workflow import Workflow
 
-EXAMPLES = int(os.environ.get("RUVON_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("RUVON_FUZZ_EXAMPLES", "200"))
 
 PERMANENT = 9  # more failing attempts than any max_attempts
 PREFIX = "Par/task:"
