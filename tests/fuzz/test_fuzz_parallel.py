@@ -4,7 +4,8 @@ docs/saga.md) says.
 
 Each example is a generated :class:`Plan`: an optional STANDARD step ``Before``, the PARALLEL
 step ``Par`` and an optional STANDARD step ``After`` (which may fail). ``Par`` has 1-4 static
-tasks (some with their own ``retry_policy``, others inheriting the step's) or fans out over a
+tasks (some with their own ``retry_policy``, others inheriting the step's; some named with a
+``/``, a ``%``, digits, a space or non-ASCII text, escaped in their scope paths) or fans out over a
 random list (empty included, with ``item_var_name`` or its default); ``batch_size``; tasks that
 return random dicts over overlapping keys, nested dicts included; ``merge_strategy`` SHALLOW or
 DEEP and ``merge_conflict_behavior`` PREFER_NEW, PREFER_EXISTING, PREFER_OLD or RAISE_ERROR,
