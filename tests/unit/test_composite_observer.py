@@ -64,3 +64,38 @@ async def test_composite__a_recovery_report_goes_to_those_that_count_recoveries(
     assert isinstance(both, RecoveryObserver)
     await both.on_recovery("report")
     assert failing.reports == ["report"] and counting.reports == ["report"]
+
+
+class WantsFails(Picky):
+    """An observer whose ``wants`` raises for some kinds."""
+
+    def __init__(self, failing: set[EventKind]) -> None:
+        super().__init__(set(EventKind))
+        self.failing = failing
+
+    def wants(self, kind: EventKind) -> bool:
+        if kind in self.failing:
+            raise RuntimeError("observer bug in wants()")
+        return True
+
+
+async def test_composite__an_observer_whose_wants_raises_is_logged_and_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    flaky = WantsFails({E.STEP_FAILED, E.WORKFLOW_ROLLED_BACK})
+    recorder = Picky(set(EventKind))
+    alone = CompositeObserver(WantsFails({E.STEP_FAILED}))
+    assert alone.wants(E.STEP_FAILED)  # the event is built: on_event logs the failure
+    both = CompositeObserver(flaky, recorder)
+    saga = builder(st("A"), st("B"), saga=True, workflow_observer=both)
+    with caplog.at_level(logging.ERROR, logger="ruvon.observer"):
+        wf = await saga.create_workflow("T", {"fail_at": ["B"]})
+        assert await wf.run() is S.FAILED_ROLLED_BACK  # the unwind ran to the end
+    kinds = [kind for kind, _ in recorder.seen]
+    assert E.STEP_FAILED in kinds and E.WORKFLOW_ROLLED_BACK in kinds  # the others got them
+    assert E.COMPENSATION_COMPLETED in kinds
+    flaky_kinds = [kind for kind, _ in flaky.seen]
+    assert E.STEP_FAILED not in flaky_kinds and E.COMPENSATION_COMPLETED in flaky_kinds
+    assert caplog.text.count("WantsFails.wants failed on step_failed") == 1
+    assert caplog.text.count("WantsFails.wants failed on workflow_rolled_back") == 1
+    assert "observer bug in wants()" in caplog.text

@@ -59,7 +59,9 @@ class WorkflowObserver(Protocol):
     """Receives events. ``wants`` lets the engine skip building events nobody reads."""
 
     def wants(self, kind: EventKind) -> bool:
-        """Whether :meth:`on_event` should be called for events of ``kind``."""
+        """Whether :meth:`on_event` should be called for events of ``kind``. Called on the
+        engine's hot path and not guarded there: keep it cheap, and never raise (inside a
+        ``CompositeObserver`` an exception is logged and skips this observer)."""
 
     async def on_event(self, event: WorkflowEvent) -> None:
         """Handle one event. Exceptions are logged and never fail the workflow."""

@@ -13,20 +13,32 @@ log = logging.getLogger("ruvon.observer")
 class CompositeObserver:
     """Sends each event to every observer given that wants its kind, in the order given.
 
-    One observer's exception is logged and does not keep the event from the others (nor, as
-    with any observer, fail the workflow). A recovery report goes to each observer that has
-    ``on_recovery`` (:class:`~ruvon.providers.observer.RecoveryObserver`).
+    One observer's exception, in ``wants`` as in ``on_event``, is logged and skips that
+    observer only: the others still get the event (and, as with any observer, the workflow
+    does not fail). A recovery report goes to each observer that has ``on_recovery``
+    (:class:`~ruvon.providers.observer.RecoveryObserver`).
     """
 
     def __init__(self, *observers: WorkflowObserver) -> None:
         self.observers: tuple[WorkflowObserver, ...] = observers
 
     def wants(self, kind: EventKind) -> bool:
-        return any(observer.wants(kind) for observer in self.observers)
+        for observer in self.observers:
+            try:
+                if observer.wants(kind):
+                    return True
+            except Exception:  # build the event: on_event logs the failure and skips it
+                return True
+        return False
 
     async def on_event(self, event: WorkflowEvent) -> None:
         for observer in self.observers:
-            if not observer.wants(event.kind):
+            try:
+                wanted = observer.wants(event.kind)
+            except Exception:  # as in on_event: one observer's bug must not starve the others
+                log.exception("%s.wants failed on %s", type(observer).__name__, event.kind.value)
+                continue
+            if not wanted:
                 continue
             try:
                 await observer.on_event(event)
