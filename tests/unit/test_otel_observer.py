@@ -459,6 +459,18 @@ async def test_otel__past_max_open_runs_the_oldest_run_ends_unfinished(
     assert observer.context_of(second.id) is not None and observer.context_of(third.id)
 
 
+def test_otel__max_open_runs_below_one_or_not_a_whole_number_is_refused(
+    provider: TracerProvider,
+) -> None:
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match=f"max_open_runs must be 1 or more .*not {bad}"):
+            OpenTelemetryObserver(provider, max_open_runs=bad)
+    for bad in (1.5, "10", True, None):
+        with pytest.raises(ValueError, match="max_open_runs must be a whole number"):
+            OpenTelemetryObserver(provider, max_open_runs=bad)
+    assert OpenTelemetryObserver(provider, max_open_runs=1).max_open_runs == 1
+
+
 # --- trace context helpers ---------------------------------------------------------------------
 
 

@@ -97,7 +97,8 @@ class OpenTelemetryObserver:
 
     ``tracer_provider`` defaults to the global one. Span state is kept per workflow id under a
     lock, so one observer serves many workflows at once, from several threads too; at most
-    ``max_open_runs`` runs are kept open (the oldest is ended past that, as ``UNFINISHED``).
+    ``max_open_runs`` runs are kept open (the oldest is ended past that, as ``UNFINISHED``):
+    a whole number of 1 or more, else ``ValueError``.
     """
 
     def __init__(
@@ -106,6 +107,12 @@ class OpenTelemetryObserver:
         *,
         max_open_runs: int = DEFAULT_MAX_OPEN_RUNS,
     ) -> None:
+        if isinstance(max_open_runs, bool) or not isinstance(max_open_runs, int):
+            raise ValueError(f"max_open_runs must be a whole number, not {max_open_runs!r}")
+        if max_open_runs < 1:
+            raise ValueError(
+                f"max_open_runs must be 1 or more (the runs kept open), not {max_open_runs}"
+            )
         self.tracer = trace.get_tracer("ruvon", __version__, tracer_provider=tracer_provider)
         self.max_open_runs = max_open_runs
         self._runs: dict[str, _Run] = {}
