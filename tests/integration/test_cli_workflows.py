@@ -313,3 +313,125 @@ def test_recover__continues_a_workflow_whose_runner_died(tmp_path: Path, db_url:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"recovered {wid}", "1 workflow(s) recovered"]
     assert _show(wid, app, db_url)["status"] == "COMPLETED"
+
+
+# --- what the store holds is printed safely -------------------------------------------------------
+
+ESCAPES = "\x1b]0;PWNED\x07\x1b[2J\x1b[31mRED\x1b[0m\x9b2J\r\x7f"
+ESC_APP = f"""
+from pydantic import BaseModel
+
+ESC = {ESCAPES!r}
+
+
+class S(BaseModel):
+    v: str = ""
+
+
+class Go(BaseModel):
+    go: bool = True
+
+
+async def fill(state, context):
+    await context.persistence.log_execution(
+        workflow_id=context.workflow_id, log_level="INFO", message="log" + ESC,
+        step_name=context.step_name,
+    )
+    return {{"v": "state" + ESC}}
+
+
+def bad(state, context):
+    raise RuntimeError("err" + ESC + "end")
+"""
+ESC_YAML = """
+workflow_type: Esc
+initial_state_model: esc.S
+steps:
+  - name: "Fill\\e[1m"
+    function: esc.fill
+    automate_next: true
+  - name: Bad
+    function: esc.bad
+"""
+ESC_WAIT_YAML = """
+workflow_type: EscWait
+initial_state_model: esc.S
+steps:
+  - name: Fill
+    function: esc.fill
+    automate_next: true
+  - name: "Ask\\e]0;x\\a"
+    type: HUMAN_IN_LOOP
+    function: esc.fill
+    input_model: esc.Go
+"""
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def _no_controls(text: str, what: object) -> None:
+    """Nothing a terminal obeys: no C0 control but newline and tab, no DEL, no C1."""
+    bad = sorted(
+        {
+            f"{ord(c):#04x}"
+            for c in text
+            if (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0
+        }
+    )
+    assert not bad, (what, bad, text)
+
+
+def test_control_characters_in_stored_strings_are_escaped_in_text_output(
+    tmp_path: Path, db_url: str
+) -> None:
+    (tmp_path / "esc.py").write_text(ESC_APP)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "esc.yaml").write_text(ESC_YAML)
+    (tmp_path / "config" / "wait.yaml").write_text(ESC_WAIT_YAML)
+    started = ruvon("start", "Esc", "--run", "--db", db_url, cwd=tmp_path)
+    assert started.returncode == 1, started.stderr
+    failed = _started(started.stdout)
+    waiting = _started(_ok("start", "EscWait", "--run", cwd=tmp_path, db=db_url))
+    cancelled = ruvon("cancel", waiting, "--reason", "why" + ESCAPES, "--db", db_url, cwd=tmp_path)
+    assert cancelled.returncode == 0, cancelled.stderr
+    outputs = {"start --run": started.stdout, "cancel": cancelled.stdout}
+    for args in (
+        ["show", failed, "-v", "--logs"],
+        ["show", waiting, "-v", "--logs"],
+        ["list", "-v"],
+        ["logs", failed],
+        ["logs", waiting],
+    ):
+        outputs[" ".join(args)] = _ok(*args, cwd=tmp_path, db=db_url)
+    for what, text in outputs.items():
+        _no_controls(text, what)
+    assert "RuntimeError: err\\x1b]0;PWNED\\x07\\x1b[2J" in outputs["start --run"]
+    assert "Fill\\x1b[1m" in outputs[f"show {failed} -v --logs"]
+    assert "(why\\x1b]0;PWNED" in outputs[f"show {waiting} -v --logs"]
+
+    # JSON output: every control character escaped, the value unchanged
+    for args in (
+        ["show", failed, "--json", "--logs"],
+        ["list", "--json"],
+        ["logs", failed, "--json"],
+    ):
+        text = _ok(*args, cwd=tmp_path, db=db_url)
+        _no_controls(text, args)
+        assert any(ESCAPES in string for string in _strings(json.loads(text))), args
+    assert json.loads(_ok("show", failed, "--state", cwd=tmp_path, db=db_url)) == {
+        "v": "state" + ESCAPES
+    }
+
+    # an error line names what it was given, escaped too
+    missing = ruvon("show", "no\x1b[2J", "--db", db_url, cwd=tmp_path)
+    assert missing.returncode == 4
+    assert one_error_line(missing).startswith("error: workflow 'no\\x1b[2J' not found")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 from ruvon.builder import DEFAULT_DATABASE_URL
+from ruvon.cli.render import json_text, printable
 from ruvon.errors import (
     ConcurrentModificationError,
     DefinitionError,
@@ -113,7 +114,7 @@ class Settings:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return printable(" ".join(str(text).split()))
 
 
 def say_error(message: str, hint: str | None = None) -> None:
@@ -284,4 +285,4 @@ def exit_for(status: str) -> None:
 
 
 def print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+    typer.echo(json_text(value, indent=2))

@@ -23,6 +23,7 @@ from ruvon.cli.common import (
     run,
     usage,
 )
+from ruvon.cli.render import printable
 from ruvon.errors import DefinitionError
 
 
@@ -82,15 +83,16 @@ def validate(
         )
     elif report.problems:
         for problem in report.problems:
-            typer.secho(" ".join(str(problem).split()), fg=typer.colors.RED, err=True)
+            line = printable(" ".join(str(problem).split()))
+            typer.secho(line, fg=typer.colors.RED, err=True)
         bad = len({p.file for p in report.problems})
         typer.echo(
             f"{len(report.problems)} problem(s) in {bad} of {len(report.files)} file(s)", err=True
         )
     else:
-        typer.echo(f"ok: {len(report.definitions)} definition(s) in {target}")
+        typer.echo(printable(f"ok: {len(report.definitions)} definition(s) in {target}"))
         for workflow_type, version, file in report.definitions:
-            typer.echo(f"  {workflow_type} {version} ({file})")
+            typer.echo(printable(f"  {workflow_type} {version} ({file})"))
     if report.problems:
         raise typer.Exit(ExitCode.FAILED)
 

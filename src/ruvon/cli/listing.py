@@ -23,7 +23,7 @@ from ruvon.cli.common import (
     usage,
 )
 from ruvon.cli.progress import console
-from ruvon.cli.render import STATUS_STYLES, iso, step_name, when
+from ruvon.cli.render import STATUS_STYLES, iso, printable, step_name, when
 from ruvon.status import WorkflowStatus
 
 if TYPE_CHECKING:
@@ -136,15 +136,15 @@ def _table(rows: list[WorkflowRecord], verbose: bool) -> None:
     table = Table(*columns)
     for r in rows:
         cells = [
-            Text(r.id),
-            Text(r.workflow_type),
-            Text(r.workflow_version),
+            Text(printable(r.id, newlines=False)),
+            Text(printable(r.workflow_type, newlines=False)),
+            Text(printable(r.workflow_version, newlines=False)),
             Text(r.status.value, style=STATUS_STYLES.get(r.status, "")),
-            Text(step_name(r.definition, r.current_step) or "(end)"),
+            Text(printable(step_name(r.definition, r.current_step) or "(end)", newlines=False)),
             Text(when(r.created_at)),
         ]
         if verbose:
             error = f"{r.error.type}: {r.error.message}" if r.error else ""
-            cells += [Text(when(r.updated_at)), Text(" ".join(error.split()))]
+            cells += [Text(when(r.updated_at)), Text(printable(" ".join(error.split())))]
         table.add_row(*cells)
     console().print(table)

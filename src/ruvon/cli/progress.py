@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
+from ruvon.cli.render import printable
 from ruvon.providers.observer import EventKind, WorkflowEvent
 
 K = EventKind
@@ -78,7 +79,7 @@ class Progress:
         if event.parent_id is not None:
             where = f"[{event.workflow_type}] {where}"
         line, style = self._line(event, where)
-        self.out.print(line, style=style, markup=False)
+        self.out.print(printable(line), style=style, markup=False)
 
     def _line(self, event: WorkflowEvent, where: str) -> tuple[str, Any]:
         kind = event.kind

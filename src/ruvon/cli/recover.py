@@ -20,6 +20,7 @@ from ruvon.cli.common import (
     opened_store,
     run,
 )
+from ruvon.cli.render import printable
 from ruvon.errors import RuvonError
 
 if TYPE_CHECKING:
@@ -87,18 +88,20 @@ def _print_recovery(report: RecoveryReport) -> None:
     """One line per workflow, then the totals; the last line is always ``N workflow(s)
     recovered`` (scripts read it)."""
     for workflow_id in report.continued:
-        typer.echo(f"recovered {workflow_id}")
+        typer.echo(printable(f"recovered {workflow_id}"))
     for workflow_id in report.handed_back:
-        typer.echo(f"handed back {workflow_id}: its step waits for user input")
+        typer.echo(printable(f"handed back {workflow_id}: its step waits for user input"))
     for workflow_id, reason in report.failed.items():
-        typer.echo(f"failed {workflow_id}: {reason}")
+        typer.echo(printable(f"failed {workflow_id}: {reason}"))
     for workflow_id, reason in report.errors.items():
-        typer.echo(f"not recovered {workflow_id}: {reason} (a later run tries again)")
+        typer.echo(printable(f"not recovered {workflow_id}: {reason} (a later run tries again)"))
     now = time.time()
     for held in report.skipped:
         typer.echo(
-            f"skipped {held.workflow_id}: lease held by runner {held.owner} for "
-            f"{max(0.0, held.expires_at - now):.1f}s more"
+            printable(
+                f"skipped {held.workflow_id}: lease held by runner {held.owner} for "
+                f"{max(0.0, held.expires_at - now):.1f}s more"
+            )
         )
     if report.failed:
         typer.echo(
@@ -133,5 +136,5 @@ def _list_failed(db: str, limit: int) -> None:
 
     rows = run(main)
     for workflow_id, where, reason in rows:
-        typer.echo(f"{workflow_id} ({where}): {reason}")
+        typer.echo(printable(f"{workflow_id} ({where}): {reason}"))
     typer.echo(f"{len(rows)} workflow(s) marked failed by recovery")

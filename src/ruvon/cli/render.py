@@ -26,6 +26,27 @@ STATUS_STYLES = {
 }
 
 
+# C0 and C1 control characters and DEL, as a terminal would obey them (ESC starts a sequence
+# that can move the cursor, clear the screen, set the window title ...); tab stays
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c != 0x09}
+_CONTROLS.update({0x0D: "\\r", 0x0A: "\\n"})
+_CONTROLS_BUT_NEWLINE = {c: e for c, e in _CONTROLS.items() if c != 0x0A}
+# in JSON text: json.dumps escapes C0 already; DEL and C1 written as \u escapes, the same value
+_JSON_CONTROLS = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
+
+
+def printable(text: object, *, newlines: bool = True) -> str:
+    """``text`` safe to write to a terminal: control characters (stored data may hold any,
+    escape sequences included) shown as escapes (``\\x1b``, ``\\r``); a newline kept when
+    ``newlines`` (a multi-line block), else shown as ``\\n`` too."""
+    return str(text).translate(_CONTROLS_BUT_NEWLINE if newlines else _CONTROLS)
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """``value`` as JSON that is safe to write to a terminal (see :func:`printable`)."""
+    return json.dumps(value, ensure_ascii=False, default=str, **options).translate(_JSON_CONTROLS)
+
+
 def when(timestamp: float | None) -> str:
     """A POSIX time as ``2026-11-30 11:39:10`` (UTC)."""
     if timestamp is None:
@@ -77,7 +98,12 @@ def _input_example(schema: Any) -> str:
 
 
 def outcome(wf: Workflow) -> list[str]:
-    """What a command that drove ``wf`` prints at the end: the status, why, what next."""
+    """What a command that drove ``wf`` prints at the end: the status, why, what next (each
+    line :func:`printable`)."""
+    return [printable(line) for line in _outcome(wf)]
+
+
+def _outcome(wf: Workflow) -> list[str]:
     lines = [f"status: {wf.status.value}"]
     if wf.error is not None and wf.status.is_finished:
         where = f" in {wf.error.step}" if wf.error.step else ""

@@ -24,7 +24,7 @@ from ruvon.cli.common import (
     usage,
 )
 from ruvon.cli.progress import Progress
-from ruvon.cli.render import outcome, summary
+from ruvon.cli.render import outcome, printable, summary
 
 if TYPE_CHECKING:
     from ruvon.builder import WorkflowBuilder
@@ -146,8 +146,10 @@ async def _dry_run(
     wf = await builder.create_workflow(workflow_type, data, workflow_version=version)
     if not as_json:
         typer.echo(
-            f"ok: {wf.workflow_type} {wf.workflow_version} would start at "
-            f"{wf.current_step_name} (nothing stored)"
+            printable(
+                f"ok: {wf.workflow_type} {wf.workflow_version} would start at "
+                f"{wf.current_step_name} (nothing stored)"
+            )
         )
     return {**summary(wf), "id": None, "dry_run": True}
 

@@ -28,7 +28,7 @@ from ruvon.cli.common import (
 )
 from ruvon.cli.listing import row_json
 from ruvon.cli.progress import console
-from ruvon.cli.render import STATUS_STYLES, duration, how_to_continue, iso
+from ruvon.cli.render import STATUS_STYLES, duration, how_to_continue, iso, json_text, printable
 from ruvon.errors import RuvonError
 
 if TYPE_CHECKING:
@@ -133,34 +133,39 @@ def show(
         _print(data, verbose)
 
 
+def _name(value: object) -> str:
+    """An id, a type, a step name, as one line safe to print."""
+    return printable(value, newlines=False)
+
+
 def _print(data: dict[str, Any], verbose: bool) -> None:
     out = console()
     status = Text(data["status"], style=STATUS_STYLES.get(data["status"], ""))
-    out.print(Text(f"workflow {data['id']}", style="bold"))
+    out.print(Text(f"workflow {_name(data['id'])}", style="bold"))
     head: list[tuple[str, str | Text]] = [
-        ("type", f"{data['workflow_type']} {data['workflow_version']}"),
+        ("type", f"{_name(data['workflow_type'])} {_name(data['workflow_version'])}"),
         ("status", status),
-        ("step", data["current_step_name"] or "(past the last step)"),
+        ("step", _name(data["current_step_name"] or "(past the last step)")),
         ("saga mode", "on" if data["saga_mode"] else "off"),
         ("created", f"{_at(data['created_at'])} UTC, updated {_at(data['updated_at'])} UTC"),
     ]
     if data["parent_id"]:
-        head.append(("parent", data["parent_id"]))
+        head.append(("parent", _name(data["parent_id"])))
     error = data["error"]
     if error:
-        where = f"{error['step']}: " if error.get("step") else ""
-        head.append(("error", f"{where}{error['type']}: {error['message']}"))
+        where = f"{_name(error['step'])}: " if error.get("step") else ""
+        head.append(("error", f"{where}{printable(error['type'])}: {printable(error['message'])}"))
     waits = data["waiting_for"]
     if waits:
-        head.append(("waits for", _waits(waits)))
+        head.append(("waits for", printable(_waits(waits))))
     if data.get("note"):
-        head.append(("note", data["note"]))
+        head.append(("note", printable(data["note"])))
     if data["next"]:
-        head.append(("next", data["next"]))
+        head.append(("next", printable(data["next"])))
     for label, value in head:
         out.print(Text.assemble((f"{label:<10} ", "dim"), value))
     out.print(Text("\nstate", style="bold"))
-    out.print(Text(json.dumps(data["state"], indent=2, ensure_ascii=False, default=str)))
+    out.print(Text(json_text(data["state"], indent=2)))
     _timeline(out, data["steps"], verbose)
     _journal(out, data["compensations"], verbose)
     if verbose:
@@ -172,7 +177,7 @@ def _print(data: dict[str, Any], verbose: bool) -> None:
     if "metrics" in data:
         out.print(Text("\nmetrics", style="bold"))
         for metric in data["metrics"]:
-            out.print(Text(f"{metric['name']} = {metric['value']:g}"))
+            out.print(Text(f"{_name(metric['name'])} = {metric['value']:g}"))
 
 
 def _at(value: str | None) -> str:
@@ -210,12 +215,12 @@ def _timeline(out: Any, steps: list[dict[str, Any]], verbose: bool) -> None:
             text += "\n" + error["traceback"].rstrip()
         table.add_row(
             str(s["seq"]),
-            Text(s["scope"]),
+            Text(_name(s["scope"])),
             str(s["attempt"]),
             Text(s["status"], style=_STEP_STYLES.get(s["status"], "")),
             _at(s["started_at"]),
             duration(s["duration_ms"]),
-            Text(text),
+            Text(printable(text)),
         )
     out.print(table)
 
@@ -238,12 +243,12 @@ def _journal(out: Any, entries: list[dict[str, Any]], verbose: bool) -> None:
             detail = f"{detail} {e['error']['type']}: {e['error']['message']}".strip()
         table.add_row(
             str(e["sequence"]),
-            Text(e["scope"]),
-            Text(e["function"] or ""),
+            Text(_name(e["scope"])),
+            Text(_name(e["function"] or "")),
             Text(e["status"], style=_COMP_STYLES.get(e["status"], "")),
             str(e["attempts"]),
             duration(e["duration_ms"]) if e["status"] != "SKIPPED" else "",
-            Text(detail),
+            Text(printable(detail)),
         )
     out.print(table)
 
@@ -253,18 +258,20 @@ def _changes(out: Any, changes: list[dict[str, Any]]) -> None:
     for c in changes:
         reason = f" ({c['reason']})" if c.get("reason") else ""
         at = _at(c["at"])
-        out.print(Text(f"{at}  {c['from_status'] or '-'} → {c['to_status']}{reason}"))
+        line = f"{at}  {c['from_status'] or '-'} → {c['to_status']}{reason}"
+        out.print(Text(printable(line)))
 
 
 # --- logs ---------------------------------------------------------------------------------------
 
 
 def _log_line(entry: dict[str, Any]) -> str:
+    """One entry of the log, safe to print (its message may span lines)."""
     at = _at(entry["at"])
     if entry.get("kind") == "status":
-        return f"{at}  STATUS   {entry['message']}"
-    step = f"[{entry['step_name']}] " if entry.get("step_name") else ""
-    return f"{at}  {entry['log_level']:<8} {step}{entry['message']}"
+        return printable(f"{at}  STATUS   {entry['message']}")
+    step = f"[{_name(entry['step_name'])}] " if entry.get("step_name") else ""
+    return printable(f"{at}  {_name(entry['log_level']):<8} {step}{entry['message']}")
 
 
 def _level(name: str) -> int:
