@@ -310,13 +310,55 @@ def _recorded(
     return serialized
 
 
+MAX_VALUE_DEPTH = 150
+"""How deeply a value kept inside a record (input, an item, what a pause waits for) may nest:
+it is stored inside other JSON (a frame, a record), and must still read back under the JSON
+parser's limit of 200 levels."""
+
+
 def storable(value: Any) -> Any:
     """``value`` as the JSON data a store gives back; ``ValueError`` if it can not make the
-    round trip (an object of no JSON type, an integer too long to read back)."""
+    round trip (an object of no JSON type, an integer too long to read back, a string with the
+    NUL character, nesting deeper than :data:`MAX_VALUE_DEPTH`) on every store."""
     try:
-        return pydantic_core.from_json(pydantic_core.to_json(value))
+        data = pydantic_core.to_json(value)
     except (PydanticSerializationError, ValueError, TypeError) as exc:
         raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+    if b"\\" in data and _NUL.search(data):
+        raise ValueError(
+            "a string holds the NUL character (U+0000), which PostgreSQL's JSONB can not store"
+        )
+    if _nesting(data) > MAX_VALUE_DEPTH:
+        raise ValueError(f"it is nested more than {MAX_VALUE_DEPTH} levels deep")
+    try:
+        return pydantic_core.from_json(data)
+    except ValueError as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _nesting(data: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not
+    count)."""
+    if data.count(b"[") + data.count(b"{") <= MAX_VALUE_DEPTH:
+        return 0  # too few to nest that deep: the common case, two counts in C
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def record_item(item: Any) -> Any:
