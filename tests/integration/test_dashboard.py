@@ -195,6 +195,12 @@ def test_rolled_back_workflow__shows_its_compensations_in_unwind_order(
         "Create_Shipment",
     ]
     assert detail["history"][0]["result"]["order_created"] is True
+    # the whole state each completed step left, in-place changes included; none for the failure
+    after = [h["state_after"] for h in detail["history"]]
+    assert after[3] is None
+    assert (after[0]["order_created"], after[0]["payment_charged"]) == (True, False)
+    assert (after[1]["payment_charged"], after[2]["inventory_reserved"]) == (True, True)
+    assert after[2]["compensations_run"] == []
     assert detail["error"]["message"] == "Carrier API unavailable"
     assert detail["state"]["compensations_run"] == [
         "release_inventory",
@@ -205,6 +211,7 @@ def test_rolled_back_workflow__shows_its_compensations_in_unwind_order(
     assert 's3 -.->|"undo: cancel_shipment"| s2' in detail["mermaid"]
 
     page = client.get(f"/workflows/{wid}").text
+    assert page.count('<details class="state-after">') == 3
     functions = re.findall(r'class="comp-function">([^<]+)<', page)
     assert functions == [
         "payment_processor.steps.cancel_shipment",

@@ -93,6 +93,12 @@ class StepAttempt(BaseModel):
     )
     error: ErrorInfo | None = None
     item: Any = None
+    state_after: dict[str, Any] | None = Field(
+        None,
+        description="the whole state this attempt left (top-level steps that completed; none "
+        "for loop body steps, failed attempts, attempts written by an older Ruvon, and states "
+        "over the size limit)",
+    )
 
 
 class CompensationEntry(BaseModel):

@@ -168,6 +168,7 @@ class Dashboard:
         """Everything the store knows about one workflow (``WorkflowNotFoundError`` if none)."""
         record = await self.store.load_workflow(known_id(workflow_id))
         history = await self.store.step_history(workflow_id)
+        states = await self.store.step_states(workflow_id)
         journal = await self.store.compensation_journal(workflow_id)
         audit = await self.store.audit_log(workflow_id)
         waiting_for, load_error = None, None
@@ -206,6 +207,7 @@ class Dashboard:
                     result=r.result,
                     error=_error(r.error),
                     item=r.item,
+                    state_after=orjson.loads(states[r.seq]) if r.seq in states else None,
                 )
                 for r in history
             ],
