@@ -17,6 +17,21 @@ FAIL: set[str] = set()
 CALLS: dict[str, int] = {}
 
 
+def step(name: str, fn: str, undo: str | None = None, **more: Any) -> dict[str, Any]:
+    """A step of the tests' definitions calling ``fn`` of this module (undone by ``undo``)."""
+    spec: dict[str, Any] = {"name": name, "function": f"subflow_steps.{fn}", **more}
+    if undo:
+        spec["compensate_function"] = f"subflow_steps.{undo}"
+    return spec
+
+
+def reset() -> None:
+    """Forget what ran and what should fail (a test's fixture calls it before and after)."""
+    JOURNAL.clear()
+    FAIL.clear()
+    CALLS.clear()
+
+
 def _did(what: str) -> None:
     JOURNAL.append(what)
     CALLS[what] = CALLS.get(what, 0) + 1

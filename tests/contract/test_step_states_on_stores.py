@@ -28,11 +28,7 @@ def _clean() -> Iterator[None]:
     fx.FAIL.clear()
 
 
-def comp(name: str, fn: str, undo: str | None = None, **more: Any) -> dict[str, Any]:
-    step: dict[str, Any] = {"name": name, "function": f"subflow_steps.{fn}", **more}
-    if undo:
-        step["compensate_function"] = f"subflow_steps.{undo}"
-    return step
+comp = fx.step
 
 
 def legs_trip(*steps: dict[str, Any]) -> dict[str, Any]:

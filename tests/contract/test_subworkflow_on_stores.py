@@ -45,11 +45,7 @@ def _clean() -> Iterator[None]:
 # --- definitions (as in tests/unit/test_subworkflow.py) ------------------------------------------
 
 
-def comp(name: str, fn: str, undo: str | None = None, **more: Any) -> dict[str, Any]:
-    step: dict[str, Any] = {"name": name, "function": f"subflow_steps.{fn}", **more}
-    if undo:
-        step["compensate_function"] = f"subflow_steps.{undo}"
-    return step
+comp = fx.step
 
 
 PAY = {
