@@ -97,6 +97,79 @@ def test_bad_data__is_refused_and_nothing_is_stored(app: Path, db_url: str) -> N
     assert json.loads(ruvon("list", "--json", "--db", db_url, cwd=app).stdout) == []
 
 
+def test_numbers_past_their_bounds_are_usage_errors(app: Path, db_url: str) -> None:
+    _start_waiting(app, db_url)
+    for args in (
+        ["list", "-n", str(2**66)],
+        ["logs", "some-id", "-n", str(2**66)],
+        ["recover", "--limit", str(2**66)],
+        ["recover", "--lease-seconds", "inf"],
+        ["recover", "--lease-seconds", "nan"],
+        ["scheduler", "--interval", "nan"],
+        ["scheduler", "--grace", "1e309"],
+    ):
+        proc = ruvon(*args, "--db", db_url, cwd=app)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert one_error_line(proc).startswith("error: Invalid value for '"), args
+
+
+def test_data_nested_too_deep_or_not_utf8_is_a_usage_error(app: Path, db_url: str) -> None:
+    nested = '{"item": "a", "log": ' + "[" * 64 + "]" * 64 + "}"  # 65 levels with the object
+    (app / "deep.json").write_text('{"item": "a", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    (app / "latin.json").write_bytes(b'{"item": "caf\xe9"}')
+    cases = {
+        ("-d", nested): "error: --data is nested more than 64 levels deep",
+        ("-d", "@deep.json"): "error: --data file 'deep.json' is nested more than 64 levels deep",
+        ("--data-file", "deep.json"): "error: --data file 'deep.json' is nested more than 64",
+        ("-d", "@latin.json"): "error: --data file 'latin.json' is not UTF-8 text (byte 0xe9 at "
+        "offset 13) — save it as UTF-8",
+        ("-d", '{"item": "caf\udce9"}'): "error: --data is not UTF-8 text — give it as UTF-8",
+    }
+    for args, expected in cases.items():
+        proc = ruvon("start", "Order", *args, "--db", db_url, cwd=app)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert one_error_line(proc).startswith(expected), args
+    fits = '{"item": "a", "log": ' + "[" * 63 + "]" * 63 + "}"  # 64 levels: read, then
+    refused = ruvon("start", "Order", "-d", fits, "--dry-run", cwd=app)  # the model refuses it
+    assert refused.returncode == 2
+    assert "log.0: Input should be a valid string" in one_error_line(refused)
+    wid = _start_waiting(app, db_url)
+    deep_input = '{"approved": true, "approver": ' + "[" * 70 + "]" * 70 + "}"
+    proc = ruvon("resume", wid, "-i", deep_input, "--db", db_url, cwd=app)
+    assert proc.returncode == 2
+    assert one_error_line(proc) == "error: --input is nested more than 64 levels deep"
+    assert [
+        w["id"] for w in json.loads(ruvon("list", "--json", "--db", db_url, cwd=app).stdout)
+    ] == [wid]
+
+
+def test_text_that_is_not_utf8_on_the_command_line(app: Path, db_url: str) -> None:
+    wid = _start_waiting(app, db_url)
+    not_utf8 = "ab\udcff"  # the byte 0xff in an argument, as Python sees it
+    for command in ("show", "logs", "resume", "approve", "cancel"):
+        proc = ruvon(command, not_utf8, "--db", db_url, cwd=app)
+        assert proc.returncode == 4, (command, proc.stderr)
+        assert one_error_line(proc) == (
+            "error: workflow 'ab\\xff' not found — 'ruvon list' shows the workflows"
+        )
+    listed = ruvon("list", "--type", not_utf8, "--json", "--db", db_url, cwd=app)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []
+    for args, option in (
+        (
+            ["start", "Order", "-d", '{"item": "a"}', "--idempotency-key", not_utf8],
+            "--idempotency-key",
+        ),
+        (["cancel", wid, "--reason", not_utf8], "--reason"),
+    ):
+        proc = ruvon(*args, "--db", db_url, cwd=app)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert one_error_line(proc) == f"error: {option} 'ab\\xff' is not UTF-8 text"
+    assert json.loads(ruvon("show", wid, "--json", "--db", db_url, cwd=app).stdout)["status"] == (
+        "WAITING_HUMAN"
+    )
+
+
 def test_click_usage_errors_are_one_line_too(app: Path) -> None:
     unknown_option = ruvon("list", "--colour", cwd=app)
     assert unknown_option.returncode == 2
@@ -304,6 +377,21 @@ def test_an_unsupported_url_and_an_unreachable_server(app: Path) -> None:
         "error: can not connect to PostgreSQL database 'postgresql://user:***@127.0.0.1:1/nowhere'"
     )
     assert "secret" not in line
+
+
+def test_a_postgres_url_that_is_not_valid(app: Path) -> None:
+    for url, problem in (
+        ("postgresql://me:secret@127.0.0.1:99999/db", "port must be 0-65535"),
+        ("postgresql://me:secret@[::1/db", "Invalid IPv6 URL"),
+    ):
+        proc = ruvon("list", "--db", url, cwd=app)
+        assert proc.returncode == 3, proc.stderr
+        line = one_error_line(proc)
+        assert line.startswith(
+            "error: can not connect to PostgreSQL database 'postgresql://me:***@"
+        )
+        assert "': the URL is not valid: " in line and problem in line
+        assert "secret" not in line
 
 
 @pytest.mark.postgres

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sys
 import traceback
@@ -104,6 +105,19 @@ AppDirOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
 
 
+# bounds of the numeric options (a value beyond them is a usage error, exit code 2)
+MAX_ROWS = 1_000_000  # --limit: rows listed, log lines, workflows recovered
+MAX_SECONDS = 86_400.0  # durations: a lease, a pause, a grace period
+MAX_JSON_DEPTH = 64  # how deep --data and --input may nest (the object itself is level 1)
+
+
+def finite(value: float | None) -> float | None:
+    """Refuse ``nan`` (click's range check lets it through) for a duration option."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
 class Settings:
     """The root options (``ruvon --debug ...``)."""
 
@@ -176,7 +190,8 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
 
 
 def json_object(text: str | None, file: Path | None, what: str) -> dict[str, Any] | None:
-    """A JSON object given inline (``'{"a": 1}'``), as ``@file``, or with ``--...-file``."""
+    """A JSON object given inline (``'{"a": 1}'``), as ``@file``, or with ``--...-file``:
+    UTF-8 text, nested at most :data:`MAX_JSON_DEPTH` levels deep."""
     if text is not None and file is not None:
         raise usage(f"give {what} inline or as a file, not both")
     source = what
@@ -184,19 +199,74 @@ def json_object(text: str | None, file: Path | None, what: str) -> dict[str, Any
         file = Path(text[1:])
     if file is not None:
         source = f"{what} file '{file}'"
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise usage(f"can not read {source}: {exc.strerror}") from exc
+        text = _read(file, source)
     if text is None:
         return None
+    if not is_utf8(text):
+        raise usage(f"{source} is not UTF-8 text", "give it as UTF-8")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise usage(f"{source} is not JSON: {exc}", 'write it as \'{"field": "value"}\'') from exc
+    except RecursionError:  # nested thousands deep
+        raise usage(f"{source} is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise usage(f"{source} is nested more than {MAX_JSON_DEPTH} levels deep")
     if not isinstance(value, dict):
         raise usage(f"{source} must be a JSON object, not {type(value).__name__}")
     return value
+
+
+def _read(file: Path, source: str) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise usage(f"can not read {source}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise usage(
+            f"{source} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+            "save it as UTF-8",
+        ) from exc
+
+
+def _depth(value: Any) -> int:
+    """How deep a JSON value nests (a scalar: 0, ``{}``: 1), stopping past the limit."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: a command-line argument that was not UTF-8
+    holds lone surrogates (``\\udcff``), which no store can keep."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def text_option(value: str | None, option: str) -> str | None:
+    """An option's text that the store keeps (a reason, a key): UTF-8, or a usage error."""
+    if value is not None and not is_utf8(value):
+        raise usage(f"{option} '{value}' is not UTF-8 text")
+    return value
+
+
+def known_id(workflow_id: str) -> str:
+    """``workflow_id``, or ``WorkflowNotFoundError`` for one no store can hold (not UTF-8:
+    PostgreSQL would refuse the query with a database error)."""
+    if not is_utf8(workflow_id):
+        raise WorkflowNotFoundError(workflow_id)
+    return workflow_id
 
 
 def import_from(app_dir: Path) -> None:

@@ -14,9 +14,11 @@ from rich.text import Text
 from ruvon.cli.app import workflow_command
 from ruvon.cli.common import (
     DEFAULT_DB,
+    MAX_ROWS,
     ConfigDirOption,
     DbOption,
     JsonOption,
+    is_utf8,
     opened_store,
     print_json,
     run,
@@ -96,7 +98,9 @@ def list_workflows(
         str | None,
         typer.Option(help="Only those created since: an age (30m, 2h, 7d) or a UTC date"),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_ROWS, help="At most this many")
+    ] = 20,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also the update time and the error")
     ] = False,
@@ -112,6 +116,8 @@ def list_workflows(
         rows: list[WorkflowRecord] = []
         async with opened_store(db, migrate=False) as store:
             wanted: list[WorkflowStatus | None] = list(statuses) or [None]
+            if workflow_type is not None and not is_utf8(workflow_type):
+                wanted = []  # no type is named so: no store could keep the name
             for one in wanted:
                 rows += await store.list_workflows(
                     status=one, workflow_type=workflow_type, limit=limit

@@ -20,10 +20,12 @@ from ruvon.cli.common import (
     exit_for,
     import_from,
     json_object,
+    known_id,
     make_builder,
     opened_store,
     print_json,
     run,
+    text_option,
     usage,
 )
 from ruvon.cli.progress import Progress
@@ -52,6 +54,7 @@ def operate(
     import_from(app_dir)
 
     async def main() -> dict[str, Any]:
+        known_id(workflow_id)  # before the database: an id no store can hold is not found
         async with opened_store(db) as store:
             builder = make_builder(
                 config_dir, store, workflow_observer=None if as_json else Progress()
@@ -119,6 +122,8 @@ def _decide(
     decided_by = by or getpass.getuser()
 
     async def action(wf: Workflow) -> None:
+        text_option(by, "--by")
+        text_option(reason, "--reason")
         if approve:
             await wf.approve_compensation(decided_by=decided_by, reason=reason)
         else:
@@ -188,7 +193,7 @@ def cancel(
     """Cancel a workflow; in saga mode its completed steps are compensated first."""
 
     async def action(wf: Workflow) -> None:
-        await wf.cancel(reason or "cancelled from the command line")
+        await wf.cancel(text_option(reason, "--reason") or "cancelled from the command line")
 
     result = operate(workflow_id, db, config_dir, app_dir, as_json, action)
     _unwound(result["status"])

@@ -12,9 +12,12 @@ import typer
 from ruvon.cli.app import app
 from ruvon.cli.common import (
     DEFAULT_DB,
+    MAX_ROWS,
+    MAX_SECONDS,
     AppDirOption,
     ConfigDirOption,
     DbOption,
+    finite,
     import_from,
     make_builder,
     opened_store,
@@ -32,13 +35,21 @@ def recover(
     db: DbOption = DEFAULT_DB,
     config_dir: ConfigDirOption = None,
     app_dir: AppDirOption = Path("."),
-    limit: Annotated[int, typer.Option(min=1, help="At most this many workflows")] = 1000,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_ROWS, help="At most this many workflows")
+    ] = 1000,
     concurrency: Annotated[
-        int | None, typer.Option(min=1, help="Workflows recovered at once (default 10)")
+        int | None,
+        typer.Option(min=1, max=1000, help="Workflows recovered at once (default 10)"),
     ] = None,
     lease_seconds: Annotated[
         float | None,
-        typer.Option(min=0.1, help="Lease taken on each workflow recovered, seconds (default 30)"),
+        typer.Option(
+            min=0.1,
+            max=MAX_SECONDS,
+            callback=finite,
+            help="Lease taken on each workflow recovered, seconds (default 30)",
+        ),
     ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait for live leases to expire, then recover those too")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +36,22 @@ _CONTROLS_BUT_NEWLINE = {c: e for c, e in _CONTROLS.items() if c != 0x0A}
 _JSON_CONTROLS = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    # a byte of a command-line argument that was not UTF-8 (Python's surrogateescape)
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
 def printable(text: object, *, newlines: bool = True) -> str:
     """``text`` safe to write to a terminal: control characters (stored data may hold any,
     escape sequences included) shown as escapes (``\\x1b``, ``\\r``); a newline kept when
-    ``newlines`` (a multi-line block), else shown as ``\\n`` too."""
-    return str(text).translate(_CONTROLS_BUT_NEWLINE if newlines else _CONTROLS)
+    ``newlines`` (a multi-line block), else shown as ``\\n`` too. The bytes of an argument
+    that was not UTF-8 are shown as ``\\xff``."""
+    shown = str(text).translate(_CONTROLS_BUT_NEWLINE if newlines else _CONTROLS)
+    return _SURROGATE.sub(_surrogate, shown) if _SURROGATE.search(shown) else shown
 
 
 def json_text(value: Any, **options: Any) -> str:

@@ -21,6 +21,7 @@ from ruvon.cli.common import (
     opened_store,
     print_json,
     run,
+    text_option,
     usage,
 )
 from ruvon.cli.progress import Progress
@@ -109,6 +110,7 @@ def start(
 
     async def main() -> dict[str, Any]:
         initial = json_object(data, data_file, "--data")
+        text_option(idempotency_key, "--idempotency-key")
         if dry_run:
             return await _dry_run(config_dir, workflow_type, initial, workflow_version, as_json)
         async with opened_store(db, must_exist=False) as store:

@@ -13,9 +13,11 @@ import typer
 from ruvon.cli.app import app
 from ruvon.cli.common import (
     DEFAULT_DB,
+    MAX_SECONDS,
     AppDirOption,
     ConfigDirOption,
     DbOption,
+    finite,
     import_from,
     make_builder,
     opened_store,
@@ -29,11 +31,22 @@ def scheduler(
     config_dir: ConfigDirOption = None,
     app_dir: AppDirOption = Path("."),
     interval: Annotated[
-        float, typer.Option(min=0.01, help="Seconds between two passes over the schedules")
+        float,
+        typer.Option(
+            min=0.01,
+            max=MAX_SECONDS,
+            callback=finite,
+            help="Seconds between two passes over the schedules",
+        ),
     ] = 1.0,
     grace: Annotated[
         float,
-        typer.Option(min=0, help="Seconds to let started workflows finish when stopped"),
+        typer.Option(
+            min=0,
+            max=MAX_SECONDS,
+            callback=finite,
+            help="Seconds to let started workflows finish when stopped",
+        ),
     ] = 10.0,
 ) -> None:
     """Start workflows on their schedules until SIGTERM or SIGINT.

@@ -15,11 +15,13 @@ from rich.text import Text
 from ruvon.cli.app import workflow_command
 from ruvon.cli.common import (
     DEFAULT_DB,
+    MAX_ROWS,
     AppDirOption,
     ConfigDirOption,
     DbOption,
     JsonOption,
     import_from,
+    known_id,
     make_builder,
     opened_store,
     print_json,
@@ -121,6 +123,7 @@ def show(
     import_from(app_dir)
 
     async def main() -> dict[str, Any]:
+        known_id(workflow_id)  # before the database: an id no store can hold is not found
         async with opened_store(db, migrate=False) as store:
             return await gather(store, workflow_id, config_dir, logs=logs, metrics=metrics)
 
@@ -306,7 +309,9 @@ def logs(
     level: Annotated[
         str | None, typer.Option(help="Only lines at this level or above (DEBUG ... ERROR)")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="The last N lines")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_ROWS, help="The last N lines")
+    ] = 50,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines until it finishes")
     ] = False,
@@ -326,6 +331,7 @@ def logs(
     async def main() -> list[dict[str, Any]]:
         nonlocal minimum
         minimum = _level(level) if level else None
+        known_id(workflow_id)
         async with opened_store(db, migrate=False) as store:
             record = await store.load_workflow(workflow_id)  # an unknown id: not found
             shown = [e for e in await _entries(store, workflow_id) if keep(e)][-limit:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -46,8 +47,13 @@ log = logging.getLogger("ruvon.persistence")
 
 
 def redact(url: str) -> str:
-    """The URL with its password hidden (in the host part or as ``?password=``)."""
-    parts = urlsplit(url)
+    """The URL with its password hidden (in the host part or as ``?password=``), also in a
+    URL too malformed to parse."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": hide whatever could be a password
+        url = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
+        return re.sub(r"(?i)(password=)[^&]*", r"\1***", url)
     netloc = parts.netloc
     if parts.password is not None:
         netloc = netloc.replace(f":{parts.password}@", ":***@")
@@ -305,6 +311,10 @@ class PostgresPersistenceProvider(SQLStore):
             if self._is_driver_error(exc):
                 raise PersistenceError(
                     f"can not connect to {self.where}: {type(exc).__name__}: {exc}"
+                ) from exc
+            if isinstance(exc, ValueError | OverflowError):  # a port past 65535, a bad host
+                raise PersistenceError(
+                    f"can not connect to {self.where}: the URL is not valid: {exc}"
                 ) from exc
             raise
         if self._pool is not None:  # opened meanwhile by another caller of migrate()
