@@ -331,6 +331,52 @@ def test_a_read_command_creates_no_schema_in_an_empty_database(app: Path, db_url
     assert _sql(db_url, tables) == []
 
 
+def _journal_mode(db: Path) -> str:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("command", ["list", "show", "logs"])
+def test_a_read_command_leaves_a_refused_sqlite_file_as_it_was(app: Path, command: str) -> None:
+    other = app / "other_app.db"  # another application's database, in rollback-journal mode
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    old = app / "old.db"  # a Ruvon database with an older schema, switched to DELETE mode
+    assert ruvon("db", "migrate", "--db", f"sqlite:///{old}", cwd=app).returncode == 0
+    conn = sqlite3.connect(old, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("UPDATE ruvon_schema SET version = 1")
+    conn.close()
+    args = [command] if command == "list" else [command, "some-id"]
+    for db, problem in ((other, "has no Ruvon schema"), (old, "has schema version 1")):
+        before = db.read_bytes()
+
+        proc = ruvon(*args, "--db", f"sqlite:///{db}", cwd=app)
+
+        assert proc.returncode == 3, proc.stderr
+        assert problem in one_error_line(proc)
+        assert db.read_bytes() == before
+        assert _journal_mode(db) == "delete"
+        assert not Path(f"{db}-wal").exists()
+
+
+def test_a_read_command_on_an_up_to_date_database_in_delete_mode(app: Path) -> None:
+    db = app / "work.db"
+    assert ruvon("db", "migrate", "--db", f"sqlite:///{db}", cwd=app).returncode == 0
+    sqlite3.connect(db, isolation_level=None).execute("PRAGMA journal_mode = DELETE").close()
+
+    proc = ruvon("list", "--json", "--db", f"sqlite:///{db}", cwd=app)
+
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+    assert _journal_mode(db) == "wal"  # Ruvon's database: set as the store sets it
+
+
 def test_db_migrate_refuses_a_damaged_sqlite_file(app: Path) -> None:
     db = app / "work.db"
     assert (

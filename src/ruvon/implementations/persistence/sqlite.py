@@ -260,6 +260,17 @@ class SQLitePersistenceProvider(SQLStore):
             self._known_definitions.clear()  # the definition rows went with the old database
         await super().initialize()
 
+    async def _attach(self) -> None:
+        await super()._attach()
+        # the schema is Ruvon's: WAL mode, as the store sets when it creates it (switching the
+        # journal mode writes to the file, so a file that was refused is left as it was)
+        assert self._db is not None
+        try:
+            self._db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as exc:
+            await self.close()
+            raise self._error(exc) from exc
+
     @property
     def _url_hint(self) -> str:
         return "sqlite:///<file>"
@@ -318,7 +329,8 @@ class SQLitePersistenceProvider(SQLStore):
         try:
             db.row_factory = sqlite3.Row
             db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            db.execute("PRAGMA journal_mode = WAL")
+            if self.auto_init:  # else once the schema is found to be Ruvon's (see _attach)
+                db.execute("PRAGMA journal_mode = WAL")
             db.execute(f"PRAGMA synchronous = {self.synchronous}")
             db.execute("PRAGMA foreign_keys = ON")
         except BaseException:
