@@ -258,6 +258,23 @@ def test_a_typod_sqlite_path_in_a_read_command_is_an_error_not_a_new_file(
     assert not (app / "wrok.db").exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["list"], ["show", "some-id"], ["start", "Order", "-d", '{"item": "a"}'], ["db", "migrate"]],
+)
+def test_a_sqlite_url_without_a_path_is_an_error_not_a_database_in_memory(
+    app: Path, args: list[str]
+) -> None:
+    for url in ("sqlite:///", "sqlite://", "sqlite:///?synchronous=NORMAL"):
+        proc = ruvon(*args, cwd=app, env={"RUVON_DATABASE_URL": url})
+        assert proc.returncode == 3, (url, proc.stderr)
+        assert one_error_line(proc) == (
+            f"error: the SQLite URL '{url}' names no file — write sqlite:///FILE "
+            "(sqlite:///:memory: for a database in memory); check --db or $RUVON_DATABASE_URL"
+        )
+    assert sorted(p.name for p in app.iterdir()) == ["config", "shop"]
+
+
 def test_the_default_database_missing_is_named_as_the_default(app: Path) -> None:
     proc = ruvon("list", cwd=app)
     assert proc.returncode == 3

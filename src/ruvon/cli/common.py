@@ -279,9 +279,21 @@ def import_from(app_dir: Path) -> None:
 # --- the store and the builder ------------------------------------------------------------------
 
 
-def _sqlite_path(url: str) -> str:
+def sqlite_path(url: str) -> str:
+    """The file a ``sqlite:`` URL names; a URL without a path is an error (exit code 3): the
+    library takes it for a database in memory, which a command would print as an empty store
+    (``sqlite:///$UNSET_VARIABLE``)."""
+    from urllib.parse import urlsplit
+
     from ruvon.implementations.persistence.sqlite import parse_sqlite_url
 
+    if urlsplit(url).path in ("", "/"):
+        raise CliError(
+            f"the SQLite URL '{url}' names no file",
+            hint="write sqlite:///FILE (sqlite:///:memory: for a database in memory); check "
+            "--db or $RUVON_DATABASE_URL",
+            code=ExitCode.DATABASE,
+        )
     return parse_sqlite_url(url)[0]
 
 
@@ -303,7 +315,7 @@ async def opened_store(
     if scheme == "sqlite":
         from ruvon.implementations.persistence.sqlite import MEMORY, SQLitePersistenceProvider
 
-        path = _sqlite_path(url)
+        path = sqlite_path(url)
         if must_exist and path != MEMORY and not Path(path).is_file():
             default = " (the default)" if url == DEFAULT_DB else ""
             raise CliError(

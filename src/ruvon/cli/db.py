@@ -15,6 +15,7 @@ from ruvon.cli.common import (
     DbOption,
     ExitCode,
     run,
+    sqlite_path,
 )
 from ruvon.implementations.persistence import store_from_url
 
@@ -47,9 +48,7 @@ def db_migrate(db: DbOption = DEFAULT_DB, config_dir: ConfigDirOption = None) ->
 
     async def main() -> int:
         if db.split(":", 1)[0].lower() == "sqlite":
-            from ruvon.implementations.persistence.sqlite import parse_sqlite_url
-
-            check_sqlite_file(parse_sqlite_url(db)[0])
+            check_sqlite_file(sqlite_path(db))
         store = store_from_url(db)
         try:
             migrate = getattr(store, "migrate", None)
