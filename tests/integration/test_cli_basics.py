@@ -82,6 +82,26 @@ def test_validate__all_problems_at_once_with_file_and_line(tmp_path: Path) -> No
     )
 
 
+def test_a_definition_file_that_is_not_utf8__one_problem_line_naming_it(tmp_path: Path) -> None:
+    app = project(tmp_path)
+    (app / "config" / "latin.yaml").write_bytes(
+        b"workflow_type: Latin\n# caf\xe9, saved as Latin-1\nsteps: []\n"
+    )
+    problem = (
+        "config/latin.yaml:2: the file is not UTF-8 text: byte 0xe9 can not be read (save the "
+        "file as UTF-8)"
+    )
+
+    checked = ruvon("validate", cwd=app)
+
+    assert checked.returncode == 1
+    assert checked.stderr.splitlines() == [problem, "1 problem(s) in 1 of 5 file(s)"]
+    for args in (["graph", "Order"], ["start", "Order", "--db", "memory://"]):
+        proc = ruvon(*args, cwd=app)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert one_error_line(proc) == f"error: {problem} — 'ruvon validate' lists every problem"
+
+
 def test_graph__a_mermaid_flowchart(tmp_path: Path) -> None:
     app = project(tmp_path)
     proc = ruvon("graph", "Order", cwd=app)

@@ -951,6 +951,33 @@ def test_registry_file__itself_missing(tmp_path: Path) -> None:
     assert info.value.detail == "can not read file: No such file or directory"
 
 
+NOT_UTF8 = "the file is not UTF-8 text: byte 0xe9 can not be read (save the file as UTF-8)"
+
+
+def test_a_file_that_is_not_utf8__names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin.yaml"
+    path.write_bytes(b"workflow_type: Latin\n# caf\xe9 (Latin-1)\nsteps: []\n")
+
+    with pytest.raises(DefinitionError) as info:
+        load_definition_file(path)
+
+    assert (info.value.file, info.value.line, info.value.detail) == (str(path), 2, NOT_UTF8)
+    assert str(info.value) == f"{path}:2: {NOT_UTF8}"
+
+
+def test_a_file_that_is_not_utf8__in_config_dir_and_as_a_registry_file(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"# caf\xe9\nworkflow_type: Latin\nsteps: []\n")
+
+    with pytest.raises(DefinitionError) as scanned:
+        discover(tmp_path)
+    with pytest.raises(DefinitionError) as registry:
+        discover(workflow_registry=latin)
+
+    for info in (scanned, registry):
+        assert (info.value.file, info.value.line, info.value.detail) == (str(latin), 1, NOT_UTF8)
+
+
 def test_builder__reports_definition_errors_on_first_registry_use(tmp_path: Path) -> None:
     path = broken(tmp_path, "- name: lonely\n")
     builder = WorkflowBuilder(config_dir=tmp_path)  # nothing is read yet

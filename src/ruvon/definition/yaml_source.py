@@ -185,4 +185,11 @@ def read_yaml(path: Path) -> tuple[Any, LineIndex]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DefinitionError(f"can not read file: {exc.strerror}", file=str(path)) from exc
+    except UnicodeDecodeError as exc:  # saved in another encoding (Latin-1, UTF-16, ...)
+        raise DefinitionError(
+            f"the file is not UTF-8 text: byte {exc.object[exc.start]:#04x} can not be read "
+            "(save the file as UTF-8)",
+            file=str(path),
+            line=exc.object.count(b"\n", 0, exc.start) + 1,
+        ) from exc
     return parse_yaml(text, str(path))
