@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -238,6 +239,42 @@ def test_debug_prints_the_traceback(app: Path) -> None:
     assert proc.returncode == 4
     assert "Traceback" in proc.stderr and "WorkflowNotFoundError" in proc.stderr
     assert proc.stderr.splitlines()[-1].startswith("error: workflow 'nope' not found")
+
+
+def test_serve_on_a_port_in_use__one_line_exit_1(app: Path) -> None:
+    assert ruvon("db", "migrate", "--db", "sqlite:///work.db", cwd=app).returncode == 0
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+
+        proc = ruvon("serve", "--db", "sqlite:///work.db", "--port", str(port), cwd=app, timeout=30)
+
+    assert proc.returncode == 1
+    assert one_error_line(proc) == (
+        f"error: port {port} is in use on 127.0.0.1 — stop what listens there, or choose "
+        "another --port"
+    )
+    assert proc.stdout == ""  # the server never started
+
+
+def test_serve_on_a_host_that_does_not_resolve(app: Path) -> None:
+    assert ruvon("db", "migrate", "--db", "sqlite:///work.db", cwd=app).returncode == 0
+    proc = ruvon(
+        "serve",
+        "--db",
+        "sqlite:///work.db",
+        "--host",
+        "no-such-host.invalid",
+        "--token",
+        "x" * 24,
+        cwd=app,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    line = one_error_line(proc)
+    assert line.startswith("error: can not listen on no-such-host.invalid port 8080: ")
+    assert line.endswith(" — check --host and --port")
 
 
 # --- database (3) ---------------------------------------------------------------------------------

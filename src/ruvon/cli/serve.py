@@ -30,6 +30,40 @@ async def _check_store(db: str) -> None:
         pass
 
 
+def _check_port(host: str, port: int) -> None:
+    """Refuse an address the server could not listen on (a port in use) before it starts, as
+    one line: uvicorn would log its startup and shutdown around the error, then exit with code
+    3, which is the database's. Binds as asyncio's server does (every address of ``host``)."""
+    import errno
+    import socket
+
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            abort(
+                CliError(
+                    f"port {port} is in use on {host}",
+                    hint="stop what listens there, or choose another --port",
+                    code=ExitCode.FAILED,
+                )
+            )
+        abort(
+            CliError(
+                f"can not listen on {host} port {port}: {exc.strerror or exc}",
+                hint="check --host and --port",
+                code=ExitCode.FAILED,
+            )
+        )
+
+
 @app.command("serve")
 def serve(
     db: DbOption = DEFAULT_DB,
@@ -83,6 +117,7 @@ def serve(
     if config_dir is not None and not config_dir.is_dir():
         abort(usage(f"--config-dir '{config_dir}' is not a directory"))
     run(lambda: _check_store(db))
+    _check_port(host, port)
     import_from(app_dir)
     settings = DashboardSettings(
         db_url=db, config_dir=str(config_dir) if config_dir else None, token=token, host=host
