@@ -232,6 +232,62 @@ def _lease(db_url: str, workflow_id: str) -> tuple[Any, Any]:
     return asyncio.run(fetch())
 
 
+STEPS_APP = """
+from pydantic import BaseModel
+
+
+class S(BaseModel):
+    ran: list[str] = []
+
+
+class Go(BaseModel):
+    ok: bool = True
+
+
+def step(state, context, **_):
+    return {"ran": state.ran + [context.step_name]}
+"""
+STEPS_YAML = """
+workflow_type: Steps
+initial_state_model: steps.S
+steps:
+  - name: First
+    function: steps.step
+  - name: Ask
+    type: HUMAN_IN_LOOP
+    function: steps.step
+    input_model: steps.Go
+    automate_next: true
+  - name: Chained
+    function: steps.step
+  - name: Last
+    function: steps.step
+"""
+
+
+def test_resume_step__stops_where_one_next_step_stops(tmp_path: Path, db_url: str) -> None:
+    (tmp_path / "steps.py").write_text(STEPS_APP)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "steps.yaml").write_text(STEPS_YAML)
+    wid = _started(_ok("start", "Steps", cwd=tmp_path, db=db_url))
+
+    def resume_step(*args: str) -> dict[str, Any]:
+        _ok("resume", wid, *args, "--step", cwd=tmp_path, db=db_url)
+        return _show(wid, tmp_path, db_url)
+
+    first = resume_step()  # an ACTIVE workflow: its next step, not chained to the next one
+    assert (first["state"]["ran"], first["status"]) == (["First"], "WAITING_HUMAN")
+    assert first["current_step_name"] == "Ask"
+    chained = resume_step("--input", '{"ok": true}')  # Ask, and Chained that it chains to
+    assert (chained["state"]["ran"], chained["status"]) == (["First", "Ask", "Chained"], "ACTIVE")
+    assert chained["current_step_name"] == "Last"
+    last = resume_step("--no-auto")
+    assert (last["state"]["ran"], last["status"]) == (
+        ["First", "Ask", "Chained", "Last"],
+        "COMPLETED",
+    )
+
+
 def test_cancel__a_waiting_workflow_then_cancel_again_is_refused(
     tmp_path: Path, db_url: str
 ) -> None:

@@ -89,7 +89,9 @@ def resume(
         typer.Option(
             "--run/--step",
             "--auto/--no-auto",
-            help="Go on until it finishes or waits again (--step: only the step that waited)",
+            help="Go on until it finishes or waits again. --step: stop where one "
+            "next_step() call stops, after the step and the steps automate_next: true "
+            "chains to it",
         ),
     ] = True,
     db: DbOption = DEFAULT_DB,
@@ -99,7 +101,12 @@ def resume(
 ) -> None:
     """Continue a workflow: one that waits for input (PAUSED, WAITING_HUMAN,
     WAITING_CHILD_HUMAN_INPUT) with --input, or an ACTIVE one no runner is advancing (started
-    without --run, or stopped between steps)."""
+    without --run, or stopped between steps).
+
+    --step runs what one next_step() call of a program runs: that step and, as long as the
+    step just run has automate_next: true (its definition says the next one follows at once),
+    the step after it; then the workflow stays ACTIVE at the next step (unless it waits,
+    failed or finished), and 'ruvon resume ID' goes on from there."""
 
     async def action(wf: Workflow) -> None:
         data = json_object(user_input, input_file, "--input")
