@@ -207,6 +207,16 @@ class PersistenceError(RuvonError):
     """The store failed or holds something it can not read."""
 
 
+class SchemaVersionError(PersistenceError):
+    """A store opened with ``auto_init=False`` found a schema other than the one this Ruvon
+    needs: ``found`` is its version (0: no Ruvon schema at all), ``needed`` this Ruvon's."""
+
+    def __init__(self, message: str, *, found: int, needed: int) -> None:
+        self.found = found
+        self.needed = needed
+        super().__init__(message)
+
+
 class WorkflowNotFoundError(PersistenceError):
     """No workflow with that id exists in the store."""
 

@@ -20,7 +20,7 @@ import pytest
 from contract_backends import Backend
 
 from engine_support import builder, st
-from ruvon.errors import PersistenceError
+from ruvon.errors import PersistenceError, SchemaVersionError
 from ruvon.implementations.persistence.sql.queries import latest_version
 from ruvon.implementations.persistence.sqlite import SQLitePersistenceProvider
 from ruvon.models import WorkflowStatus
@@ -224,8 +224,10 @@ async def test_sqlite_auto_init_false__refuses_an_older_schema(tmp_path: Path) -
     db.execute("UPDATE ruvon_schema SET version = 1")
     db.close()
 
-    with pytest.raises(PersistenceError, match="has schema version 1"):
+    with pytest.raises(SchemaVersionError, match="has schema version 1") as info:
         await SQLitePersistenceProvider(str(path), auto_init=False).initialize()
+    assert (info.value.found, info.value.needed) == (1, latest_version())
+    assert isinstance(info.value, PersistenceError)
 
 
 def test_sqlite_auto_init_false__is_refused_for_memory() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import sqlite3
 from pathlib import Path
@@ -324,7 +325,10 @@ def test_a_read_command_leaves_an_old_schema_alone(app: Path) -> None:
     sqlite3.connect(db).execute("CREATE TABLE ruvon_schema (version INTEGER)").connection.commit()
     proc = ruvon("list", "--db", f"sqlite:///{db}", cwd=app)
     assert proc.returncode == 3
-    assert "run 'ruvon db migrate --db sqlite:///<file>'" in one_error_line(proc)
+    assert one_error_line(proc) == (
+        f"error: SQLite database '{db}' has no Ruvon schema — check --db; 'ruvon db migrate "
+        f"--db sqlite:///{db}' creates it (a read command leaves the database as it is)"
+    )
 
 
 def _sql(db_url: str, *statements: str) -> list[tuple[object, ...]]:
@@ -365,8 +369,27 @@ def test_a_read_command_leaves_an_old_schema_alone__sqlite_and_postgres(
     proc = ruvon(*args, "--db", db_url, cwd=app)
 
     assert proc.returncode == 3, proc.stderr
-    assert "has schema version 1" in one_error_line(proc)
+    line = one_error_line(proc)
+    assert re.fullmatch(
+        r"error: (SQLite|PostgreSQL) database '[^']+' has schema version 1; this Ruvon needs \d+ "
+        f"— 'ruvon db migrate --db {re.escape(db_url)}' upgrades it \\(a read command leaves "
+        r"the database as it is\)",
+        line,
+    ), line
     assert _sql(db_url, "SELECT version FROM ruvon_schema") == [(1,)]
+
+
+def test_a_read_command_on_a_schema_newer_than_this_ruvon(app: Path, db_url: str) -> None:
+    assert ruvon("db", "migrate", "--db", db_url, cwd=app).returncode == 0
+    _sql(db_url, "UPDATE ruvon_schema SET version = 999", "SELECT version FROM ruvon_schema")
+
+    proc = ruvon("show", "some-id", "--db", db_url, cwd=app)
+
+    assert proc.returncode == 3, proc.stderr
+    assert re.fullmatch(
+        r"error: .* has schema version 999, newer than this Ruvon's \d+ — upgrade Ruvon",
+        one_error_line(proc),
+    )
 
 
 def test_a_read_command_creates_no_schema_in_an_empty_database(app: Path, db_url: str) -> None:
@@ -381,7 +404,12 @@ def test_a_read_command_creates_no_schema_in_an_empty_database(app: Path, db_url
     proc = ruvon("list", "--db", db_url, cwd=app)
 
     assert proc.returncode == 3, proc.stderr
-    assert "has no Ruvon schema" in one_error_line(proc)
+    line = one_error_line(proc)
+    assert line.endswith(
+        f" has no Ruvon schema — check --db; 'ruvon db migrate --db {db_url}' creates it (a read "
+        "command leaves the database as it is)"
+    )
+    assert "auto_init" not in line
     assert _sql(db_url, tables) == []
 
 

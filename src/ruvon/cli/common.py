@@ -32,6 +32,7 @@ from ruvon.errors import (
     IllegalOperationError,
     PersistenceError,
     RuvonError,
+    SchemaVersionError,
     UnknownWorkflowTypeError,
     WorkflowNotFoundError,
     WorkflowValidationError,
@@ -332,11 +333,34 @@ async def opened_store(
         )
     else:
         store = store_from_url(url)
-    await store.initialize()
+    try:
+        await store.initialize()
+    except SchemaVersionError as exc:
+        raise _schema_error(store, url, exc) from exc
     try:
         yield store
     finally:
         await store.close()
+
+
+def _schema_error(store: PersistenceProvider, url: str, exc: SchemaVersionError) -> CliError:
+    """What a read command says of a schema it leaves alone: the database, and the command
+    that would create or upgrade it."""
+    from ruvon.implementations.persistence.postgres import redact
+
+    where = getattr(store, "where", "the database")
+    shown = url if url.lower().startswith("sqlite:") else redact(url)  # a password hidden
+    migrate = f"ruvon db migrate --db {shown}"
+    if exc.found == 0:
+        message = f"{where} has no Ruvon schema"
+        hint = f"check --db; '{migrate}' creates it (a read command leaves the database as it is)"
+    elif exc.found < exc.needed:
+        message = f"{where} has schema version {exc.found}; this Ruvon needs {exc.needed}"
+        hint = f"'{migrate}' upgrades it (a read command leaves the database as it is)"
+    else:
+        message = f"{where} has schema version {exc.found}, newer than this Ruvon's {exc.needed}"
+        hint = "upgrade Ruvon"
+    return CliError(message, hint=hint, code=ExitCode.DATABASE)
 
 
 def make_builder(

@@ -13,7 +13,12 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from ruvon.errors import ConcurrentModificationError, PersistenceError, WorkflowNotFoundError
+from ruvon.errors import (
+    ConcurrentModificationError,
+    PersistenceError,
+    SchemaVersionError,
+    WorkflowNotFoundError,
+)
 from ruvon.implementations.persistence.sql import queries as sqlq
 from ruvon.implementations.persistence.sql import rows
 from ruvon.implementations.persistence.sql.rows import Row as Row
@@ -123,12 +128,14 @@ class SQLStore(ScheduleQueries, ABC):
             found = await self._schema_version()
             latest = sqlq.latest_version()
             if found != latest:
-                raise PersistenceError(
+                raise SchemaVersionError(
                     f"{self.where} "
                     + ("has no Ruvon schema" if found == 0 else f"has schema version {found}")
                     + f"; this version of Ruvon needs {latest}. auto_init=False leaves the "
                     f"schema alone: run 'ruvon db migrate --db {self._url_hint}' or pass "
-                    "auto_init=True"
+                    "auto_init=True",
+                    found=found,
+                    needed=latest,
                 )
         except BaseException:
             await self.close()
