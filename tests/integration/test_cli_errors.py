@@ -223,6 +223,28 @@ def test_approve_a_workflow_that_waits_for_no_approval(app: Path, db_url: str) -
     )
 
 
+def test_an_idempotency_key_of_a_workflow_of_another_type(app: Path, db_url: str) -> None:
+    first = ruvon(
+        "start", "Order", "-d", '{"item": "a"}', "--idempotency-key", "k1", "--db", db_url, cwd=app
+    )
+    assert first.returncode == 0, first.stderr
+    wid = first.stdout.strip()
+    again = ruvon(
+        "start", "Order", "-d", '{"item": "a"}', "--idempotency-key", "k1", "--db", db_url, cwd=app
+    )
+    assert (again.returncode, again.stdout.strip()) == (0, wid)  # the same workflow
+
+    proc = ruvon(
+        "start", "Plain", "-d", '{"item": "a"}', "--idempotency-key", "k1", "--db", db_url, cwd=app
+    )
+
+    assert proc.returncode == 1
+    assert one_error_line(proc) == (
+        f"error: idempotency key 'k1' belongs to workflow '{wid}' of type 'Order', not 'Plain' — "
+        "a key stands for the one workflow it started: give another --idempotency-key"
+    )
+
+
 def test_a_broken_definition_names_file_line_and_validate(app: Path) -> None:
     (app / "config" / "plain.yaml").write_text(
         "workflow_type: Plain\ninitial_state_model: shop.Order\nsteps:\n"

@@ -156,7 +156,10 @@ def _classify(exc: RuvonError) -> CliError:
         return CliError(message, hint=hint, code=ExitCode.FAILED)
     if isinstance(exc, PersistenceError):
         return CliError(message, code=ExitCode.DATABASE)
-    if isinstance(exc, IllegalOperationError | IdempotencyConflictError):
+    if isinstance(exc, IdempotencyConflictError):
+        hint = "a key stands for the one workflow it started: give another --idempotency-key"
+        return CliError(message, hint=hint, code=ExitCode.FAILED)
+    if isinstance(exc, IllegalOperationError):
         return CliError(
             message, hint="'ruvon show ID' says what it waits for", code=ExitCode.FAILED
         )
