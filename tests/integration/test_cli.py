@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -10,11 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from cli_support import postgres_database
+
 from engine_support import builder, st
 from recovery_steps import KILL, Killed
+from ruvon.implementations.persistence import store_from_url
 from ruvon.implementations.persistence.sql.queries import latest_version
-from ruvon.implementations.persistence.sqlite import SQLitePersistenceProvider
-from ruvon.providers.persistence import WorkflowRecord
+from ruvon.providers.persistence import PersistenceProvider, WorkflowRecord
 from ruvon.runtime.status import WorkflowStatus
 
 
@@ -81,7 +85,7 @@ TESTS_DIR = Path(__file__).resolve().parents[1]  # holds recovery_steps, the ste
 STEPS = (st("A", "recovery_steps.step"), st("B", "recovery_steps.step"))
 
 
-async def _died_in_b(store: SQLitePersistenceProvider, lease: float) -> Any:
+async def _died_in_b(store: PersistenceProvider, lease: float) -> Any:
     """A workflow whose runner "died" inside step B, A committed, holding a ``lease``."""
     wf = await builder(*STEPS, persistence_provider=store, lease_seconds=lease).create_workflow("T")
     KILL["in"] = "B"
@@ -99,7 +103,7 @@ async def _unfinished(
 ) -> dict[str, Any]:
     """``dead`` workflows whose runner died (lease expired), ``bad`` ones whose state no longer
     fits the model, and one whose dead runner's lease still runs for ``live_for`` seconds."""
-    store = SQLitePersistenceProvider(url)
+    store = store_from_url(url)
     out: dict[str, Any] = {"dead": [(await _died_in_b(store, 0.05)).id for _ in range(dead)]}
     now = time.time()
     out["bad"] = [f"bad-{i}" for i in range(bad)]
@@ -158,6 +162,41 @@ def test_recover__reports_each_workflow_marks_the_bad_one_and_lists_it(tmp_path:
     assert again.returncode == 0, again.stderr
     assert "failed" not in again.stdout  # marked: not retried automatically
     assert again.stdout.splitlines()[-1] == "0 workflow(s) recovered"
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_recover_json__the_report_and_the_list_of_failed_ones(tmp_path: Path, backend: str) -> None:
+    urls = iter([f"sqlite:///{tmp_path / 'r.db'}"]) if backend == "sqlite" else postgres_database()
+    for url in urls:
+        made = asyncio.run(_unfinished(url, dead=1, bad=1))
+        (dead,), (bad,) = made["dead"], made["bad"]
+        app = ("--app-dir", str(TESTS_DIR))
+
+        proc = ruvon("recover", "--db", url, *app, "--json")
+
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout)
+        assert [f["id"] for f in report.pop("failed")] == [bad]
+        assert report == {
+            "recovered": [dead],
+            "handed_back": [],
+            "not_recovered": [],
+            "skipped": [],
+            "waited_seconds": 0.0,
+        }
+        listed = ruvon("recover", "--db", url, *app, "--list-failed", "--json")
+        assert listed.returncode == 0, listed.stderr
+        (row,) = json.loads(listed.stdout)
+        assert row.pop("reason").startswith("can not be loaded: PersistenceError")
+        assert row == {
+            "id": bad,
+            "workflow_type": "T",
+            "status": "ACTIVE",
+            "current_step": 1,
+            "current_step_name": "B",
+        }
 
 
 def test_recover_wait__waits_for_a_live_lease_then_recovers_it(tmp_path: Path) -> None:

@@ -17,13 +17,15 @@ from ruvon.cli.common import (
     AppDirOption,
     ConfigDirOption,
     DbOption,
+    JsonOption,
     finite,
     import_from,
     make_builder,
     opened_store,
+    print_json,
     run,
 )
-from ruvon.cli.render import printable
+from ruvon.cli.render import printable, step_name
 from ruvon.errors import RuvonError
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ def recover(
         bool,
         typer.Option("--list-failed", help="Only list the workflows marked failed, with why"),
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Continue workflows whose runner died (their lease expired).
 
@@ -70,11 +73,12 @@ def recover(
     from ruvon import recovery
 
     if list_failed:
-        _list_failed(db, limit)
+        _list_failed(db, limit, as_json)
         return
 
     async def announce_then_sleep(seconds: float) -> None:
-        typer.echo(f"waiting {seconds:.1f}s for live leases to expire")
+        # on stderr with --json: stdout is the JSON alone
+        typer.echo(f"waiting {seconds:.1f}s for live leases to expire", err=as_json)
         await asyncio.sleep(seconds)
 
     async def main() -> recovery.RecoveryReport:
@@ -92,7 +96,30 @@ def recover(
                 sleep=announce_then_sleep,
             )
 
-    _print_recovery(run(main))
+    report = run(main)
+    if as_json:
+        print_json(_report_json(report))
+    else:
+        _print_recovery(report)
+
+
+def _report_json(report: RecoveryReport) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "recovered": report.continued,
+        "handed_back": report.handed_back,
+        "failed": [{"id": i, "reason": r} for i, r in report.failed.items()],
+        "not_recovered": [{"id": i, "reason": r} for i, r in report.errors.items()],
+        "skipped": [
+            {
+                "id": held.workflow_id,
+                "lease_owner": held.owner,
+                "lease_seconds_left": round(max(0.0, held.expires_at - now), 1),
+            }
+            for held in report.skipped
+        ],
+        "waited_seconds": round(report.waited, 1),
+    }
 
 
 def _print_recovery(report: RecoveryReport) -> None:
@@ -129,23 +156,37 @@ def _print_recovery(report: RecoveryReport) -> None:
     typer.echo(f"{len(report.continued)} workflow(s) recovered")
 
 
-def _list_failed(db: str, limit: int) -> None:
+def _list_failed(db: str, limit: int, as_json: bool) -> None:
     from ruvon.recovery import failed_workflows
 
-    async def main() -> list[tuple[str, str, str]]:
+    async def main() -> list[dict[str, Any]]:
         async with opened_store(db, migrate=False) as store:
             failed = await failed_workflows(store, limit=limit)
-            rows = []
+            rows: list[dict[str, Any]] = []
             for workflow_id, reason in failed.items():
+                row: dict[str, Any] = {"id": workflow_id}
                 try:
                     r = await store.load_workflow(workflow_id)
-                    where = f"{r.workflow_type} {r.status.value} at step {r.current_step}"
+                    row.update(
+                        workflow_type=r.workflow_type,
+                        status=r.status.value,
+                        current_step=r.current_step,
+                        current_step_name=step_name(r.definition, r.current_step),
+                    )
                 except RuvonError as exc:
-                    where = f"unreadable row: {exc}"
-                rows.append((workflow_id, where, reason))
+                    row["unreadable"] = str(exc)
+                rows.append({**row, "reason": reason})
             return rows
 
     rows = run(main)
-    for workflow_id, where, reason in rows:
-        typer.echo(printable(f"{workflow_id} ({where}): {reason}"))
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        where = (
+            f"unreadable row: {row['unreadable']}"
+            if "unreadable" in row
+            else f"{row['workflow_type']} {row['status']} at step {row['current_step']}"
+        )
+        typer.echo(printable(f"{row['id']} ({where}): {row['reason']}"))
     typer.echo(f"{len(rows)} workflow(s) marked failed by recovery")
