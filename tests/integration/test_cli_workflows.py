@@ -371,6 +371,61 @@ def test_recover__continues_a_workflow_whose_runner_died(tmp_path: Path, db_url:
     assert _show(wid, app, db_url)["status"] == "COMPLETED"
 
 
+SLASH_APP = """
+from pydantic import BaseModel
+
+
+class S(BaseModel):
+    n: int = 0
+
+
+def step(state, context, **_):
+    return {"n": state.n + 1}
+
+
+def fail(state, context, **_):
+    raise RuntimeError("no")
+"""
+SLASH_YAML = """
+workflow_type: Slash
+initial_state_model: slash.S
+saga_mode: true
+steps:
+  - name: Pick/Pack
+    function: slash.step
+    compensate_function: slash.step
+    automate_next: true
+  - name: 100%
+    function: slash.step
+    automate_next: true
+  - name: Ship
+    function: slash.fail
+"""
+
+
+def test_step_names_with_a_slash_are_printed_as_written(tmp_path: Path, db_url: str) -> None:
+    (tmp_path / "slash.py").write_text(SLASH_APP)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "slash.yaml").write_text(SLASH_YAML)
+
+    started = ruvon("start", "Slash", "--run", "--db", db_url, cwd=tmp_path)
+
+    assert started.returncode == 1, started.stderr  # rolled back
+    wid = _started(started.stdout)
+    for line in ("▶ Pick/Pack", "▶ 100%", "↩ undoing Pick/Pack"):
+        assert line in started.stdout.splitlines(), line
+    shown = _ok("show", wid, cwd=tmp_path, db=db_url)
+    assert "%2F" not in started.stdout + shown and "%25" not in shown
+    assert re.search(r"│ 0 +│ Pick/Pack +│ 1 ", shown)  # the step timeline
+    assert re.search(r"│ 1 +│ 100% +│ 1 ", shown)
+    assert re.search(r"│ \d +│ Pick/Pack +│ slash\.step +│ COMPLETED ", shown)  # compensations
+    steps = _show(wid, tmp_path, db_url)["steps"]
+    assert [(s["step_name"], s["scope"]) for s in steps[:2]] == [
+        ("Pick/Pack", "Pick%2FPack"),  # JSON: the stored scope path, and the name
+        ("100%", "100%25"),
+    ]
+
+
 # --- what the store holds is printed safely -------------------------------------------------------
 
 ESCAPES = "\x1b]0;PWNED\x07\x1b[2J\x1b[31mRED\x1b[0m\x9b2J\r\x7f"

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ruvon.cli.render import printable
+from ruvon.cli.render import printable, scope_text
 from ruvon.providers.observer import EventKind, WorkflowEvent
 
 K = EventKind
@@ -75,7 +75,7 @@ class Progress:
         return kind in _SHOWN
 
     async def on_event(self, event: WorkflowEvent) -> None:
-        where = event.scope or event.step_name or "?"
+        where = scope_text(event.scope) if event.scope else event.step_name or "?"
         if event.parent_id is not None:
             where = f"[{event.workflow_type}] {where}"
         line, style = self._line(event, where)

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ruvon.models import ScopePath
 from ruvon.status import WorkflowStatus as S
 
 if TYPE_CHECKING:
@@ -57,6 +58,12 @@ def printable(text: object, *, newlines: bool = True) -> str:
 def json_text(value: Any, **options: Any) -> str:
     """``value`` as JSON that is safe to write to a terminal (see :func:`printable`)."""
     return json.dumps(value, ensure_ascii=False, default=str, **options).translate(_JSON_CONTROLS)
+
+
+def scope_text(scope: str) -> str:
+    """A step's scope path as a person reads it: each step name as written (the stored path
+    escapes a ``/`` in a name as ``%2F``), the nested scopes after a ``/``."""
+    return "/".join(ScopePath.parse(scope).segments)
 
 
 def when(timestamp: float | None) -> str:

@@ -30,7 +30,15 @@ from ruvon.cli.common import (
 )
 from ruvon.cli.listing import row_json
 from ruvon.cli.progress import console
-from ruvon.cli.render import STATUS_STYLES, duration, how_to_continue, iso, json_text, printable
+from ruvon.cli.render import (
+    STATUS_STYLES,
+    duration,
+    how_to_continue,
+    iso,
+    json_text,
+    printable,
+    scope_text,
+)
 from ruvon.errors import RuvonError
 
 if TYPE_CHECKING:
@@ -218,7 +226,7 @@ def _timeline(out: Any, steps: list[dict[str, Any]], verbose: bool) -> None:
             text += "\n" + error["traceback"].rstrip()
         table.add_row(
             str(s["seq"]),
-            Text(_name(s["scope"])),
+            Text(_name(scope_text(s["scope"]))),
             str(s["attempt"]),
             Text(s["status"], style=_STEP_STYLES.get(s["status"], "")),
             _at(s["started_at"]),
@@ -246,7 +254,7 @@ def _journal(out: Any, entries: list[dict[str, Any]], verbose: bool) -> None:
             detail = f"{detail} {e['error']['type']}: {e['error']['message']}".strip()
         table.add_row(
             str(e["sequence"]),
-            Text(_name(e["scope"])),
+            Text(_name(scope_text(e["scope"]))),
             Text(_name(e["function"] or "")),
             Text(e["status"], style=_COMP_STYLES.get(e["status"], "")),
             str(e["attempts"]),
