@@ -80,8 +80,7 @@ def check_targets(definitions: Iterable[WorkflowDefinition], known: set[str]) ->
             target = getattr(step.spec, key)
             if target not in known:
                 raise DefinitionError(
-                    f"workflow type '{target}' is not defined (known: "
-                    f"{', '.join(sorted(known))})",
+                    f"workflow type '{target}' is not defined (known: {', '.join(sorted(known))})",
                     file=definition.source,
                     line=definition.lines.line((*at, key)),
                     workflow_type=definition.workflow_type,
