@@ -706,3 +706,16 @@ def render(
         *_notes_section(state),
     ]
     return "\n".join(lines)
+
+
+KEPT = "<!-- sections below are measured by their own scripts: make bench keeps them -->"
+
+
+def kept_sections(path: Path) -> str:
+    """What follows :data:`KEPT` in the page as it is (the SUB_WORKFLOW and dashboard
+    measurements, each rerun by its own script), to be written after a regenerated page."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    at = text.find(KEPT)
+    return "" if at < 0 else "\n" + text[at:]

@@ -330,7 +330,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     raw = [{"config": vars(c), "runs": r} for c, r in state.results.items()]
     (RESULTS / "latest.json").write_text(json.dumps(raw, indent=1))
-    args.output.write_text(report.render(state, args.repeats, wall, RUNS))
+    kept = report.kept_sections(args.output)  # the sections measured by other scripts
+    args.output.write_text(report.render(state, args.repeats, wall, RUNS) + kept)
     print(f"wrote {args.output} in {wall:.0f}s", flush=True)
 
 

@@ -113,3 +113,13 @@ def test_a_run_without_anatomy_has_no_such_section(bench: Any) -> None:
             state.results[run.Config(engine, "postgres", variant, 1, 0)] = [_run(rate)]
     state.anatomy = []
     assert "Where a workflow's time goes" not in report.render(state, 3, 60.0, run.RUNS)
+
+
+def test_the_sections_measured_by_other_scripts_are_kept(bench: Any, tmp_path: Path) -> None:
+    _, report = bench
+    page = tmp_path / "benchmarks.md"
+    assert report.kept_sections(page) == ""  # no page yet
+    page.write_text(f"# Benchmarks\n\nold tables\n\n{report.KEPT}\n\n## By hand\n\n1.5 µs\n")
+    assert report.kept_sections(page) == f"\n{report.KEPT}\n\n## By hand\n\n1.5 µs\n"
+    page.write_text("# Benchmarks\n\nno marker\n")
+    assert report.kept_sections(page) == ""
