@@ -25,7 +25,7 @@ from ruvon.providers.persistence import Transition
 from ruvon.runtime import runner, saga, waits
 from ruvon.runtime.merge import Merged, dump_state, load_state
 from ruvon.status import TERMINAL, WorkflowStatus, check_transition
-from ruvon.steps import subworkflow
+from ruvon.steps import children, subworkflow
 from ruvon.steps.subworkflow import PARENT_KEY
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ class Workflow:
         A failing step does not raise: see :attr:`status` and :attr:`error`.
         """
         if PARENT_KEY in self.metadata and not self.driven:  # a child its parent waits for
-            return await subworkflow.as_child(  # type: ignore[no-any-return]
+            return await children.as_child(  # type: ignore[no-any-return]
                 self,
                 lambda: self._advance(user_input),
                 check=lambda: runner.check_call(self, user_input),
@@ -259,7 +259,7 @@ class Workflow:
         workflow cancels the child too.
         """
         if PARENT_KEY in self.metadata and not self.driven:
-            return await subworkflow.as_child(self, lambda: self._cancel(reason))  # type: ignore[no-any-return]
+            return await children.as_child(self, lambda: self._cancel(reason))  # type: ignore[no-any-return]
         return await self._cancel(reason)
 
     async def _cancel(self, reason: str | None) -> WorkflowStatus:
@@ -276,7 +276,7 @@ class Workflow:
                     workflow_id=self.id,
                     status=self.status.value,
                 )
-            await subworkflow.check_cancellable(self)
+            await children.check_cancellable(self)
             message = reason or "cancelled"
             try:
                 await self.acquire()
@@ -286,7 +286,7 @@ class Workflow:
                 if not await self.persistence.request_cancel(self.id, message):
                     raise
                 self.cancel_requested = message
-                await subworkflow.cancel_child(self, message)  # its runner waits for it
+                await children.cancel_child(self, message)  # its runner waits for it
                 return self.status
             self.cancel_requested = message
             await self.honour_cancel()
@@ -297,7 +297,7 @@ class Workflow:
         message = self.cancel_requested or "cancelled"
         self.cancel_requested = None
         if subworkflow.waited_child(self) is not None:
-            await subworkflow.cancel_child(self, message)
+            await children.cancel_child(self, message)
             del self.frames[:]  # no step waits for it any more
         if self.saga_mode and saga.plan(self):
             self.error = WorkflowError(saga.CANCELLED_ERROR, message, self.current_step_name)
@@ -311,7 +311,7 @@ class Workflow:
         """Run a failed workflow again: the failed step (``FAILED``, ``FAILED_CHILD_WORKFLOW``)
         or the failed compensations (``COMPENSATION_FAILED``) only. Returns the new status."""
         if PARENT_KEY in self.metadata and not self.driven:
-            return await subworkflow.retry_child(self)
+            return await children.retry_child(self)
         return await runner.retry(self)
 
     async def approve_compensation(
@@ -330,7 +330,7 @@ class Workflow:
 
     async def _decide(self, decision: saga.Decision) -> WorkflowStatus:
         if PARENT_KEY in self.metadata and not self.driven:
-            return await subworkflow.as_child(self, lambda: self._decided(decision))  # type: ignore[no-any-return]
+            return await children.as_child(self, lambda: self._decided(decision))  # type: ignore[no-any-return]
         return await self._decided(decision)
 
     async def _decided(self, decision: saga.Decision) -> WorkflowStatus:

@@ -31,7 +31,7 @@ from ruvon.runtime.attempts import CallResult, call_with_retries
 from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import Where
 from ruvon.status import WorkflowStatus as S
-from ruvon.steps import subworkflow
+from ruvon.steps import children, subworkflow
 
 if TYPE_CHECKING:
     from ruvon.definition.compile import CompiledStep
@@ -274,7 +274,7 @@ async def _undo_child(
 ) -> BaseException | None:
     """Unwind the child a step ran; what went wrong (``None``: it is rolled back)."""
     try:
-        await subworkflow.unwind_child(wf, step, child, retrying=retrying)
+        await children.unwind_child(wf, step, child, retrying=retrying)
     except ChildWorkflowError as exc:
         return exc
     return None

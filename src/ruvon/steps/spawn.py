@@ -22,7 +22,7 @@ from ruvon.errors import StepResultError, UnknownWorkflowTypeError, WorkflowSetu
 from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.steps.base import run_function_step
-from ruvon.steps.subworkflow import initial_data
+from ruvon.steps.child_data import initial_data
 
 if TYPE_CHECKING:
     from ruvon.definition.compile import CompiledStep

@@ -25,22 +25,20 @@ What the child ends in decides the step:
 
 A child started by a parent in saga mode runs in saga mode. When the parent unwinds, a completed
 child is unwound as a whole (its own compensations, newest first, with its own children first)
-before the parent's earlier steps: :func:`unwind_child`.
+before the parent's earlier steps: :func:`ruvon.steps.children.unwind_child`, which also holds
+what a parent and a child do to each other outside this step (waking waiting ancestors, cancel
+and retry across the link). The child's initial data: :mod:`ruvon.steps.child_data`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-import re
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ruvon.definition.subworkflow_spec import SubWorkflowSpec
 from ruvon.errors import (
     ChildWorkflowCancelled,
-    ChildWorkflowError,
     ChildWorkflowFailed,
     ConcurrentModificationError,
     StepResultError,
@@ -49,16 +47,15 @@ from ruvon.errors import (
 )
 from ruvon.models import StartSubWorkflowDirective, StepStatus, WorkflowError
 from ruvon.runtime.cursor import own_frame
-from ruvon.runtime.merge import merge_result, record_item
+from ruvon.runtime.merge import merge_result
 from ruvon.runtime.outcome import OutcomeKind, StepOutcome, Where
 from ruvon.status import WorkflowStatus as S
+from ruvon.steps.child_data import initial_data
 
 if TYPE_CHECKING:
     from ruvon.definition.compile import CompiledStep
     from ruvon.runtime.attempts import CallResult
     from ruvon.workflow import Workflow
-
-log = logging.getLogger("ruvon.subworkflow")
 
 CHILD = "child"
 PARENT_KEY = "sub_workflow_of"
@@ -79,7 +76,7 @@ _WAITS_FOR_PERSON = frozenset(
 # the child itself waits for a person (one below it may have gone on: it is asked again)
 _ASKS_A_PERSON = _WAITS_FOR_PERSON - {S.WAITING_CHILD_HUMAN_INPUT}
 # statuses in which the child is being run by someone: its lease must be ours to drive it
-_RUNNING = frozenset({S.ACTIVE, S.COMPENSATING, S.PENDING_SUB_WORKFLOW})
+RUNNING = frozenset({S.ACTIVE, S.COMPENSATING, S.PENDING_SUB_WORKFLOW})
 # a failed child its parent's retry() retries (see previous_child)
 _RETRIED = frozenset({S.FAILED, S.FAILED_CHILD_WORKFLOW})
 _POLL_FIRST, _POLL_MAX = 0.02, 1.0
@@ -117,44 +114,6 @@ def child_of_record(result: dict[str, Any] | None) -> str | None:
 # --- starting ----------------------------------------------------------------------------------
 
 
-def initial_data(
-    wf: Workflow, template: dict[str, Any] | str | None, where: Where | None = None
-) -> dict[str, Any]:
-    """``initial_data_template`` rendered over the state (a mapping, or text that renders to
-    a JSON object); with ``where``, also over ``context`` (the workflow, and in a loop body the
-    iteration's ``loop_item`` in JSON form and ``loop_index``), unless a state field has that
-    name."""
-    if template is None:
-        return {}
-    if wf.template_engine is None:
-        raise StepResultError("this workflow has no template engine for initial_data_template")
-    from ruvon.steps.decision import condition_names
-
-    names = condition_names(wf.state)
-    if where is not None:
-        context = {
-            "workflow_id": wf.id,
-            "workflow_type": wf.workflow_type,
-            "loop_item": record_item(where.item),
-            "loop_index": where.index,
-        }
-        names.setdefault("context", context)
-    try:  # a string that is one {{ expression }} keeps the expression's JSON type
-        data = _decode_native(wf.template_engine.render_object(_native(template), names))
-    except Exception:  # a value with no JSON form: every string renders to text instead
-        data = wf.template_engine.render_object(template, names)
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except ValueError as exc:
-            raise StepResultError(f"initial_data_template did not render to JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise StepResultError(
-            f"initial_data_template rendered to {type(data).__name__}, not a mapping"
-        )
-    return data
-
-
 # a child that failed this way is retried by its parent's retry(); one that ended for good
 # (rolled back, cancelled, its unwind failed) is replaced by a new one
 _FINAL = frozenset({S.FAILED_ROLLED_BACK, S.CANCELLED, S.COMPENSATION_FAILED})
@@ -172,33 +131,6 @@ async def previous_child(wf: Workflow, where: Where) -> Workflow | None:
         child = await load(wf, child_id)
         return None if child.status in _FINAL else child
     return None
-
-
-_ONE_EXPRESSION = re.compile(r"\s*\{\{((?:(?!\}\}|\{\{|\{%|%\}).)*)\}\}\s*", re.S)
-_NATIVE = "\ue000"  # marks a rendered value to read back as JSON (a private-use character)
-
-
-def _native(template: Any) -> Any:
-    """``template`` with each string that is a single ``{{ expression }}`` asking for the
-    expression's JSON (``None`` stays ``None``, a number a number, a list a list)."""
-    if isinstance(template, str):
-        one = _ONE_EXPRESSION.fullmatch(template)
-        return template if one is None else f"{_NATIVE}{{{{ ({one.group(1)}) | tojson }}}}"
-    if isinstance(template, dict):
-        return {k: _native(v) for k, v in template.items()}
-    if isinstance(template, list | tuple):
-        return [_native(v) for v in template]
-    return template
-
-
-def _decode_native(rendered: Any) -> Any:
-    if isinstance(rendered, str):
-        return json.loads(rendered[1:]) if rendered.startswith(_NATIVE) else rendered
-    if isinstance(rendered, dict):
-        return {k: _decode_native(v) for k, v in rendered.items()}
-    if isinstance(rendered, list | tuple):
-        return [_decode_native(v) for v in rendered]
-    return rendered
 
 
 def child_key(wf: Workflow, where: Where) -> str:
@@ -322,7 +254,7 @@ async def wait_for(
         await wf.commit(
             S.PENDING_SUB_WORKFLOW, reason=f"step '{step.name}' waits for workflow {child.id}"
         )
-    child = await take(wf, child, _RUNNING | _RETRIED)
+    child = await take(wf, child, RUNNING | _RETRIED)
     if child.status in _RETRIED:  # the parent's retry(): the child goes on from its failure
         from ruvon.runtime import runner
 
@@ -344,7 +276,7 @@ def outcome(
         return StepOutcome(
             kind=OutcomeKind.WAIT_CHILD_INPUT, started_at=started, ended_at=wf.clock()
         )
-    if status in _RUNNING or status is S.PENDING_ASYNC:  # still runs somewhere: wait on
+    if status in RUNNING or status is S.PENDING_ASYNC:  # still runs somewhere: wait on
         return StepOutcome(kind=OutcomeKind.WAIT_CHILD, started_at=started, ended_at=wf.clock())
     frame = child_frame(wf, where)
     attempt = int(frame.get("attempt", 1)) if frame is not None else 1
@@ -515,179 +447,3 @@ class SubWorkflowStep:
         return StepOutcome(
             kind=OutcomeKind.COMPLETED, merged=merged, started_at=started, ended_at=wf.clock()
         )
-
-
-# --- a parent rolls back -----------------------------------------------------------------------
-
-
-async def unwind_child(
-    wf: Workflow, step: CompiledStep, child_id: str, *, retrying: bool = False
-) -> None:
-    """Undo a completed child for its rolling-back parent: the child unwinds as a whole (its
-    own children first). Raises :class:`~ruvon.errors.ChildWorkflowError` if it is not rolled
-    back in the end (a compensation of its own failed, or one waits for approval). With
-    ``retrying`` (the parent's ``retry()``), the child's failed compensations run again."""
-    # the lease is taken only to do something (a lease taken and kept would hold the child
-    # from the next attempt until it ran out)
-    moves = {S.COMPLETED, *_RUNNING, *([S.COMPENSATION_FAILED] if retrying else [])}
-    child = await take(wf, await load(wf, child_id), moves)
-    if child.status is S.COMPLETED:
-        child.error = WorkflowError(
-            ROLLBACK_ERROR, f"its parent workflow {wf.id} rolls back", child.current_step_name
-        )
-        await child.commit(S.COMPENSATING, reason=f"parent workflow {wf.id} rolls back")
-    elif child.status is S.COMPENSATION_FAILED and retrying:
-        await child.retry()
-    await child.run()
-    status = child.status
-    if status is S.FAILED_ROLLED_BACK:
-        return
-    if status is S.WAITING_COMPENSATION_APPROVAL:
-        hint = "approve or reject it there, then retry() this workflow"
-    elif status is S.COMPENSATION_FAILED:
-        hint = "a compensation of its own failed; retry() this workflow to run it again"
-    else:
-        hint = "it can not be rolled back from there"
-    raise ChildWorkflowError(
-        f"child workflow {child.id} ({child.workflow_type}) is {status.value}: {hint}",
-        step=step.name,
-        child_id=child.id,
-        child_status=status.value,
-    )
-
-
-# --- operations on a child whose parent waits for a person through it --------------------------
-
-
-async def wake_ancestors(child: Workflow) -> Workflow | None:
-    """Before a child that waits for a person goes on: move its topmost ancestor that waits
-    (``WAITING_CHILD_HUMAN_INPUT``) through it to ``PENDING_SUB_WORKFLOW`` under our lease and
-    return it, so that a crash from here on leaves recovery a parent to continue."""
-    if child.driven or PARENT_KEY not in child.metadata or child.builder is None:
-        return None
-    top: Workflow | None = None
-    current = child
-    while (parent_id := current.metadata.get(PARENT_KEY)) is not None:
-        try:
-            parent = await child.builder.load_workflow(
-                parent_id,
-                persistence_provider=child.persistence,
-                execution_provider=child.executor,
-                workflow_observer=child.observer,
-            )
-        except Exception:  # a parent gone or unreadable does not hold the child back
-            break
-        if parent.status is not S.WAITING_CHILD_HUMAN_INPUT or waited_child(parent) != current.id:
-            break
-        top = current = parent
-    if top is None:
-        return None
-    await top.acquire()
-    await top.commit(S.PENDING_SUB_WORKFLOW, reason=f"workflow {child.id} below it goes on")
-    return top
-
-
-async def as_child(
-    child: Workflow,
-    operation: Callable[[], Awaitable[Any]],
-    check: Callable[[], None] | None = None,
-) -> Any:
-    """Run ``operation`` on a child. If ancestors wait for a person through it, ``check``
-    (which raises for bad input, before anything is written) runs first, then they are woken,
-    and once the child has stopped again they are driven on from the top (also when the
-    operation raised: they go back to waiting)."""
-    if check is not None:
-        check()
-    top = await wake_ancestors(child)
-    if top is None:
-        return await operation()
-    from ruvon.runtime.leases import keeper
-
-    leases = keeper()
-    leases.hold(top)  # the woken parent's lease lives as long as the child runs
-    child.driven = True
-    try:
-        result = await operation()
-        await child.run()  # a child runs on to its next stop: its parent waits for that
-    finally:
-        child.driven = False
-        leases.drop(top)
-        try:
-            await top.run()
-        except Exception:
-            log.exception("workflow %s could not be driven on after %s", top.id, child.id)
-    return result
-
-
-async def cancel_child(wf: Workflow, reason: str) -> None:
-    """A parent is cancelled while it waits for a child: cancel the child too (or ask its
-    runner to)."""
-    child_id = waited_child(wf)
-    if child_id is None or wf.builder is None:
-        return
-    child = await load(wf, child_id)
-    if child.status.is_finished or child.status in (S.COMPENSATING,):
-        return
-    if child.status is S.WAITING_COMPENSATION_APPROVAL:
-        return
-    await child.cancel(f"parent workflow {wf.id} cancelled: {reason}")
-
-
-async def check_cancellable(wf: Workflow) -> None:
-    """A workflow whose child is rolling back or waits for an approval of a compensation can
-    not be cancelled until that is settled (the child's unwind comes first)."""
-    child_id = waited_child(wf)
-    if child_id is None or wf.builder is None:
-        return
-    child = await load(wf, child_id)
-    if child.status in (S.WAITING_COMPENSATION_APPROVAL, S.COMPENSATING):
-        from ruvon.errors import IllegalOperationError
-
-        what = (
-            "waits for a compensation to be approved or rejected"
-            if child.status is S.WAITING_COMPENSATION_APPROVAL
-            else "is rolling back"
-        )
-        raise IllegalOperationError(
-            f"workflow '{wf.id}' can not be cancelled now: its child workflow '{child.id}' "
-            f"{what}; settle that first (the parent then goes on by itself)",
-            workflow_id=wf.id,
-            status=wf.status.value,
-        )
-
-
-async def retry_child(child: Workflow) -> S:
-    """``retry()`` of a child whose parent failed because of it (``FAILED_CHILD_WORKFLOW``, or
-    ``COMPENSATION_FAILED`` because the child could not be rolled back): the child is retried,
-    then its parent, which goes on with the child as it now is (it does not start a new one)."""
-    from ruvon.runtime import runner
-
-    parent = await _waiting_parent(child)
-    child.driven = True
-    try:
-        status = await runner.retry(child)
-    finally:
-        child.driven = False
-    if parent is not None:
-        await parent.retry()
-    return status
-
-
-async def _waiting_parent(child: Workflow) -> Workflow | None:
-    """The parent that failed because of ``child`` and takes it back on its ``retry()``."""
-    parent_id = child.metadata.get(PARENT_KEY)
-    if parent_id is None or child.builder is None:
-        return None
-    try:
-        parent = await child.builder.load_workflow(
-            parent_id,
-            persistence_provider=child.persistence,
-            execution_provider=child.executor,
-            workflow_observer=child.observer,
-        )
-    except Exception:  # a parent gone or unreadable: the child is retried on its own
-        return None
-    if parent.status not in (S.FAILED_CHILD_WORKFLOW, S.COMPENSATION_FAILED):
-        return None
-    ran = (child_of_record(r.result) for r in parent.history if r.status is StepStatus.FAILED)
-    return parent if child.id in ran else None
