@@ -393,7 +393,10 @@ def test_csrf__a_form_without_the_right_token_is_refused(client: TestClient, env
     assert cross_site.status_code == 403
     client.cookies.clear()  # a form from another site comes without the cookie
     assert client.post(f"/workflows/{wid}/cancel", data={"csrf_token": csrf}).status_code == 403
-    for cookie in ("", "x"):  # an empty (or short) cookie and the same form token: no token
+    # a cookie planted by another site (a sibling subdomain can set one), long and well formed
+    # but not signed by this server, with the same value in the form: refused
+    planted = "p" * 43 + "." + "0" * 64
+    for cookie in ("", "x", "p" * 43, planted):  # none of these is a token this server set
         client.cookies.set(CSRF_COOKIE, cookie)
         for form in ({"csrf_token": cookie}, {}):
             answer = client.post(f"/workflows/{wid}/cancel", data=form)

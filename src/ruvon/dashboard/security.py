@@ -9,7 +9,8 @@
   :data:`MIN_TOKEN_LENGTH` characters once the whitespace around it is stripped
   (:func:`checked_token`): a blank one would let anybody in.
 - **Unsafe requests** (POST): a browser's ``Origin`` (else ``Referer``) must be this dashboard.
-  A page's form must also carry the CSRF token of the double-submit cookie (checked by
+  A page's form must also carry the CSRF token of the double-submit cookie, which this
+  server signs so that a cookie planted by another site is refused (checked by
   :func:`check_csrf` where the form is read); an API call must carry the bearer token or be
   ``application/json``, a type no other site can send without a CORS preflight, which this
   server never grants.
@@ -165,20 +166,37 @@ class GuardMiddleware:
         return None
 
 
+_CSRF_KEY: list[bytes] = []  # this process's key for signing CSRF tokens, made on first use
+
+
+def _csrf_signature(nonce: str) -> str:
+    if not _CSRF_KEY:
+        _CSRF_KEY.append(secrets.token_bytes(32))
+    return hmac.new(_CSRF_KEY[0], nonce.encode(), hashlib.sha256).hexdigest()
+
+
 def _csrf_cookie(request: Request) -> str | None:
-    """This browser's CSRF cookie, if it is one this server could have set (an empty or short
-    one is none: an empty form field would match it)."""
+    """This browser's CSRF cookie, if this server set it: ``<nonce>.<HMAC of the nonce>``
+    under a key of this process. A cookie planted by another site (a sibling subdomain can
+    set one) does not carry the signature, and an empty one would match an empty form field:
+    both are none."""
     current = request.cookies.get(CSRF_COOKIE)
-    return current if current and 20 <= len(current) <= 100 else None
+    if not current or len(current) > 200:
+        return None
+    nonce, _, signature = current.partition(".")
+    if len(nonce) < 20 or not same_secret(signature, _csrf_signature(nonce)):
+        return None
+    return current
 
 
 def csrf_token(request: Request) -> tuple[str, bool]:
-    """The CSRF token of this browser (its cookie), or a new one; ``True`` if new (the
+    """The CSRF token of this browser (its cookie), or a new signed one; ``True`` if new (the
     response must then set the cookie)."""
     current = _csrf_cookie(request)
     if current is not None:
         return current, False
-    return secrets.token_urlsafe(32), True
+    nonce = secrets.token_urlsafe(32)
+    return f"{nonce}.{_csrf_signature(nonce)}", True
 
 
 def set_csrf_cookie(response: Response, token: str) -> None:
