@@ -29,9 +29,10 @@ from ruvon.providers.observer import EventKind, WorkflowObserver
 from ruvon.providers.persistence import PersistenceProvider, WorkflowRecord
 from ruvon.providers.secrets import SecretsProvider
 from ruvon.providers.templating import TemplateEngine
+from ruvon.runtime.leases import new_runner_id
 from ruvon.runtime.merge import dump_state
 from ruvon.status import WorkflowStatus
-from ruvon.workflow import DEFAULT_LEASE_SECONDS, Workflow, new_runner_id
+from ruvon.workflow import DEFAULT_LEASE_SECONDS, Workflow
 
 DEFAULT_DATABASE_URL = "sqlite:///ruvon.db"
 """The store a builder (and every ``ruvon`` command) uses when none is given and

@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ruvon.errors import ConcurrentModificationError, PersistenceError, RuvonError
+from ruvon.runtime.leases import new_runner_id
 from ruvon.status import WorkflowStatus
-from ruvon.workflow import Workflow, new_runner_id
+from ruvon.workflow import Workflow
 
 if TYPE_CHECKING:
     from ruvon.builder import WorkflowBuilder

@@ -7,9 +7,6 @@ persistence provider (one :class:`~ruvon.providers.persistence.Transition` per c
 
 from __future__ import annotations
 
-import itertools
-import os
-import socket
 import threading
 import time
 from collections.abc import Generator
@@ -18,14 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from ruvon.errors import ConcurrentModificationError, IllegalOperationError
+from ruvon.errors import IllegalOperationError
 from ruvon.models import CompensationRecord, StepRecord, StepStatus, WorkflowError
 from ruvon.providers.observer import EventKind, WorkflowEvent
 from ruvon.providers.persistence import Transition
-from ruvon.runtime import runner, saga, waits
+from ruvon.runtime import cancelling, runner, saga, waits
+from ruvon.runtime.leases import new_runner_id
 from ruvon.runtime.merge import Merged, dump_state, load_state
 from ruvon.status import TERMINAL, WorkflowStatus, check_transition
-from ruvon.steps import children, subworkflow
+from ruvon.steps import children
 from ruvon.steps.subworkflow import PARENT_KEY
 
 if TYPE_CHECKING:
@@ -44,25 +42,7 @@ S = WorkflowStatus
 # statuses in which a runner is at work: a commit keeps its lease (a parent waiting for a child
 # is driving it)
 _RUNNING = (S.ACTIVE, S.COMPENSATING, S.PENDING_SUB_WORKFLOW)
-_RUNNER_IDS = itertools.count(1)
 DEFAULT_LEASE_SECONDS = 30.0
-
-
-_PREFIX: list[str] = []  # "host:pid" of this process; emptied in a forked child
-
-
-def _forget_prefix() -> None:
-    _PREFIX.clear()
-
-
-os.register_at_fork(after_in_child=_forget_prefix)
-
-
-def new_runner_id() -> str:
-    """A name for one runner (one Workflow object): host, process and a counter."""
-    if not _PREFIX:
-        _PREFIX.append(f"{socket.gethostname()}:{os.getpid()}")
-    return f"{_PREFIX[0]}:{next(_RUNNER_IDS)}"
 
 
 class _Done:
@@ -260,52 +240,14 @@ class Workflow:
         """
         if PARENT_KEY in self.metadata and not self.driven:
             return await children.as_child(self, lambda: self._cancel(reason))  # type: ignore[no-any-return]
-        return await self._cancel(reason)
+        return await cancelling.cancel(self, reason)
 
     async def _cancel(self, reason: str | None) -> WorkflowStatus:
-        if self._busy and self.status in runner.CANCELLABLE:
-            self.cancel_requested = reason or "cancelled"  # the running loop stops next
-            return self.status
-        with self._exclusive():
-            if self.status.is_finished or self.status in (
-                S.COMPENSATING,
-                S.WAITING_COMPENSATION_APPROVAL,
-            ):
-                raise IllegalOperationError(
-                    f"workflow '{self.id}' is {self.status.value} and can not be cancelled",
-                    workflow_id=self.id,
-                    status=self.status.value,
-                )
-            await children.check_cancellable(self)
-            message = reason or "cancelled"
-            try:
-                await self.acquire()
-            except ConcurrentModificationError as exc:
-                if exc.lease_owner is None or exc.lease_owner == self.runner_id:
-                    raise  # not held by another runner: this object is out of date
-                if not await self.persistence.request_cancel(self.id, message):
-                    raise
-                self.cancel_requested = message
-                await children.cancel_child(self, message)  # its runner waits for it
-                return self.status
-            self.cancel_requested = message
-            await self.honour_cancel()
-            return self.status
+        return await cancelling.cancel(self, reason)
 
     async def honour_cancel(self) -> None:
         """Carry out the pending cancellation (this object holds the lease)."""
-        message = self.cancel_requested or "cancelled"
-        self.cancel_requested = None
-        if subworkflow.waited_child(self) is not None:
-            await children.cancel_child(self, message)
-            del self.frames[:]  # no step waits for it any more
-        if self.saga_mode and saga.plan(self):
-            self.error = WorkflowError(saga.CANCELLED_ERROR, message, self.current_step_name)
-            await saga.unwind(self)
-            return
-        await self.commit(S.CANCELLED, reason=message)
-        if self.observer.wants(EventKind.WORKFLOW_CANCELLED):
-            await self.notify(EventKind.WORKFLOW_CANCELLED, data={"reason": message})
+        await cancelling.honour(self)
 
     async def retry(self) -> WorkflowStatus:
         """Run a failed workflow again: the failed step (``FAILED``, ``FAILED_CHILD_WORKFLOW``)

@@ -10,8 +10,10 @@ insert and removal.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -92,3 +94,23 @@ def _watch_forks(lease_keeper: LeaseKeeper) -> None:
 def keeper() -> LeaseKeeper:
     """The process's lease keeper."""
     return _KEEPER
+
+
+# --- runner ids: who holds a lease ----------------------------------------------------------
+
+_RUNNER_IDS = itertools.count(1)
+_PREFIX: list[str] = []  # "host:pid" of this process; emptied in a forked child
+
+
+def _forget_prefix() -> None:
+    _PREFIX.clear()
+
+
+def new_runner_id() -> str:
+    """A name for one runner (one Workflow object): host, process and a counter."""
+    if not _PREFIX:
+        if hasattr(os, "register_at_fork") and id(_PREFIX) not in _FORK_WATCHED:
+            _FORK_WATCHED.add(id(_PREFIX))  # once: a forked child names itself anew
+            os.register_at_fork(after_in_child=_forget_prefix)
+        _PREFIX.append(f"{socket.gethostname()}:{os.getpid()}")
+    return f"{_PREFIX[0]}:{next(_RUNNER_IDS)}"
