@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ruvon.errors import (
+    ChildWorkflowCancelled,
+    ChildWorkflowFailed,
     IllegalOperationError,
     StepResultError,
     WorkflowFinishedError,
@@ -276,7 +278,7 @@ async def fail_step(wf: Workflow, step: CompiledStep, error: WorkflowError) -> N
     """
     wf.error = error
     wf.restore_state()
-    if error.type == "ChildWorkflowCancelled":  # its child was cancelled: so is it
+    if error.type == ChildWorkflowCancelled.__name__:  # its child was cancelled: so is it
         wf.cancel_requested = wf.cancel_requested or error.message
         await wf.honour_cancel()
         return
@@ -289,7 +291,8 @@ async def fail_step(wf: Workflow, step: CompiledStep, error: WorkflowError) -> N
             scope=step.scope,
         )
     if not wf.saga_mode:
-        status = S.FAILED_CHILD_WORKFLOW if error.type == "ChildWorkflowFailed" else S.FAILED
+        failed_child = error.type == ChildWorkflowFailed.__name__
+        status = S.FAILED_CHILD_WORKFLOW if failed_child else S.FAILED
         await wf.commit(status, reason=f"step '{step.name}' failed")
         if wf.observer.wants(EventKind.WORKFLOW_FAILED):
             await wf.notify(EventKind.WORKFLOW_FAILED, step_name=step.name, error=error)

@@ -83,7 +83,10 @@ async def run_step(
             result=outcome.result,
             scope=where.scope,
             item=record_item(where.item),
-            state=None if merged is None or where.depth else _snapshot(merged.state_json),
+            # the state the step left, for the timeline: top-level steps, a bounded size
+            state=None
+            if merged is None or where.depth or len(merged.state_json) > STATE_SNAPSHOT_LIMIT
+            else merged.state_json,
         )
         # a top-level step's completion is told by the runner once it is applied; a nested
         # step's (a loop body's) here, so that each step_started has its end
@@ -101,10 +104,6 @@ async def run_step(
 STATE_SNAPSHOT_LIMIT = 256 * 1024
 """The largest state (its JSON, in bytes) kept with a top-level step's record for the timeline
 (``ruvon show``, the dashboard); a larger one is not kept, so a big state does not multiply."""
-
-
-def _snapshot(state_json: bytes) -> bytes | None:
-    return state_json if len(state_json) <= STATE_SNAPSHOT_LIMIT else None
 
 
 def record_skipped(

@@ -26,6 +26,7 @@ from ruvon.steps.subworkflow import (
     RUNNING,
     child_of_record,
     load,
+    load_related,
     take,
     waited_child,
 )
@@ -89,12 +90,7 @@ async def wake_ancestors(child: Workflow) -> Workflow | None:
     current = child
     while (parent_id := current.metadata.get(PARENT_KEY)) is not None:
         try:
-            parent = await child.builder.load_workflow(
-                parent_id,
-                persistence_provider=child.persistence,
-                execution_provider=child.executor,
-                workflow_observer=child.observer,
-            )
+            parent = await load_related(child, parent_id)
         except Exception:  # a parent gone or unreadable does not hold the child back
             break
         if parent.status is not S.WAITING_CHILD_HUMAN_INPUT or waited_child(parent) != current.id:
@@ -199,12 +195,7 @@ async def _waiting_parent(child: Workflow) -> Workflow | None:
     if parent_id is None or child.builder is None:
         return None
     try:
-        parent = await child.builder.load_workflow(
-            parent_id,
-            persistence_provider=child.persistence,
-            execution_provider=child.executor,
-            workflow_observer=child.observer,
-        )
+        parent = await load_related(child, parent_id)
     except Exception:  # a parent gone or unreadable: the child is retried on its own
         return None
     if parent.status not in (S.FAILED_CHILD_WORKFLOW, S.COMPENSATION_FAILED):

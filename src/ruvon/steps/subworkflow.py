@@ -201,15 +201,20 @@ def inherit_saga_mode(wf: Workflow, child: Workflow) -> None:
 # --- waiting -----------------------------------------------------------------------------------
 
 
-async def load(wf: Workflow, child_id: str) -> Workflow:
-    """The child as the store has it, with the parent's providers."""
+async def load_related(wf: Workflow, workflow_id: str) -> Workflow:
+    """A parent or child of ``wf`` as the store has it, with ``wf``'s builder and providers."""
     assert wf.builder is not None
-    child = await wf.builder.load_workflow(
-        child_id,
+    return await wf.builder.load_workflow(
+        workflow_id,
         persistence_provider=wf.persistence,
         execution_provider=wf.executor,
         workflow_observer=wf.observer,
     )
+
+
+async def load(wf: Workflow, child_id: str) -> Workflow:
+    """The child as the store has it, driven by its parent ``wf``."""
+    child = await load_related(wf, child_id)
     child.driven = True
     return child
 
